@@ -1,0 +1,50 @@
+import * as grpc from "@grpc/grpc-js";
+
+/** Options for every grpc-js server of ours; each one is explained because each one matters in production. */
+export interface GrpcServerOptions {
+  /** Largest request message accepted; bigger ones are refused with RESOURCE_EXHAUSTED before any handler runs. */
+  maxReceiveMessageBytes?: number;
+}
+
+export function createGrpcServer(options: GrpcServerOptions = {}): grpc.Server {
+  return new grpc.Server({
+    "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
+    // Close idle client connections after 5 minutes so that long-lived peers re-resolve and rebalance.
+    "grpc.max_connection_idle_ms": 5 * 60_000,
+    // Ping idle connections every 30 s so that dead peers are noticed (clients may ping at most every 10 s).
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+  });
+}
+
+/** Binds `server` to host:port over plaintext HTTP/2 (h2c; TLS is the mesh's job) and returns the bound port. */
+export function bindGrpcServer(server: grpc.Server, host: string, port: number): Promise<number> {
+  const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      if (error) {
+        reject(new Error(`cannot listen on ${address}: ${error.message}`));
+        return;
+      }
+      resolve(bound);
+    });
+  });
+}
+
+/**
+ * Stops accepting new calls and waits for in-flight ones to finish; after `timeoutMs` the remaining calls are
+ * cancelled. Resolves once the server is closed.
+ */
+export function stopGrpcServer(server: grpc.Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
