@@ -1,4 +1,11 @@
-import { cleanEnv, EnvError, EnvMissingError, type ReporterOptions, type Spec, type ValidatorSpec } from "envalid";
+import {
+  cleanEnv,
+  EnvError,
+  EnvMissingError,
+  type ReporterOptions,
+  type Spec,
+  type ValidatorSpec,
+} from "envalid";
 
 export { bool, host, num, port, str, url } from "envalid";
 

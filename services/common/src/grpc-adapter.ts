@@ -1,4 +1,5 @@
 import {
+  create,
   type DescMessage,
   type DescMethod,
   type DescService,
@@ -6,7 +7,6 @@ import {
   type MessageInitShape,
   type MessageShape,
   toBinary,
-  create,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
@@ -44,7 +44,10 @@ type SurfaceCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableS
 
 /** Builds the grpc-js service definition for a protobuf-es service descriptor. */
 export function createServiceDefinition(service: DescService): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>> = {};
+  const definition: Record<
+    string,
+    grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>
+  > = {};
   for (const method of service.methods) {
     definition[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
@@ -52,7 +55,8 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: (message: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, message)),
       requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
-      responseSerialize: (message: MessageShape<DescMessage>) => Buffer.from(toBinary(method.output, message)),
+      responseSerialize: (message: MessageShape<DescMessage>) =>
+        Buffer.from(toBinary(method.output, message)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.localName,
     };
@@ -99,12 +103,7 @@ function deadlineMs(call: SurfaceCall): number | undefined {
   return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
 }
 
-function contextFor(
-  service: DescService,
-  method: DescMethod,
-  call: SurfaceCall,
-  options: AddServiceOptions,
-) {
+function contextFor(service: DescService, method: DescMethod, call: SurfaceCall, options: AddServiceOptions) {
   const requestAbort = new AbortController();
   call.on("cancelled", () => requestAbort.abort(new ConnectError("the call was cancelled", Code.Canceled)));
   const timeoutMs = deadlineMs(call);
@@ -149,7 +148,10 @@ export function addService<S extends DescService>(
       new ConnectError(`${path} is not implemented by this server`, Code.Unimplemented);
 
     if (method.methodKind === "unary") {
-      const unary: grpc.handleUnaryCall<MessageShape<DescMessage>, MessageShape<DescMessage>> = (call, callback) => {
+      const unary: grpc.handleUnaryCall<MessageShape<DescMessage>, MessageShape<DescMessage>> = (
+        call,
+        callback,
+      ) => {
         const started = process.hrtime.bigint();
         const fail = (error: unknown) => {
           const connectError = toConnectError(error, options.logger, path);
@@ -181,9 +183,10 @@ export function addService<S extends DescService>(
       };
       handlers[method.localName] = unary;
     } else if (method.methodKind === "server_streaming") {
-      const streaming: grpc.handleServerStreamingCall<MessageShape<DescMessage>, MessageShape<DescMessage>> = (
-        call,
-      ) => {
+      const streaming: grpc.handleServerStreamingCall<
+        MessageShape<DescMessage>,
+        MessageShape<DescMessage>
+      > = (call) => {
         const started = process.hrtime.bigint();
         const fail = (error: unknown) => {
           const connectError = toConnectError(error, options.logger, path);
@@ -197,7 +200,9 @@ export function addService<S extends DescService>(
         const context = contextFor(service, method, call, options);
         void (async () => {
           try {
-            const iterable = fn.call(impl, call.request, context) as AsyncIterable<MessageInitShape<DescMessage>>;
+            const iterable = fn.call(impl, call.request, context) as AsyncIterable<
+              MessageInitShape<DescMessage>
+            >;
             let headerSent = false;
             for await (const init of iterable) {
               if (call.cancelled) {

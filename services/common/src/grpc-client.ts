@@ -7,7 +7,7 @@ import {
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { type Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createServiceDefinition } from "./grpc-adapter.js";
 
@@ -58,7 +58,11 @@ export function fromServiceError(error: grpc.ServiceError | Error): ConnectError
         metadata.set(key, value);
       }
     }
-    return new ConnectError(serviceError.details || serviceError.message, serviceError.code as number as Code, metadata);
+    return new ConnectError(
+      serviceError.details || serviceError.message,
+      serviceError.code as number as Code,
+      metadata,
+    );
   }
   return ConnectError.from(error);
 }
@@ -96,9 +100,14 @@ export function createGrpcClient<S extends DescService>(
   const raw = new Constructor(address, grpc.credentials.createInsecure(), channelOptions);
   const client: Record<string, unknown> = { raw, close: () => raw.close() };
   for (const method of service.methods) {
-    const { path, requestSerialize: serialize, responseDeserialize: deserialize } = definition[
-      method.localName
-    ] as grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>;
+    const {
+      path,
+      requestSerialize: serialize,
+      responseDeserialize: deserialize,
+    } = definition[method.localName] as grpc.MethodDefinition<
+      MessageShape<DescMessage>,
+      MessageShape<DescMessage>
+    >;
     if (method.methodKind === "unary") {
       client[method.localName] = (init: MessageInitShape<DescMessage>, options?: GrpcCallOptions) =>
         new Promise((resolve, reject) => {
@@ -161,4 +170,3 @@ export function createGrpcClient<S extends DescService>(
   }
   return client as GrpcClient<S>;
 }
-

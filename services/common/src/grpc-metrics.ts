@@ -22,7 +22,11 @@ export function createGrpcServerMetrics(registry: Registry): CallObserver {
     registers: [registry],
   });
   return (method, code, duration) => {
-    const labels = { grpc_type: method.methodKind, grpc_service: method.parent.typeName, grpc_method: method.name };
+    const labels = {
+      grpc_type: method.methodKind,
+      grpc_service: method.parent.typeName,
+      grpc_method: method.name,
+    };
     handled.inc({ ...labels, grpc_code: grpcCodeName(code) });
     seconds.observe(labels, duration);
   };

@@ -13,7 +13,9 @@ export class HealthReporter {
 
   constructor(serviceNames: readonly string[]) {
     this.#services = ["", ...serviceNames];
-    this.#impl = new HealthImplementation(Object.fromEntries(this.#services.map((name) => [name, "NOT_SERVING"])));
+    this.#impl = new HealthImplementation(
+      Object.fromEntries(this.#services.map((name) => [name, "NOT_SERVING"])),
+    );
   }
 
   addToServer(server: grpc.Server): void {

@@ -24,9 +24,13 @@ export function addReflection(server: grpc.Server, services: readonly DescServic
   const files = [...services.map((service) => service.file), file_grpc_health_v1_health].flatMap((file) =>
     withDependencies(file, seen),
   );
-  const fileDescriptorProtos = files.map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
+  const fileDescriptorProtos = files.map((file) =>
+    Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)),
+  );
   // One entry is enough: the implementation indexes every file it is given.
-  const packageDefinition = { files: { format: "Protocol Buffer 3 FileDescriptorProto", fileDescriptorProtos } };
+  const packageDefinition = {
+    files: { format: "Protocol Buffer 3 FileDescriptorProto", fileDescriptorProtos },
+  };
   const names = [...services.map((service) => service.typeName), "grpc.health.v1.Health"];
   new ReflectionService(packageDefinition as never, { services: names }).addToServer(server);
 }

@@ -29,7 +29,10 @@ export function installShutdown(logger: Logger, steps: readonly ShutdownStep[], 
         const started = performance.now();
         try {
           await step.run();
-          logger.debug({ step: step.name, ms: Math.round(performance.now() - started) }, "shutdown step done");
+          logger.debug(
+            { step: step.name, ms: Math.round(performance.now() - started) },
+            "shutdown step done",
+          );
         } catch (error) {
           logger.error({ err: error, step: step.name }, "shutdown step failed");
         }
