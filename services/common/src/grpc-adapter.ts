@@ -8,7 +8,14 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createContextValues,
+  type HandlerContext,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 
 /**
@@ -42,6 +49,11 @@ const REQUEST_METHOD = "POST";
 /** What unary and streaming server calls have in common. */
 type SurfaceCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
 
+/** Wraps serialized bytes in a Buffer without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** Builds the grpc-js service definition for a protobuf-es service descriptor. */
 export function createServiceDefinition(service: DescService): grpc.ServiceDefinition {
   const definition: Record<
@@ -53,10 +65,9 @@ export function createServiceDefinition(service: DescService): grpc.ServiceDefin
       path: `/${service.typeName}/${method.name}`,
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
-      requestSerialize: (message: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, message)),
+      requestSerialize: (message: MessageShape<DescMessage>) => asBuffer(toBinary(method.input, message)),
       requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
-      responseSerialize: (message: MessageShape<DescMessage>) =>
-        Buffer.from(toBinary(method.output, message)),
+      responseSerialize: (message: MessageShape<DescMessage>) => asBuffer(toBinary(method.output, message)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.localName,
     };
@@ -88,36 +99,133 @@ function metadataToHeaders(metadata: grpc.Metadata): Headers {
   return headers;
 }
 
-function headersToMetadata(headers: Headers): grpc.Metadata | undefined {
+function headersToMetadata(headers: Headers | undefined): grpc.Metadata | undefined {
   let metadata: grpc.Metadata | undefined;
-  headers.forEach((value, key) => {
+  headers?.forEach((value, key) => {
     metadata ??= new grpc.Metadata();
     metadata.set(key, value);
   });
   return metadata;
 }
 
-function deadlineMs(call: SurfaceCall): number | undefined {
+function deadlineAt(call: SurfaceCall): number | undefined {
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+  return Number.isFinite(at) ? at : undefined;
 }
 
-function contextFor(service: DescService, method: DescMethod, call: SurfaceCall, options: AddServiceOptions) {
-  const requestAbort = new AbortController();
-  call.on("cancelled", () => requestAbort.abort(new ConnectError("the call was cancelled", Code.Canceled)));
-  const timeoutMs = deadlineMs(call);
-  return createHandlerContext({
-    service,
-    method,
-    protocolName: "grpc",
-    requestMethod: REQUEST_METHOD,
-    url: `/${service.typeName}/${method.name}`,
-    requestHeader: metadataToHeaders(call.metadata),
-    requestSignal: requestAbort.signal,
-    ...(timeoutMs === undefined ? {} : { timeoutMs }),
-    ...(options.shutdownSignal ? { shutdownSignal: options.shutdownSignal } : {}),
-  });
+/**
+ * The HandlerContext of one grpc-js call, built lazily: connect's `createHandlerContext` allocates four Headers,
+ * an AbortController linked to the shutdown signal and a deadline timer on every call, which costs more than a small
+ * model's inference. Here each of those is created only when the handler first touches it, and `finish()` releases
+ * the timer and the shutdown listener when the call ends (connect's context, never aborted, kept both alive).
+ */
+class GrpcHandlerContext implements HandlerContext {
+  readonly requestMethod = REQUEST_METHOD;
+  readonly protocolName = "grpc";
+  #requestHeader: Headers | undefined;
+  #responseHeader: Headers | undefined;
+  #responseTrailer: Headers | undefined;
+  #values: ContextValues | undefined;
+  #abort: AbortController | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #onShutdown: (() => void) | undefined;
+  readonly #deadline: number | undefined;
+
+  constructor(
+    readonly service: DescService,
+    readonly method: DescMethod,
+    readonly url: string,
+    private readonly call: SurfaceCall,
+    private readonly shutdownSignal: AbortSignal | undefined,
+  ) {
+    this.#deadline = deadlineAt(call);
+  }
+
+  readonly timeoutMs = (): number | undefined =>
+    this.#deadline === undefined ? undefined : this.#deadline - Date.now();
+
+  get requestHeader(): Headers {
+    this.#requestHeader ??= metadataToHeaders(this.call.metadata);
+    return this.#requestHeader;
+  }
+
+  get responseHeader(): Headers {
+    this.#responseHeader ??= new Headers();
+    return this.#responseHeader;
+  }
+
+  get responseTrailer(): Headers {
+    this.#responseTrailer ??= new Headers();
+    return this.#responseTrailer;
+  }
+
+  get values(): ContextValues {
+    this.#values ??= createContextValues();
+    return this.#values;
+  }
+
+  /** Aborted when the client cancels, the deadline passes, or the server shuts down. */
+  get signal(): AbortSignal {
+    if (this.#abort) {
+      return this.#abort.signal;
+    }
+    const controller = new AbortController();
+    this.#abort = controller;
+    const abort = (reason: ConnectError) => {
+      if (!controller.signal.aborted) {
+        controller.abort(reason);
+      }
+      this.finish();
+    };
+    if (this.call.cancelled) {
+      abort(new ConnectError("the call was cancelled", Code.Canceled));
+      return controller.signal;
+    }
+    this.call.once("cancelled", () => abort(new ConnectError("the call was cancelled", Code.Canceled)));
+    if (this.#deadline !== undefined) {
+      const left = this.#deadline - Date.now();
+      const timedOut = () => abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+      if (left <= 0) {
+        timedOut();
+        return controller.signal;
+      }
+      this.#timer = setTimeout(timedOut, left);
+      this.#timer.unref?.();
+    }
+    const shutdown = this.shutdownSignal;
+    if (shutdown) {
+      if (shutdown.aborted) {
+        abort(new ConnectError("the server is shutting down", Code.Unavailable));
+        return controller.signal;
+      }
+      this.#onShutdown = () => abort(new ConnectError("the server is shutting down", Code.Unavailable));
+      shutdown.addEventListener("abort", this.#onShutdown, { once: true });
+    }
+    return controller.signal;
+  }
+
+  /** Response headers set by the handler, if any, as grpc-js metadata. */
+  takeResponseHeader(): grpc.Metadata | undefined {
+    return headersToMetadata(this.#responseHeader);
+  }
+
+  /** Response trailers set by the handler, if any, as grpc-js metadata. */
+  takeResponseTrailer(): grpc.Metadata | undefined {
+    return headersToMetadata(this.#responseTrailer);
+  }
+
+  /** Releases the deadline timer and the shutdown listener; called when the call ends. */
+  finish(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#onShutdown) {
+      this.shutdownSignal?.removeEventListener("abort", this.#onShutdown);
+      this.#onShutdown = undefined;
+    }
+  }
 }
 
 function errorToStatus(error: ConnectError): grpc.StatusObject {
@@ -137,13 +245,15 @@ export function addService<S extends DescService>(
 ): void {
   const definition = createServiceDefinition(service);
   const handlers: grpc.UntypedServiceImplementation = {};
+  const shutdownSignal = options.shutdownSignal;
   for (const method of service.methods) {
     const fn = (impl as Record<string, unknown>)[method.localName] as
-      | ((req: unknown, ctx: unknown) => unknown)
+      | ((req: unknown, ctx: HandlerContext) => unknown)
       | undefined;
     const path = `/${service.typeName}/${method.name}`;
+    const observer = options.observer;
     const observe = (code: grpc.status, started: bigint) =>
-      options.observer?.(method, code, Number(process.hrtime.bigint() - started) / 1e9);
+      observer?.(method, code, Number(process.hrtime.bigint() - started) / 1e9);
     const unimplemented = (): ConnectError =>
       new ConnectError(`${path} is not implemented by this server`, Code.Unimplemented);
 
@@ -153,7 +263,9 @@ export function addService<S extends DescService>(
         callback,
       ) => {
         const started = process.hrtime.bigint();
+        let context: GrpcHandlerContext | undefined;
         const fail = (error: unknown) => {
+          context?.finish();
           const connectError = toConnectError(error, options.logger, path);
           observe(grpcStatusOf(connectError), started);
           callback(errorToStatus(connectError));
@@ -162,24 +274,30 @@ export function addService<S extends DescService>(
           fail(unimplemented());
           return;
         }
-        const context = contextFor(service, method, call, options);
+        context = new GrpcHandlerContext(service, method, path, call, shutdownSignal);
+        const ctx = context;
         let result: unknown;
         try {
-          result = fn.call(impl, call.request, context);
+          result = fn.call(impl, call.request, ctx);
         } catch (error) {
           fail(error);
           return;
         }
-        Promise.resolve(result).then((init) => {
-          const trailer = headersToMetadata(context.responseTrailer);
-          const header = headersToMetadata(context.responseHeader);
+        const succeed = (init: unknown) => {
+          ctx.finish();
+          const header = ctx.takeResponseHeader();
           if (header) {
             call.sendMetadata(header);
           }
           const message = create(method.output, init as MessageInitShape<DescMessage>);
           observe(grpc.status.OK, started);
-          callback(null, message, trailer);
-        }, fail);
+          callback(null, message, ctx.takeResponseTrailer());
+        };
+        if (result instanceof Promise) {
+          result.then(succeed, fail);
+        } else {
+          succeed(result);
+        }
       };
       handlers[method.localName] = unary;
     } else if (method.methodKind === "server_streaming") {
@@ -188,28 +306,31 @@ export function addService<S extends DescService>(
         MessageShape<DescMessage>
       > = (call) => {
         const started = process.hrtime.bigint();
+        let context: GrpcHandlerContext | undefined;
         const fail = (error: unknown) => {
+          context?.finish();
           const connectError = toConnectError(error, options.logger, path);
           observe(grpcStatusOf(connectError), started);
-          call.destroy(Object.assign(new Error(connectError.rawMessage), errorToStatus(connectError)));
+          // Not destroy(): a destroyed stream never runs _final, so grpc-js would never send the status and the
+          // client would wait forever. Emitting "error" makes grpc-js end the call with this status.
+          call.emit("error", Object.assign(new Error(connectError.rawMessage), errorToStatus(connectError)));
         };
         if (!fn) {
           fail(unimplemented());
           return;
         }
-        const context = contextFor(service, method, call, options);
+        context = new GrpcHandlerContext(service, method, path, call, shutdownSignal);
+        const ctx = context;
         void (async () => {
           try {
-            const iterable = fn.call(impl, call.request, context) as AsyncIterable<
-              MessageInitShape<DescMessage>
-            >;
+            const iterable = fn.call(impl, call.request, ctx) as AsyncIterable<MessageInitShape<DescMessage>>;
             let headerSent = false;
             for await (const init of iterable) {
               if (call.cancelled) {
                 break;
               }
               if (!headerSent) {
-                const header = headersToMetadata(context.responseHeader);
+                const header = ctx.takeResponseHeader();
                 if (header) {
                   call.sendMetadata(header);
                 }
@@ -220,10 +341,12 @@ export function addService<S extends DescService>(
                 await new Promise<void>((resolve) => call.once("drain", () => resolve()));
               }
             }
+            ctx.finish();
             observe(call.cancelled ? grpc.status.CANCELLED : grpc.status.OK, started);
-            call.end(headersToMetadata(context.responseTrailer));
+            call.end(ctx.takeResponseTrailer());
           } catch (error) {
             if (call.cancelled) {
+              ctx.finish();
               observe(grpc.status.CANCELLED, started);
               return;
             }

@@ -1,3 +1,4 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import type { Registry } from "prom-client";
 import { Counter, Histogram } from "prom-client";
 import type { CallObserver } from "./grpc-adapter.js";
@@ -21,13 +22,31 @@ export function createGrpcServerMetrics(registry: Registry): CallObserver {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
+  // prom-client hashes the label set on every inc/observe; binding the children once per method (and code) keeps
+  // the per-call cost of these metrics to two map lookups.
+  interface Children {
+    labels: { grpc_type: string; grpc_service: string; grpc_method: string };
+    seconds: ReturnType<typeof seconds.labels>;
+    handled: Map<number, ReturnType<typeof handled.labels>>;
+  }
+  const byMethod = new Map<DescMethod, Children>();
   return (method, code, duration) => {
-    const labels = {
-      grpc_type: method.methodKind,
-      grpc_service: method.parent.typeName,
-      grpc_method: method.name,
-    };
-    handled.inc({ ...labels, grpc_code: grpcCodeName(code) });
-    seconds.observe(labels, duration);
+    let children = byMethod.get(method);
+    if (!children) {
+      const labels = {
+        grpc_type: method.methodKind,
+        grpc_service: method.parent.typeName,
+        grpc_method: method.name,
+      };
+      children = { labels, seconds: seconds.labels(labels), handled: new Map() };
+      byMethod.set(method, children);
+    }
+    let counter = children.handled.get(code);
+    if (!counter) {
+      counter = handled.labels({ ...children.labels, grpc_code: grpcCodeName(code) });
+      children.handled.set(code, counter);
+    }
+    counter.inc();
+    children.seconds.observe(duration);
   };
 }

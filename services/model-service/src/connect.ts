@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
+import type * as grpc from "@grpc/grpc-js";
 import { type AddServiceOptions, addService } from "@shadowmesh/common";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import type * as grpc from "@grpc/grpc-js";
 
 /** Routes only: which implementation serves which service. */
 export function routes(

@@ -8,21 +8,21 @@ import {
 } from "@shadowmesh/common";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import type { Registry } from "prom-client";
-import type { Config } from "./config.js";
 import { routes } from "./connect.js";
 
 export interface ModelServerDeps {
-  config: Config;
   logger: Logger;
   registry: Registry;
   /** The PredictService implementation; methods left out answer UNIMPLEMENTED. */
   predict: Partial<ServiceImpl<typeof PredictService>>;
+  /** Largest request message accepted (RESOURCE_EXHAUSTED above). */
+  maxReceiveMessageBytes: number;
   shutdownSignal?: AbortSignal;
 }
 
 /** Builds the gRPC server (PredictService, health, reflection, metrics) from its dependencies; never listens. */
 export function createModelServer(deps: ModelServerDeps) {
-  const server = createGrpcServer();
+  const server = createGrpcServer({ maxReceiveMessageBytes: deps.maxReceiveMessageBytes });
   const health = new HealthReporter([PredictService.typeName]);
   routes(server, deps.predict, {
     observer: createGrpcServerMetrics(deps.registry),

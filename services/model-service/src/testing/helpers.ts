@@ -1,0 +1,142 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  addService,
+  bindGrpcServer,
+  createGrpcServer,
+  createLogger,
+  type Logger,
+  stopGrpcServer,
+} from "@shadowmesh/common";
+import {
+  MetricsService,
+  type PredictionRecord,
+} from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { type Config, readConfig } from "../config.js";
+import type { BatchOutput, Classifier, LoadedModelInfo } from "../model.js";
+
+/** A logger that writes nowhere (set LOG_TESTS=1 to see the lines). */
+export function quietLogger(): Logger {
+  return createLogger("model-service-test", process.env.LOG_TESTS ? "debug" : "silent");
+}
+
+/** A configuration for tests: ports 0, reporting off unless an address is given, no file watching. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return readConfig({
+    MODEL_SERVICE_GRPC_PORT: "0",
+    MODEL_SERVICE_METRICS_PORT: "0",
+    MODEL_SERVICE_METRICS_SERVICE_ADDRESS: "",
+    MODEL_SERVICE_WATCH_MODEL: "false",
+    MODEL_SERVICE_REPORT_INTERVAL_MS: "20",
+    MODEL_SERVICE_SHUTDOWN_TIMEOUT_MS: "8000",
+    ...Object.fromEntries(Object.entries(overrides).map(([key, value]) => [`MODEL_SERVICE_${key}`, value])),
+  });
+}
+
+/** A temporary directory, removed by the returned cleanup. */
+export async function tempDir(
+  prefix = "model-service-",
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * An in-process implementation of MetricsService.ReportPredictions (the contract metrics-service implements):
+ * it keeps every record it receives, or fails every call while `failing` is set.
+ */
+export async function startMetricsSink() {
+  const records: PredictionRecord[] = [];
+  const state = { failing: false, calls: 0 };
+  const impl: Partial<ServiceImpl<typeof MetricsService>> = {
+    reportPredictions(request) {
+      state.calls++;
+      if (state.failing) {
+        throw new Error("sink is failing on purpose");
+      }
+      records.push(...request.records);
+      return { acceptedCount: request.records.length, duplicateCount: 0 };
+    },
+  };
+  const server = createGrpcServer();
+  addService(server, MetricsService, impl);
+  const port = await bindGrpcServer(server, "127.0.0.1", 0);
+  return {
+    records,
+    state,
+    address: `127.0.0.1:${port}`,
+    /** Waits until `predicate` holds for the records, polling for at most `timeoutMs`. */
+    async waitFor(predicate: (records: PredictionRecord[]) => boolean, timeoutMs = 20_000): Promise<void> {
+      const until = Date.now() + timeoutMs;
+      while (!predicate(records)) {
+        if (Date.now() > until) {
+          throw new Error(`the metrics sink did not get the expected records (it has ${records.length})`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    close: () => stopGrpcServer(server, 1000),
+  };
+}
+
+/** Model info for a fake classifier. */
+export function fakeInfo(overrides: Partial<LoadedModelInfo> = {}): LoadedModelInfo {
+  return {
+    name: "spam-fake",
+    version: "1.0.0",
+    sha256: "0".repeat(64),
+    labels: ["ham", "spam"],
+    maxTextChars: 100,
+    decisionThreshold: 0.5,
+    opset: 20,
+    inputName: "text",
+    outputs: { label: "label", probabilities: "probabilities" },
+    metrics: { f1: 0.5 },
+    dir: "/nowhere",
+    loadedAt: new Date(),
+    loadMs: 1,
+    ...overrides,
+  };
+}
+
+/**
+ * A classifier without ONNX: "spam" when the text contains "free". Every run is recorded; while `gate` is set,
+ * runs wait for it (to hold calls in the queue deterministically).
+ */
+export class FakeClassifier implements Classifier {
+  readonly runs: string[][] = [];
+  gate: Promise<void> | undefined;
+  closed = false;
+
+  constructor(readonly info: LoadedModelInfo = fakeInfo()) {}
+
+  async classify(texts: string[]): Promise<BatchOutput> {
+    this.runs.push(texts);
+    if (this.gate) {
+      await this.gate;
+    }
+    const probabilities = new Float32Array(texts.length * 2);
+    const labels = texts.map((text, i) => {
+      const spam = text.includes("free");
+      probabilities[i * 2] = spam ? 0.1 : 0.8;
+      probabilities[i * 2 + 1] = spam ? 0.9 : 0.2;
+      return spam ? "spam" : "ham";
+    });
+    return { labels, probabilities, inferenceMs: 0.01 };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+/** A promise with its resolve function, to open a FakeClassifier gate. */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
