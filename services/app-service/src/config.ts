@@ -4,31 +4,146 @@ import { ConfigError, describeConfig, loadConfig, num, port, str } from "@shadow
 export const PREFIX = "APP_SERVICE_";
 
 export const spec = {
-  HOST: str({ default: "127.0.0.1", desc: "Address the HTTP and metrics ports bind to (0.0.0.0 in a container)." }),
+  HOST: str({
+    default: "127.0.0.1",
+    desc: "Address the HTTP and metrics ports bind to (0.0.0.0 in a container).",
+  }),
   PORT: port({ default: 8080, desc: "HTTP/1.1 port serving Connect, gRPC-web and the web app." }),
   METRICS_PORT: port({ default: 9100, desc: "HTTP port serving /metrics, /healthz and /readyz." }),
-  MODEL_SERVICE_ADDRESS: str({ default: "127.0.0.1:50051", desc: "host:port of the primary model-service (gRPC)." }),
+  MODEL_SERVICE_ADDRESS: str({
+    default: "127.0.0.1:50051",
+    desc: "host:port of the primary model-service (gRPC).",
+  }),
+  SHADOW_ADDRESS: str({
+    default: "",
+    desc: "host:port of the shadow model-service to mirror to; empty = no local mirroring (cluster mode: Istio mirrors).",
+  }),
+  MIRROR_PERCENT: num({
+    default: 100,
+    desc: "Percentage (0-100) of Predict/PredictBatch calls mirrored to the shadow.",
+  }),
+  MAX_MIRRORS_IN_FLIGHT: num({
+    default: 64,
+    desc: "Most shadow calls in flight at once; beyond it mirrors are dropped and counted.",
+  }),
   METRICS_SERVICE_ADDRESS: str({ default: "127.0.0.1:50053", desc: "host:port of metrics-service (gRPC)." }),
+  WEB_DIR: str({
+    default: "",
+    desc: "Directory of the built web app (web/dist) to serve at /; empty = don't serve it.",
+  }),
+  DEADLINE_MS: num({
+    default: 2000,
+    desc: "Deadline of each call to model-service and of unary calls to metrics-service (a shorter client timeout wins).",
+  }),
+  RETRY_JITTER_MS: num({
+    default: 50,
+    desc: "Predict calls that fail with UNAVAILABLE are retried once after a random pause of up to this many ms.",
+  }),
+  MAX_BODY_BYTES: num({
+    default: 256 * 1024,
+    desc: "Largest request message accepted; bigger ones are refused with RESOURCE_EXHAUSTED.",
+  }),
+  HTTP_REQUEST_TIMEOUT_MS: num({
+    default: 30_000,
+    desc: "Longest time a client may take to send a whole HTTP request (guards against slow clients).",
+  }),
+  CORS_ORIGINS: str({
+    default: "",
+    desc: "Comma-separated origins allowed to call the API cross-origin (e.g. http://localhost:5173); empty = same-origin only.",
+  }),
+  READY_CHECK_INTERVAL_MS: num({
+    default: 1000,
+    desc: "How often the primary model-service's gRPC health is checked for /readyz.",
+  }),
   LOG_LEVEL: str({
     choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
     default: "info",
     desc: "pino log level; per-request lines are debug.",
   }),
-  SHUTDOWN_TIMEOUT_MS: num({ default: 10_000, desc: "Longest a graceful shutdown may take before exiting anyway." }),
+  SHUTDOWN_TIMEOUT_MS: num({
+    default: 10_000,
+    desc: "Longest a graceful shutdown may take before exiting anyway.",
+  }),
   SHUTDOWN_DELAY_MS: num({
     default: 0,
     desc: "Pause between reporting not-ready and closing the port (let load balancers notice; 5000 in k8s).",
   }),
 };
 
-export type Config = ReturnType<typeof readConfig>;
+type Loaded = ReturnType<typeof loadConfig<typeof spec>>;
 
-export function readConfig(env: NodeJS.ProcessEnv = process.env) {
+/** The settings, with CORS_ORIGINS parsed into a list. */
+export type Config = Omit<Loaded, "CORS_ORIGINS"> & { readonly CORS_ORIGINS: readonly string[] };
+
+function invalid(message: string): never {
+  throw new ConfigError(`invalid configuration: ${message}`);
+}
+
+function parseOrigins(value: string): string[] {
+  const origins = value
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin.length > 0);
+  for (const origin of origins) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      invalid(`${PREFIX}CORS_ORIGINS: "${origin}" is not an origin like https://example.com`);
+    }
+    if (url.origin !== origin.replace(/\/$/, "")) {
+      invalid(`${PREFIX}CORS_ORIGINS: "${origin}" must be scheme://host[:port] without a path`);
+    }
+  }
+  return origins.map((origin) => origin.replace(/\/$/, ""));
+}
+
+const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$/;
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = loadConfig(PREFIX, spec, env);
   if (config.PORT !== 0 && config.PORT === config.METRICS_PORT) {
-    throw new ConfigError(`invalid configuration: ${PREFIX}PORT and ${PREFIX}METRICS_PORT must differ`);
+    invalid(`${PREFIX}PORT and ${PREFIX}METRICS_PORT must differ`);
   }
-  return config;
+  for (const key of ["MODEL_SERVICE_ADDRESS", "METRICS_SERVICE_ADDRESS"] as const) {
+    if (!ADDRESS.test(config[key])) {
+      invalid(`${PREFIX}${key}: "${config[key]}" is not host:port`);
+    }
+  }
+  if (config.SHADOW_ADDRESS !== "" && !ADDRESS.test(config.SHADOW_ADDRESS)) {
+    invalid(
+      `${PREFIX}SHADOW_ADDRESS: "${config.SHADOW_ADDRESS}" is not host:port (or empty to disable mirroring)`,
+    );
+  }
+  if (config.SHADOW_ADDRESS !== "" && config.SHADOW_ADDRESS === config.MODEL_SERVICE_ADDRESS) {
+    invalid(
+      `${PREFIX}SHADOW_ADDRESS must differ from ${PREFIX}MODEL_SERVICE_ADDRESS (mirroring to the primary)`,
+    );
+  }
+  if (!(config.MIRROR_PERCENT >= 0 && config.MIRROR_PERCENT <= 100)) {
+    invalid(`${PREFIX}MIRROR_PERCENT must be between 0 and 100, got ${config.MIRROR_PERCENT}`);
+  }
+  const positive = [
+    "DEADLINE_MS",
+    "MAX_BODY_BYTES",
+    "HTTP_REQUEST_TIMEOUT_MS",
+    "READY_CHECK_INTERVAL_MS",
+  ] as const;
+  for (const key of positive) {
+    if (!(Number.isInteger(config[key]) && config[key] > 0)) {
+      invalid(`${PREFIX}${key} must be a positive integer, got ${config[key]}`);
+    }
+  }
+  const nonNegative = ["MAX_MIRRORS_IN_FLIGHT", "RETRY_JITTER_MS", "SHUTDOWN_DELAY_MS"] as const;
+  for (const key of nonNegative) {
+    if (!(Number.isInteger(config[key]) && config[key] >= 0)) {
+      invalid(`${PREFIX}${key} must be a non-negative integer, got ${config[key]}`);
+    }
+  }
+  if (config.SHUTDOWN_DELAY_MS >= config.SHUTDOWN_TIMEOUT_MS) {
+    invalid(`${PREFIX}SHUTDOWN_DELAY_MS must be shorter than ${PREFIX}SHUTDOWN_TIMEOUT_MS`);
+  }
+  return { ...config, CORS_ORIGINS: parseOrigins(config.CORS_ORIGINS) };
 }
 
 export const help = () => describeConfig(PREFIX, spec);

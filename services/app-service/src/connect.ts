@@ -12,8 +12,9 @@ export type PublicMetricsImpl = Pick<
 export function routes(predict: ServiceImpl<typeof PredictService>, metrics: PublicMetricsImpl) {
   return (router: ConnectRouter) => {
     router.service(PredictService, predict);
-    router.rpc(MetricsService.method.submitFeedback, metrics.submitFeedback);
-    router.rpc(MetricsService.method.getShadowReport, metrics.getShadowReport);
-    router.rpc(MetricsService.method.watchShadowReport, metrics.watchShadowReport);
+    // Bound: the implementations are class instances with private state.
+    router.rpc(MetricsService.method.submitFeedback, metrics.submitFeedback.bind(metrics));
+    router.rpc(MetricsService.method.getShadowReport, metrics.getShadowReport.bind(metrics));
+    router.rpc(MetricsService.method.watchShadowReport, metrics.watchShadowReport.bind(metrics));
   };
 }

@@ -7,62 +7,86 @@ import {
   readConfigOrExit,
   sleep,
 } from "@shadowmesh/common";
+import { createApp } from "./app.js";
 import { help, readConfig } from "./config.js";
-import { createAppServer, notImplemented } from "./server.js";
 
 const config = readConfigOrExit(
   "app-service",
-  "the public API (Connect, gRPC-web) in front of model-service and metrics-service.",
+  "the public API (Connect, gRPC-web) in front of model-service and metrics-service; serves the web app.",
   help,
-  readConfig,
+  () => readConfig(),
 );
 const logger = createLogger("app-service", config.LOG_LEVEL);
 const registry = createRegistry("app-service");
-const shutdown = new AbortController();
-let ready = false;
+// prom-client's default gauges nodejs_active_{handles,requests,resources}_total end in _total, which promtool
+// reserves for counters; drop them so that `promtool check metrics` is clean (their _total-less twins remain).
+for (const name of [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+]) {
+  registry.removeSingleMetric(name);
+}
+let app: ReturnType<typeof createApp>;
+try {
+  app = createApp(config, logger, registry);
+} catch (error) {
+  console.error(`app-service: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
+}
+let stopping = false;
+const ops = createOpsServer({ registry, ready: () => !stopping && app.readiness.ready });
 
-const server = createAppServer({
-  config,
-  logger,
-  shutdownSignal: shutdown.signal,
-  predict: {
-    predict: () => notImplemented("Predict"),
-    predictBatch: () => notImplemented("PredictBatch"),
-    getModel: () => notImplemented("GetModel"),
-  },
-  metrics: {
-    submitFeedback: () => notImplemented("SubmitFeedback"),
-    getShadowReport: () => notImplemented("GetShadowReport"),
-    watchShadowReport: () => notImplemented("WatchShadowReport"),
-  },
-});
-const ops = createOpsServer({ registry, ready: () => ready });
-
+const { server } = app;
 await new Promise<void>((resolve, reject) => {
   server.once("error", reject);
-  server.listen(config.PORT, config.HOST, () => resolve());
+  server.listen(config.PORT, config.HOST, () => {
+    server.off("error", reject);
+    resolve();
+  });
 });
 const opsAddress = await ops.listen(config.METRICS_PORT, config.HOST);
-ready = true;
 logger.info(
-  { config, port: (server.address() as AddressInfo).port, metricsPort: opsAddress.port },
+  {
+    config,
+    port: (server.address() as AddressInfo).port,
+    metricsPort: opsAddress.port,
+    mirroring: config.SHADOW_ADDRESS ? `${config.MIRROR_PERCENT}% to ${config.SHADOW_ADDRESS}` : "off",
+    web: config.WEB_DIR || "not served",
+  },
   "app-service listening",
 );
+// Ready as soon as the primary model-service answers its health check; checked again every interval.
+void app.readiness.start();
+
+/** Stops accepting, lets in-flight unary calls finish, then cancels whatever is left. */
+const drain = async (timeoutMs: number) => {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  app.endStreams();
+  const timer = setTimeout(() => {
+    app.abortCalls();
+    server.closeAllConnections();
+  }, timeoutMs);
+  await closed;
+  clearTimeout(timer);
+};
 
 installShutdown(
   logger,
   [
-    { name: "not ready", run: () => (ready = false) as unknown as void },
+    {
+      name: "not ready",
+      run: () => {
+        stopping = true;
+      },
+    },
     { name: "delay", run: () => sleep(config.SHUTDOWN_DELAY_MS) },
     {
       name: "drain http",
-      run: () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          shutdown.abort();
-        }),
+      run: () => drain(Math.max(500, config.SHUTDOWN_TIMEOUT_MS - config.SHUTDOWN_DELAY_MS - 1500)),
     },
+    { name: "close clients", run: () => app.closeClients() },
     { name: "close ops", run: () => ops.close() },
   ],
   config.SHUTDOWN_TIMEOUT_MS,

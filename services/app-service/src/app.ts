@@ -1,0 +1,86 @@
+import type http from "node:http";
+import { createGrpcClient, type Logger } from "@shadowmesh/common";
+import { Health } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
+import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import type { Registry } from "prom-client";
+import type { Config } from "./config.js";
+import { createAppMetrics } from "./metrics.js";
+import { MetricsForwarder } from "./metrics-forwarder.js";
+import { Mirror } from "./mirror.js";
+import { PredictForwarder } from "./predict-forwarder.js";
+import { Readiness } from "./readiness.js";
+import { createAppServer } from "./server.js";
+import { UpstreamCaller } from "./upstream-call.js";
+
+export interface App {
+  readonly server: http.Server;
+  readonly readiness: Readiness;
+  readonly mirror: Mirror | undefined;
+  /** Aborts the handler contexts of in-flight calls. */
+  abortCalls(): void;
+  /** Ends the live report streams (they never end by themselves). */
+  endStreams(): void;
+  /** Stops the readiness checks and closes the gRPC channels. */
+  closeClients(): void;
+}
+
+/** Wires app-service from its configuration: gRPC clients, forwarders, mirroring, readiness and the HTTP server. */
+export function createApp(config: Config, logger: Logger, registry: Registry): App {
+  const metrics = createAppMetrics(registry);
+  const shutdown = new AbortController();
+  const streams = new AbortController();
+  const primary = createGrpcClient(PredictService, config.MODEL_SERVICE_ADDRESS);
+  const health = createGrpcClient(Health, config.MODEL_SERVICE_ADDRESS);
+  const shadow = config.SHADOW_ADDRESS ? createGrpcClient(PredictService, config.SHADOW_ADDRESS) : undefined;
+  const metricsClient = createGrpcClient(MetricsService, config.METRICS_SERVICE_ADDRESS);
+  const mirror = shadow
+    ? new Mirror({
+        shadow,
+        percent: config.MIRROR_PERCENT,
+        maxInFlight: config.MAX_MIRRORS_IN_FLIGHT,
+        metrics,
+        logger,
+      })
+    : undefined;
+  const readiness = new Readiness({
+    health,
+    intervalMs: config.READY_CHECK_INTERVAL_MS,
+    logger,
+    onResult: (serving) => metrics.upstreamReady.set(serving ? 1 : 0),
+  });
+  const retryJitterMs = config.RETRY_JITTER_MS;
+  const predict = new PredictForwarder({
+    primary,
+    caller: new UpstreamCaller({ upstream: "model-service", metrics, logger, retryJitterMs }),
+    ...(mirror ? { mirror } : {}),
+    deadlineMs: config.DEADLINE_MS,
+  });
+  const metricsService = new MetricsForwarder({
+    client: metricsClient,
+    caller: new UpstreamCaller({ upstream: "metrics-service", metrics, logger, retryJitterMs }),
+    deadlineMs: config.DEADLINE_MS,
+    streamsSignal: streams.signal,
+  });
+  const server = createAppServer({
+    config,
+    logger,
+    metrics,
+    predict,
+    metricsService,
+    shutdownSignal: shutdown.signal,
+  });
+  return {
+    server,
+    readiness,
+    mirror,
+    abortCalls: () => shutdown.abort(),
+    endStreams: () => streams.abort(),
+    closeClients: () => {
+      readiness.stop();
+      for (const client of [primary, health, shadow, metricsClient]) {
+        client?.close();
+      }
+    },
+  };
+}

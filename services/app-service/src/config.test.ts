@@ -1,0 +1,38 @@
+import { ConfigError } from "@shadowmesh/common";
+import { describe, expect, it } from "vitest";
+import { readConfig } from "./config.js";
+
+describe("app-service configuration", () => {
+  it("has defaults for the local mesh: primary 50051, metrics-service 50053, no mirroring, no web app", () => {
+    const config = readConfig({});
+    expect(config.PORT).toBe(8080);
+    expect(config.METRICS_PORT).toBe(9100);
+    expect(config.MODEL_SERVICE_ADDRESS).toBe("127.0.0.1:50051");
+    expect(config.METRICS_SERVICE_ADDRESS).toBe("127.0.0.1:50053");
+    expect(config.SHADOW_ADDRESS).toBe("");
+    expect(config.MIRROR_PERCENT).toBe(100);
+    expect(config.DEADLINE_MS).toBe(2000);
+    expect(config.WEB_DIR).toBe("");
+    expect(config.CORS_ORIGINS).toEqual([]);
+  });
+
+  it("parses the CORS allowlist", () => {
+    const config = readConfig({ APP_SERVICE_CORS_ORIGINS: "http://localhost:5173, https://app.example/" });
+    expect(config.CORS_ORIGINS).toEqual(["http://localhost:5173", "https://app.example"]);
+  });
+
+  it.each([
+    [{ APP_SERVICE_MIRROR_PERCENT: "101" }, "MIRROR_PERCENT must be between 0 and 100"],
+    [{ APP_SERVICE_MIRROR_PERCENT: "-1" }, "MIRROR_PERCENT must be between 0 and 100"],
+    [{ APP_SERVICE_PORT: "9000", APP_SERVICE_METRICS_PORT: "9000" }, "must differ"],
+    [{ APP_SERVICE_SHADOW_ADDRESS: "127.0.0.1:50051" }, "must differ from APP_SERVICE_MODEL_SERVICE_ADDRESS"],
+    [{ APP_SERVICE_SHADOW_ADDRESS: "nonsense" }, "is not host:port"],
+    [{ APP_SERVICE_MODEL_SERVICE_ADDRESS: "http://x:1" }, "is not host:port"],
+    [{ APP_SERVICE_DEADLINE_MS: "0" }, "DEADLINE_MS must be a positive integer"],
+    [{ APP_SERVICE_CORS_ORIGINS: "https://app.example/path" }, "without a path"],
+    [{ APP_SERVICE_CORS_ORIGINS: "*" }, "is not an origin"],
+  ])("refuses %j with one readable line", (env, message) => {
+    expect(() => readConfig(env)).toThrow(ConfigError);
+    expect(() => readConfig(env)).toThrow(message);
+  });
+});

@@ -1,0 +1,199 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FakeServer, startFakeModelService } from "./testing/fakes.js";
+import { eventually } from "./testing/metric-value.js";
+
+/**
+ * app-service as a real process (the built dist/main.js, as `npm start` runs it): settings, readiness that follows
+ * model-service's health, Prometheus metrics that promtool accepts, third-party clients (`buf curl` over the
+ * Connect and gRPC-web protocols), and a graceful SIGTERM.
+ */
+
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const MAIN = path.join(ROOT, "services/app-service/dist/main.js");
+const BUF = path.join(ROOT, "node_modules/.bin/buf");
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) {
+    return Promise.resolve(child.exitCode);
+  }
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+describe("app-service settings", () => {
+  it("prints every setting with its default and help on --help", async () => {
+    const { stdout } = await run(process.execPath, [MAIN, "--help"]);
+    for (const name of [
+      "APP_SERVICE_PORT",
+      "APP_SERVICE_METRICS_PORT",
+      "APP_SERVICE_MODEL_SERVICE_ADDRESS",
+      "APP_SERVICE_SHADOW_ADDRESS",
+      "APP_SERVICE_MIRROR_PERCENT",
+      "APP_SERVICE_METRICS_SERVICE_ADDRESS",
+      "APP_SERVICE_WEB_DIR",
+      "APP_SERVICE_DEADLINE_MS",
+      "APP_SERVICE_CORS_ORIGINS",
+      "APP_SERVICE_MAX_BODY_BYTES",
+      "APP_SERVICE_MAX_MIRRORS_IN_FLIGHT",
+    ]) {
+      expect(stdout).toContain(name);
+    }
+  });
+
+  it("stops at start with one readable line on a bad setting", async () => {
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, APP_SERVICE_MIRROR_PERCENT: "150" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await exitOf(child)).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("APP_SERVICE_MIRROR_PERCENT must be between 0 and 100");
+  });
+
+  it("stops at start when the web directory has no built app", async () => {
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, APP_SERVICE_WEB_DIR: path.join(ROOT, "does-not-exist") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await exitOf(child)).toBe(2);
+    expect(stderr).toContain("has no index.html");
+  });
+});
+
+describe("app-service as a process", () => {
+  let primary: FakeServer;
+  let child: ChildProcess;
+  let port: number;
+  let metricsPort: number;
+  let logs = "";
+
+  beforeAll(async () => {
+    expect(existsSync(MAIN), `${MAIN} is missing: build first (npx tsc -b)`).toBe(true);
+    primary = await startFakeModelService();
+    port = await freePort();
+    metricsPort = await freePort();
+    child = spawn(process.execPath, [MAIN], {
+      env: {
+        ...process.env,
+        APP_SERVICE_HOST: "127.0.0.1",
+        APP_SERVICE_PORT: String(port),
+        APP_SERVICE_METRICS_PORT: String(metricsPort),
+        APP_SERVICE_MODEL_SERVICE_ADDRESS: primary.address,
+        APP_SERVICE_READY_CHECK_INTERVAL_MS: "100",
+        APP_SERVICE_WEB_DIR: "",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
+    await eventually(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200;
+      } catch {
+        return false;
+      }
+    }, 400);
+  });
+
+  afterAll(async () => {
+    if (child.exitCode === null) {
+      child.kill("SIGKILL");
+      await exitOf(child);
+    }
+    await primary.close();
+  });
+
+  const readyz = async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status;
+
+  it("is ready only while model-service reports SERVING", async () => {
+    expect(await readyz()).toBe(200);
+    primary.health.set("NOT_SERVING");
+    await eventually(async () => (await readyz()) === 503);
+    primary.health.set("SERVING");
+    await eventually(async () => (await readyz()) === 200);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(200);
+  });
+
+  it("answers buf curl over the Connect protocol and over gRPC-web", async () => {
+    for (const protocol of ["connect", "grpcweb"]) {
+      const { stdout } = await run(
+        BUF,
+        [
+          "curl",
+          "--schema",
+          path.join(ROOT, "proto"),
+          "--protocol",
+          protocol,
+          "-H",
+          `x-request-id: buf-curl-${protocol}`,
+          "--data",
+          '{"text": "Congratulations, you WIN a FREE cruise"}',
+          `http://127.0.0.1:${port}/shadowmesh.predict.v1.PredictService/Predict`,
+        ],
+        { cwd: ROOT },
+      );
+      const body = JSON.parse(stdout) as { prediction: { label: string; requestId: string } };
+      expect(body.prediction.label).toBe("spam");
+      expect(body.prediction.requestId).toBe(`buf-curl-${protocol}`);
+    }
+  });
+
+  it("logs errors with the request id", async () => {
+    await fetch(`http://127.0.0.1:${port}/shadowmesh.metrics.v1.MetricsService/GetShadowReport`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": "log-me-42" },
+      body: "{}",
+    });
+    // metrics-service is not running here: the call fails UNAVAILABLE and the warning names the request.
+    await eventually(() => logs.includes('"requestId":"log-me-42"'));
+  });
+
+  it("exports request and mirror metrics that promtool accepts", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    for (const name of [
+      "app_requests_total",
+      "app_requests_in_progress",
+      "app_request_latency_seconds",
+      "app_request_duration_seconds_bucket",
+      "app_mirror_sent_total",
+      "app_mirror_dropped_total",
+      "app_mirror_failed_total",
+    ]) {
+      expect(text).toContain(name);
+    }
+    expect(text).toMatch(/app_requests_total\{[^}]*method="Predict"[^}]*code="OK"[^}]*\} [1-9]/);
+    const promtool = spawn("promtool", ["check", "metrics"], { stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    promtool.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    promtool.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    promtool.stdin?.end(text);
+    expect(await exitOf(promtool)).toBe(0);
+    expect(output.trim()).toBe("");
+  });
+
+  it("stops gracefully on SIGTERM with exit code 0", async () => {
+    child.kill("SIGTERM");
+    expect(await exitOf(child)).toBe(0);
+  });
+});

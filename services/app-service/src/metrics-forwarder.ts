@@ -1,0 +1,80 @@
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { GrpcClient } from "@shadowmesh/common";
+import type {
+  GetShadowReportRequest,
+  GetShadowReportResponse,
+  MetricsService,
+  SubmitFeedbackRequest,
+  SubmitFeedbackResponse,
+  WatchShadowReportRequest,
+  WatchShadowReportResponse,
+} from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import type { PublicMetricsImpl } from "./connect.js";
+import { deadlineOf, requestIdOf, type UpstreamCaller } from "./upstream-call.js";
+
+export interface MetricsForwarderOptions {
+  client: GrpcClient<typeof MetricsService>;
+  caller: UpstreamCaller;
+  /** Deadline of each unary call, in ms (a shorter client timeout wins). */
+  deadlineMs: number;
+  /** Aborted when app-service shuts down: ends the live report streams, which never end by themselves. */
+  streamsSignal?: AbortSignal;
+}
+
+/**
+ * The browser-facing part of MetricsService, forwarded to metrics-service: feedback, the report, and its live
+ * stream. `ReportPredictions` is internal (model-services call it directly) and is not part of this class.
+ */
+export class MetricsForwarder implements PublicMetricsImpl {
+  readonly #options: MetricsForwarderOptions;
+
+  constructor(options: MetricsForwarderOptions) {
+    this.#options = options;
+  }
+
+  submitFeedback(request: SubmitFeedbackRequest, context: HandlerContext): Promise<SubmitFeedbackResponse> {
+    const { client, caller, deadlineMs } = this.#options;
+    return caller.unary(
+      "SubmitFeedback",
+      (options) => client.submitFeedback(request, options),
+      requestIdOf(context),
+      deadlineOf(context, deadlineMs),
+      context.signal,
+    );
+  }
+
+  getShadowReport(
+    request: GetShadowReportRequest,
+    context: HandlerContext,
+  ): Promise<GetShadowReportResponse> {
+    const { client, caller, deadlineMs } = this.#options;
+    return caller.unary(
+      "GetShadowReport",
+      (options) => client.getShadowReport(request, options),
+      requestIdOf(context),
+      deadlineOf(context, deadlineMs),
+      context.signal,
+    );
+  }
+
+  async *watchShadowReport(
+    request: WatchShadowReportRequest,
+    context: HandlerContext,
+  ): AsyncIterable<WatchShadowReportResponse> {
+    const { client, caller, streamsSignal } = this.#options;
+    const signal = streamsSignal ? AbortSignal.any([context.signal, streamsSignal]) : context.signal;
+    try {
+      yield* caller.stream(
+        "WatchShadowReport",
+        (options) => client.watchShadowReport(request, options),
+        requestIdOf(context),
+        signal,
+      );
+    } catch (error) {
+      if (streamsSignal?.aborted && !context.signal.aborted) {
+        throw new ConnectError("app-service is shutting down; reconnect", Code.Unavailable);
+      }
+      throw error;
+    }
+  }
+}
