@@ -1,10 +1,23 @@
-import { ConfigError, describeConfig, loadConfig, num, port, str } from "@shadowmesh/common";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { bool, ConfigError, describeConfig, loadConfig, num, port, str } from "@shadowmesh/common";
 
 /** Every setting of metrics-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "METRICS_SERVICE_";
 
+/** The repository root (this file is `services/metrics-service/{src,dist}/config.*`). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+const HOUR_MS = 3_600_000;
+
+/** The hard cap on disagreements in one report, whatever a client asks for. */
+export const MAX_DISAGREEMENTS_LIMIT = 500;
+
 export const spec = {
-  HOST: str({ default: "127.0.0.1", desc: "Address the gRPC and metrics ports bind to (0.0.0.0 in a container)." }),
+  HOST: str({
+    default: "127.0.0.1",
+    desc: "Address the gRPC and metrics ports bind to (0.0.0.0 in a container).",
+  }),
   GRPC_PORT: port({ default: 50053, desc: "gRPC (h2c) port serving MetricsService, health and reflection." }),
   METRICS_PORT: port({ default: 9103, desc: "HTTP port serving /metrics, /healthz and /readyz." }),
   LOG_LEVEL: str({
@@ -12,7 +25,78 @@ export const spec = {
     default: "info",
     desc: "pino log level; per-request lines are debug.",
   }),
-  SHUTDOWN_TIMEOUT_MS: num({ default: 10_000, desc: "Longest a graceful shutdown may take before exiting anyway." }),
+  DATA_DIR: str({
+    default: ".data/metrics",
+    desc: "Directory of the SQLite store (shadow.db); a relative path is resolved against the repository root.",
+  }),
+  SQLITE_SYNCHRONOUS: str({
+    choices: ["FULL", "NORMAL"],
+    default: "FULL",
+    desc: "SQLite synchronous mode (WAL): FULL also survives power loss; both survive a killed process.",
+  }),
+  RETENTION_HOURS: num({ default: 168, desc: "Records and feedback older than this are deleted." }),
+  RETENTION_INTERVAL_MS: num({ default: 60_000, desc: "How often the retention sweep runs." }),
+  JOIN_WINDOW_MS: num({
+    default: 60_000,
+    desc: "Largest time between a primary and a shadow prediction that still pair; older lone records are unmatched.",
+  }),
+  REPORT_WINDOW_MS: num({
+    default: HOUR_MS,
+    desc: "Report window when a request leaves it unset; also the window of the Prometheus gauges.",
+  }),
+  MAX_DISAGREEMENTS: num({
+    default: 20,
+    desc: "Recent disagreements in a report when a request asks for 0.",
+  }),
+  WATCH_INTERVAL_MS: num({
+    default: 1000,
+    desc: "Shortest time between two WatchShadowReport updates when unset.",
+  }),
+  WATCH_MIN_INTERVAL_MS: num({ default: 250, desc: "Floor for a client's WatchShadowReport min_interval." }),
+  WATCH_REFRESH_MS: num({
+    default: 5000,
+    desc: "Without new data, how often a watch re-checks the report (pending pairs age, the window slides).",
+  }),
+  STORE_RAW_TEXT: bool({
+    default: false,
+    desc: "Opt-in: keep the raw input text model-services send and show it in disagreements (off: dropped).",
+  }),
+  MAX_RECORDS_PER_BATCH: num({
+    default: 10_000,
+    desc: "Largest ReportPredictions batch; larger ones are refused.",
+  }),
+  VERDICT_MIN_PAIRS: num({
+    default: 100,
+    desc: "Pairs needed before any verdict other than INSUFFICIENT_DATA.",
+  }),
+  VERDICT_MIN_AGREEMENT: num({
+    default: 0.9,
+    desc: "PROMOTE needs the 95 % Wilson lower bound of agreement at least this (else HOLD).",
+  }),
+  VERDICT_MAX_ERROR_RATE_INCREASE: num({
+    default: 0.01,
+    desc: "ROLLBACK when the shadow's error rate exceeds the primary's by more than this.",
+  }),
+  VERDICT_MAX_LATENCY_P99_RATIO: num({
+    default: 1.5,
+    desc: "HOLD when the shadow's p99 latency exceeds this multiple of the primary's (and the slack below).",
+  }),
+  VERDICT_LATENCY_SLACK_MS: num({
+    default: 2,
+    desc: "Latency differences up to this many ms never fail the p99 check (sub-ms noise).",
+  }),
+  VERDICT_MIN_FEEDBACK: num({
+    default: 30,
+    desc: "Feedback-labelled predictions each role needs before accuracy is compared.",
+  }),
+  VERDICT_MAX_ACCURACY_DROP: num({
+    default: 0.02,
+    desc: "ROLLBACK when the shadow's feedback accuracy is below the primary's by more than this.",
+  }),
+  SHUTDOWN_TIMEOUT_MS: num({
+    default: 10_000,
+    desc: "Longest a graceful shutdown may take before exiting anyway.",
+  }),
   SHUTDOWN_DELAY_MS: num({
     default: 0,
     desc: "Pause between reporting NOT_SERVING and closing the port (let load balancers notice; 5000 in k8s).",
@@ -21,10 +105,71 @@ export const spec = {
 
 export type Config = ReturnType<typeof readConfig>;
 
+function fail(message: string): never {
+  throw new ConfigError(`invalid configuration: ${message}`);
+}
+
+function requirePositive(config: Record<string, unknown>, keys: readonly string[]) {
+  for (const key of keys) {
+    const value = config[key];
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+      fail(`${PREFIX}${key} must be a positive number (got ${String(value)})`);
+    }
+  }
+}
+
+function requireRatio(config: Record<string, unknown>, keys: readonly string[]) {
+  for (const key of keys) {
+    const value = config[key];
+    if (typeof value !== "number" || !(value >= 0 && value <= 1)) {
+      fail(`${PREFIX}${key} must be between 0 and 1 (got ${String(value)})`);
+    }
+  }
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env) {
-  const config = loadConfig(PREFIX, spec, env);
+  const loaded = loadConfig(PREFIX, spec, env);
+  const config = { ...loaded, DATA_DIR: path.resolve(REPO_ROOT, loaded.DATA_DIR) };
   if (config.GRPC_PORT !== 0 && config.GRPC_PORT === config.METRICS_PORT) {
-    throw new ConfigError(`invalid configuration: ${PREFIX}GRPC_PORT and ${PREFIX}METRICS_PORT must differ`);
+    fail(`${PREFIX}GRPC_PORT and ${PREFIX}METRICS_PORT must differ`);
+  }
+  requirePositive(config, [
+    "RETENTION_HOURS",
+    "RETENTION_INTERVAL_MS",
+    "JOIN_WINDOW_MS",
+    "REPORT_WINDOW_MS",
+    "WATCH_INTERVAL_MS",
+    "WATCH_MIN_INTERVAL_MS",
+    "WATCH_REFRESH_MS",
+    "MAX_RECORDS_PER_BATCH",
+    "VERDICT_MIN_PAIRS",
+    "VERDICT_MIN_FEEDBACK",
+    "VERDICT_MAX_LATENCY_P99_RATIO",
+  ]);
+  requireRatio(config, [
+    "VERDICT_MIN_AGREEMENT",
+    "VERDICT_MAX_ERROR_RATE_INCREASE",
+    "VERDICT_MAX_ACCURACY_DROP",
+  ]);
+  if (!(config.VERDICT_LATENCY_SLACK_MS >= 0)) {
+    fail(`${PREFIX}VERDICT_LATENCY_SLACK_MS must not be negative`);
+  }
+  if (!(config.MAX_DISAGREEMENTS >= 0 && config.MAX_DISAGREEMENTS <= MAX_DISAGREEMENTS_LIMIT)) {
+    fail(`${PREFIX}MAX_DISAGREEMENTS must be between 0 and ${MAX_DISAGREEMENTS_LIMIT}`);
+  }
+  const retentionMs = config.RETENTION_HOURS * 3_600_000;
+  if (config.JOIN_WINDOW_MS >= retentionMs) {
+    fail(
+      `${PREFIX}JOIN_WINDOW_MS must be shorter than ${PREFIX}RETENTION_HOURS (records would be deleted unjoined)`,
+    );
+  }
+  if (config.REPORT_WINDOW_MS > retentionMs) {
+    fail(
+      `${PREFIX}REPORT_WINDOW_MS must not exceed ${PREFIX}RETENTION_HOURS (the window would be cut short)`,
+    );
+  }
+  if (config.WATCH_MIN_INTERVAL_MS > config.WATCH_INTERVAL_MS) {
+    fail(`${PREFIX}WATCH_MIN_INTERVAL_MS must not exceed ${PREFIX}WATCH_INTERVAL_MS`);
   }
   return config;
 }

@@ -1,4 +1,3 @@
-import type { ServiceImpl } from "@connectrpc/connect";
 import {
   addReflection,
   createGrpcServer,
@@ -8,28 +7,81 @@ import {
 } from "@shadowmesh/common";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { Registry } from "prom-client";
-import type { Config } from "./config.js";
+import { type Config, MAX_DISAGREEMENTS_LIMIT } from "./config.js";
 import { routes } from "./connect.js";
+import { ShadowMetricsService, type ShadowServiceOptions } from "./metrics-service.js";
+import { createShadowMetrics } from "./prometheus.js";
+import { startRetention } from "./retention.js";
+import type { ShadowStore } from "./store.js";
 
 export interface MetricsServerDeps {
   config: Config;
   logger: Logger;
   registry: Registry;
-  /** The MetricsService implementation; methods left out answer UNIMPLEMENTED. */
-  metrics: Partial<ServiceImpl<typeof MetricsService>>;
+  store: ShadowStore;
+  /** Aborted when the server shuts down: ends live report streams and tells handlers through `context.signal`. */
   shutdownSignal?: AbortSignal;
+  /** The clock (ms since the epoch); tests inject one. */
+  now?: () => number;
 }
 
-/** Builds the gRPC server (MetricsService, health, reflection, metrics) from its dependencies; never listens. */
+/** The service's behaviour, from the configuration. */
+export function serviceOptionsOf(config: Config): ShadowServiceOptions {
+  return {
+    joinWindowMs: config.JOIN_WINDOW_MS,
+    defaultWindowMs: config.REPORT_WINDOW_MS,
+    maxWindowMs: config.RETENTION_HOURS * 3_600_000,
+    defaultMaxDisagreements: config.MAX_DISAGREEMENTS,
+    maxDisagreementsLimit: MAX_DISAGREEMENTS_LIMIT,
+    storeRawText: config.STORE_RAW_TEXT,
+    maxRecordsPerBatch: config.MAX_RECORDS_PER_BATCH,
+    watchIntervalMs: config.WATCH_INTERVAL_MS,
+    watchMinIntervalMs: config.WATCH_MIN_INTERVAL_MS,
+    watchRefreshMs: config.WATCH_REFRESH_MS,
+    thresholds: {
+      minPairs: config.VERDICT_MIN_PAIRS,
+      minAgreement: config.VERDICT_MIN_AGREEMENT,
+      maxErrorRateIncrease: config.VERDICT_MAX_ERROR_RATE_INCREASE,
+      maxLatencyP99Ratio: config.VERDICT_MAX_LATENCY_P99_RATIO,
+      latencySlackMs: config.VERDICT_LATENCY_SLACK_MS,
+      minFeedback: config.VERDICT_MIN_FEEDBACK,
+      maxAccuracyDrop: config.VERDICT_MAX_ACCURACY_DROP,
+    },
+  };
+}
+
+/**
+ * Builds the gRPC server (MetricsService, health, reflection, grpc metrics), the shadow gauges and the retention
+ * sweep from their dependencies; never listens. `retention.stop()` belongs in the shutdown steps.
+ */
 export function createMetricsServer(deps: MetricsServerDeps) {
+  const { config, logger, registry, store } = deps;
+  const options = serviceOptionsOf(config);
+  const report = () => service.report(config.REPORT_WINDOW_MS);
+  const shadowMetrics = createShadowMetrics({ registry, report, windowMs: config.REPORT_WINDOW_MS });
+  const service = new ShadowMetricsService({
+    store,
+    options,
+    observer: shadowMetrics,
+    ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   const server = createGrpcServer();
   const health = new HealthReporter([MetricsService.typeName]);
-  routes(server, deps.metrics, {
-    observer: createGrpcServerMetrics(deps.registry),
-    logger: deps.logger,
+  routes(server, service, {
+    observer: createGrpcServerMetrics(registry),
+    logger,
     ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),
   });
   health.addToServer(server);
   addReflection(server, [MetricsService]);
-  return { server, health };
+  const retention = startRetention({
+    store,
+    retentionMs: config.RETENTION_HOURS * 3_600_000,
+    intervalMs: config.RETENTION_INTERVAL_MS,
+    logger,
+    onDeleted: (deleted) => shadowMetrics.retention(deleted),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  return { server, health, service, retention };
 }

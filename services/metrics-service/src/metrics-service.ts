@@ -1,0 +1,296 @@
+import { type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { type Duration, type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  type GetShadowReportRequest,
+  type GetShadowReportResponseSchema,
+  type MetricsService,
+  type ReportPredictionsRequest,
+  type ReportPredictionsResponseSchema,
+  Role,
+  type ShadowReport,
+  ShadowReportSchema,
+  type SubmitFeedbackRequest,
+  type SubmitFeedbackResponseSchema,
+  type WatchShadowReportRequest,
+  type WatchShadowReportResponseSchema,
+} from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { buildReport, queryStartMs } from "./report.js";
+import type { RoleNumber, ShadowStore, StoredRecord } from "./store.js";
+import type { VerdictThresholds } from "./verdict.js";
+
+/** How the service behaves; main.ts fills it from the configuration. */
+export interface ShadowServiceOptions {
+  joinWindowMs: number;
+  /** Report window when a request leaves it unset. */
+  defaultWindowMs: number;
+  /** The longest window a request may ask for (the retention); longer ones are cut to it. */
+  maxWindowMs: number;
+  /** Disagreements per report when a request asks for 0. */
+  defaultMaxDisagreements: number;
+  /** The cap on disagreements per report. */
+  maxDisagreementsLimit: number;
+  /** Keep (and show) the raw input text that model-services send; off: it is dropped on arrival. */
+  storeRawText: boolean;
+  maxRecordsPerBatch: number;
+  /** WatchShadowReport: the pace when the client leaves min_interval unset, and the floor of what it may ask. */
+  watchIntervalMs: number;
+  watchMinIntervalMs: number;
+  /** WatchShadowReport: without new data, how often the report is recomputed (pending records age, windows slide). */
+  watchRefreshMs: number;
+  thresholds: VerdictThresholds;
+}
+
+/** Hooks for the service's own Prometheus counters. */
+export interface ShadowServiceObserver {
+  ingested(role: RoleNumber, accepted: number, duplicates: number): void;
+  feedback(requestKnown: boolean): void;
+}
+
+export interface ShadowServiceDeps {
+  store: ShadowStore;
+  options: ShadowServiceOptions;
+  observer?: ShadowServiceObserver;
+  /** Aborted when the server shuts down: live report streams end with UNAVAILABLE so that clients reconnect. */
+  shutdownSignal?: AbortSignal;
+  /** The clock (ms since the epoch); tests inject one. */
+  now?: () => number;
+}
+
+const MAX_ID_LENGTH = 256;
+const MAX_LABEL_LENGTH = 256;
+const MAX_LABELS = 1000;
+
+/** A Duration in (fractional) milliseconds; undefined when unset. */
+export function durationToMs(duration: Duration | undefined): number | undefined {
+  if (!duration) {
+    return undefined;
+  }
+  return Number(duration.seconds) * 1000 + duration.nanos / 1e6;
+}
+
+function timeOf(time: Timestamp | undefined, fallbackMs: number): number {
+  if (!time) {
+    return fallbackMs;
+  }
+  const ms = Math.round(timestampMs(time));
+  return ms > 0 ? ms : fallbackMs;
+}
+
+function invalid(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+/** Resolves on the next store change, after `timeoutMs`, or on abort — whichever comes first. */
+class ChangeWaiter {
+  #changed = false;
+  #wake: (() => void) | undefined;
+  readonly #unsubscribe: () => void;
+
+  constructor(store: ShadowStore) {
+    this.#unsubscribe = store.onChange(() => {
+      this.#changed = true;
+      this.#wake?.();
+    });
+  }
+
+  async wait(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (!this.#changed && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          this.#wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        signal.addEventListener("abort", done, { once: true });
+        this.#wake = done;
+      });
+    }
+    this.#changed = false;
+  }
+
+  close(): void {
+    this.#unsubscribe();
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** The report without its timestamps, to tell whether anything a reader sees has changed. */
+function contentOf(report: ShadowReport): string {
+  const bytes = toBinary(ShadowReportSchema, {
+    ...report,
+    startTime: undefined,
+    endTime: undefined,
+    generateTime: undefined,
+  });
+  return Buffer.from(bytes).toString("base64");
+}
+
+/** MetricsService: ingest, feedback, the report and its live stream, all on one ShadowStore. */
+export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> {
+  readonly #store: ShadowStore;
+  readonly #options: ShadowServiceOptions;
+  readonly #observer: ShadowServiceObserver | undefined;
+  readonly #shutdownSignal: AbortSignal | undefined;
+  readonly #now: () => number;
+
+  constructor(deps: ShadowServiceDeps) {
+    this.#store = deps.store;
+    this.#options = deps.options;
+    this.#observer = deps.observer;
+    this.#shutdownSignal = deps.shutdownSignal;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  reportPredictions(
+    request: ReportPredictionsRequest,
+  ): MessageInitShape<typeof ReportPredictionsResponseSchema> {
+    const { maxRecordsPerBatch, storeRawText } = this.#options;
+    if (request.records.length > maxRecordsPerBatch) {
+      throw invalid(`a batch holds at most ${maxRecordsPerBatch} records, got ${request.records.length}`);
+    }
+    const receivedMs = this.#now();
+    const records: StoredRecord[] = request.records.map((record, i) => {
+      if (record.requestId === "" || record.requestId.length > MAX_ID_LENGTH) {
+        throw invalid(`record ${i}: request_id must be 1 to ${MAX_ID_LENGTH} characters`);
+      }
+      if (record.role !== Role.PRIMARY && record.role !== Role.SHADOW) {
+        throw invalid(`record ${i} (${record.requestId}): role must be ROLE_PRIMARY or ROLE_SHADOW`);
+      }
+      if (record.label.length > MAX_LABEL_LENGTH || record.probabilities.length > MAX_LABELS) {
+        throw invalid(`record ${i} (${record.requestId}): label or probabilities too large`);
+      }
+      const latencyMs = durationToMs(record.latency) ?? 0;
+      return {
+        requestId: record.requestId,
+        batchIndex: record.batchIndex,
+        role: record.role === Role.PRIMARY ? 1 : 2,
+        modelName: record.modelName,
+        modelVersion: record.modelVersion,
+        label: record.label,
+        probabilities: record.probabilities.map((p) => [p.label, p.probability]),
+        latencyMs: Number.isFinite(latencyMs) && latencyMs > 0 ? latencyMs : 0,
+        grpcCode: record.grpcStatusCode,
+        timeMs: timeOf(record.time, receivedMs),
+        receivedMs,
+        inputSha256: record.input?.sha256 ?? "",
+        inputLength: record.input?.length ?? 0,
+        inputText: storeRawText && record.input?.text ? record.input.text : null,
+        instance: record.instance,
+      };
+    });
+    const result = this.#store.insertRecords(records);
+    if (this.#observer) {
+      for (const role of [1, 2] as const) {
+        const sent = records.filter((r) => r.role === role).length;
+        if (sent > 0) {
+          this.#observer.ingested(role, result.acceptedByRole[role], sent - result.acceptedByRole[role]);
+        }
+      }
+    }
+    return { acceptedCount: result.accepted, duplicateCount: result.duplicates };
+  }
+
+  submitFeedback(request: SubmitFeedbackRequest): MessageInitShape<typeof SubmitFeedbackResponseSchema> {
+    if (request.requestId === "" || request.requestId.length > MAX_ID_LENGTH) {
+      throw invalid(`request_id must be 1 to ${MAX_ID_LENGTH} characters`);
+    }
+    if (request.label === "" || request.label.length > MAX_LABEL_LENGTH) {
+      throw invalid(`label must be 1 to ${MAX_LABEL_LENGTH} characters`);
+    }
+    const requestKnown = this.#store.upsertFeedback(
+      request.requestId,
+      request.batchIndex,
+      request.label,
+      this.#now(),
+    );
+    this.#observer?.feedback(requestKnown);
+    return { requestKnown };
+  }
+
+  getShadowReport(request: GetShadowReportRequest): MessageInitShape<typeof GetShadowReportResponseSchema> {
+    const report = this.report(this.#windowOf(request.window), request.maxDisagreements);
+    return { report };
+  }
+
+  async *watchShadowReport(
+    request: WatchShadowReportRequest,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof WatchShadowReportResponseSchema>> {
+    const windowMs = this.#windowOf(request.window);
+    const asked = durationToMs(request.minInterval);
+    if (asked !== undefined && asked < 0) {
+      throw invalid("min_interval must not be negative");
+    }
+    const intervalMs = Math.max(this.#options.watchMinIntervalMs, asked || this.#options.watchIntervalMs);
+    const signal = this.#shutdownSignal
+      ? AbortSignal.any([context.signal, this.#shutdownSignal])
+      : context.signal;
+    const waiter = new ChangeWaiter(this.#store);
+    try {
+      let lastContent: string | undefined;
+      let lastSentMs = Number.NEGATIVE_INFINITY;
+      while (!signal.aborted) {
+        const report = this.report(windowMs, request.maxDisagreements);
+        const content = contentOf(report);
+        if (content !== lastContent) {
+          lastContent = content;
+          lastSentMs = performance.now();
+          yield { report };
+        }
+        await waiter.wait(this.#options.watchRefreshMs, signal);
+        await abortableSleep(lastSentMs + intervalMs - performance.now(), signal);
+      }
+    } finally {
+      waiter.close();
+    }
+    if (this.#shutdownSignal?.aborted && !context.signal.aborted) {
+      throw new ConnectError("metrics-service is shutting down; reconnect", Code.Unavailable);
+    }
+  }
+
+  /** The report for the window ending now. */
+  report(windowMs: number, maxDisagreements = 0): ShadowReport {
+    const nowMs = this.#now();
+    const options = {
+      nowMs,
+      windowMs,
+      joinWindowMs: this.#options.joinWindowMs,
+      maxDisagreements: Math.min(
+        maxDisagreements || this.#options.defaultMaxDisagreements,
+        this.#options.maxDisagreementsLimit,
+      ),
+      includeText: this.#options.storeRawText,
+      thresholds: this.#options.thresholds,
+    };
+    const records = this.#store.recordsSince(queryStartMs(options));
+    return buildReport(records, options);
+  }
+
+  #windowOf(window: Duration | undefined): number {
+    const ms = durationToMs(window);
+    if (ms === undefined || ms === 0) {
+      return this.#options.defaultWindowMs;
+    }
+    if (!(ms > 0)) {
+      throw invalid("window must be positive");
+    }
+    return Math.min(ms, this.#options.maxWindowMs);
+  }
+}

@@ -1,0 +1,293 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+
+/**
+ * The store is the source of truth: every prediction record and every piece of feedback, in one SQLite file (WAL).
+ * metrics-service is its single writer. Reports are computed from it at report time, so nothing in memory can
+ * drift from what is stored, and a restart loses nothing that was acknowledged.
+ */
+
+/** Role numbers as in the proto (ROLE_PRIMARY = 1, ROLE_SHADOW = 2). */
+export type RoleNumber = 1 | 2;
+
+/** One prediction record as stored. */
+export interface StoredRecord {
+  requestId: string;
+  batchIndex: number;
+  role: RoleNumber;
+  modelName: string;
+  modelVersion: string;
+  /** Empty when the call failed. */
+  label: string;
+  /** [label, probability] pairs. */
+  probabilities: [string, number][];
+  latencyMs: number;
+  grpcCode: number;
+  /** When the prediction was made (ms since the epoch). */
+  timeMs: number;
+  /** When metrics-service stored it (ms since the epoch). */
+  receivedMs: number;
+  inputSha256: string;
+  inputLength: number;
+  /** Only with the raw-text opt-in; else null. */
+  inputText: string | null;
+  instance: string;
+}
+
+/** A stored record with the feedback label of its request, if any. */
+export interface RecordWithFeedback extends StoredRecord {
+  feedbackLabel: string | null;
+}
+
+export interface StoreOptions {
+  /** Directory of the database file; created if missing. */
+  dataDir: string;
+  /** SQLite `synchronous` under WAL: FULL survives power loss, NORMAL survives a killed process. */
+  synchronous?: "FULL" | "NORMAL";
+}
+
+export interface InsertResult {
+  accepted: number;
+  duplicates: number;
+  /** Records stored for the first time, by role. */
+  acceptedByRole: Record<RoleNumber, number>;
+}
+
+/** The file name of the database inside the data directory. */
+export const DATABASE_FILE = "shadow.db";
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATIONS = [
+  `CREATE TABLE records (
+     request_id     TEXT    NOT NULL,
+     batch_index    INTEGER NOT NULL,
+     role           INTEGER NOT NULL CHECK (role IN (1, 2)),
+     model_name     TEXT    NOT NULL,
+     model_version  TEXT    NOT NULL,
+     label          TEXT    NOT NULL,
+     probabilities  TEXT    NOT NULL,
+     latency_ms     REAL    NOT NULL,
+     grpc_code      INTEGER NOT NULL,
+     time_ms        INTEGER NOT NULL,
+     received_ms    INTEGER NOT NULL,
+     input_sha256   TEXT    NOT NULL,
+     input_length   INTEGER NOT NULL,
+     input_text     TEXT,
+     instance       TEXT    NOT NULL,
+     PRIMARY KEY (request_id, batch_index, role)
+   )`,
+  "CREATE INDEX records_by_time ON records (time_ms)",
+  `CREATE TABLE feedback (
+     request_id   TEXT    NOT NULL,
+     batch_index  INTEGER NOT NULL,
+     label        TEXT    NOT NULL,
+     time_ms      INTEGER NOT NULL,
+     PRIMARY KEY (request_id, batch_index)
+   )`,
+  "CREATE INDEX feedback_by_time ON feedback (time_ms)",
+];
+
+interface RecordRow {
+  request_id: string;
+  batch_index: number;
+  role: number;
+  model_name: string;
+  model_version: string;
+  label: string;
+  probabilities: string;
+  latency_ms: number;
+  grpc_code: number;
+  time_ms: number;
+  received_ms: number;
+  input_sha256: string;
+  input_length: number;
+  input_text: string | null;
+  instance: string;
+  feedback_label: string | null;
+}
+
+function toRecord(row: RecordRow): RecordWithFeedback {
+  return {
+    requestId: row.request_id,
+    batchIndex: row.batch_index,
+    role: row.role === 2 ? 2 : 1,
+    modelName: row.model_name,
+    modelVersion: row.model_version,
+    label: row.label,
+    probabilities: JSON.parse(row.probabilities) as [string, number][],
+    latencyMs: row.latency_ms,
+    grpcCode: row.grpc_code,
+    timeMs: row.time_ms,
+    receivedMs: row.received_ms,
+    inputSha256: row.input_sha256,
+    inputLength: row.input_length,
+    inputText: row.input_text,
+    instance: row.instance,
+    feedbackLabel: row.feedback_label,
+  };
+}
+
+export class ShadowStore {
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #insertRecord: Database.Statement;
+  readonly #insertMany: (records: readonly StoredRecord[]) => InsertResult;
+  readonly #upsertFeedback: Database.Statement;
+  readonly #recordExists: Database.Statement;
+  readonly #recordsSince: Database.Statement;
+  readonly #deleteOldRecords: Database.Statement;
+  readonly #deleteOldFeedback: Database.Statement;
+  readonly #listeners = new Set<() => void>();
+  #version = 0;
+
+  constructor(options: StoreOptions) {
+    mkdirSync(options.dataDir, { recursive: true });
+    this.file = path.join(options.dataDir, DATABASE_FILE);
+    this.#db = new Database(this.file);
+    // WAL: readers never block the writer and a commit is one append; with synchronous FULL every acknowledged
+    // write is on disk before the RPC answers.
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+    this.#db.pragma("busy_timeout = 5000");
+    this.#migrate();
+
+    this.#insertRecord = this.#db.prepare(
+      `INSERT OR IGNORE INTO records (request_id, batch_index, role, model_name, model_version, label, probabilities,
+         latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text, instance)
+       VALUES (@requestId, @batchIndex, @role, @modelName, @modelVersion, @label, @probabilities, @latencyMs,
+         @grpcCode, @timeMs, @receivedMs, @inputSha256, @inputLength, @inputText, @instance)`,
+    );
+    this.#insertMany = this.#db.transaction((records: readonly StoredRecord[]) => {
+      const acceptedByRole: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+      for (const record of records) {
+        acceptedByRole[record.role] += this.#insertRecord.run({
+          ...record,
+          probabilities: JSON.stringify(record.probabilities),
+        }).changes;
+      }
+      const accepted = acceptedByRole[1] + acceptedByRole[2];
+      return { accepted, duplicates: records.length - accepted, acceptedByRole };
+    });
+    this.#upsertFeedback = this.#db.prepare(
+      `INSERT INTO feedback (request_id, batch_index, label, time_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (request_id, batch_index) DO UPDATE SET label = excluded.label, time_ms = excluded.time_ms`,
+    );
+    this.#recordExists = this.#db
+      .prepare("SELECT 1 FROM records WHERE request_id = ? AND batch_index = ? LIMIT 1")
+      .pluck();
+    this.#recordsSince = this.#db.prepare(
+      `SELECT r.*, f.label AS feedback_label FROM records r
+       LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+       WHERE r.time_ms >= ?`,
+    );
+    // Deleted in chunks so that a large sweep never holds the write lock for long.
+    this.#deleteOldRecords = this.#db.prepare(
+      "DELETE FROM records WHERE rowid IN (SELECT rowid FROM records WHERE time_ms < ? LIMIT ?)",
+    );
+    this.#deleteOldFeedback = this.#db.prepare(
+      "DELETE FROM feedback WHERE rowid IN (SELECT rowid FROM feedback WHERE time_ms < ? LIMIT ?)",
+    );
+  }
+
+  #migrate(): void {
+    const current = this.#db.pragma("user_version", { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `${this.file} has schema version ${current}, newer than this metrics-service understands (${SCHEMA_VERSION})`,
+      );
+    }
+    if (current === SCHEMA_VERSION) {
+      return;
+    }
+    this.#db.transaction(() => {
+      for (const statement of MIGRATIONS) {
+        this.#db.exec(statement);
+      }
+      this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+
+  /** Increases with every write that changed something; watchers compare it. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Calls `listener` after every write that changed something; returns the unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    this.#version++;
+    for (const listener of this.#listeners) {
+      listener();
+    }
+  }
+
+  /** Stores records in one transaction; a record whose (request id, batch index, role) is known is ignored. */
+  insertRecords(records: readonly StoredRecord[]): InsertResult {
+    const result = this.#insertMany(records);
+    if (result.accepted > 0) {
+      this.#changed();
+    }
+    return result;
+  }
+
+  /** Stores the label a user says is right (the latest wins); returns whether predictions for it are known. */
+  upsertFeedback(requestId: string, batchIndex: number, label: string, timeMs: number): boolean {
+    this.#upsertFeedback.run(requestId, batchIndex, label, timeMs);
+    this.#changed();
+    return this.#recordExists.get(requestId, batchIndex) !== undefined;
+  }
+
+  /**
+   * Every record whose prediction time is at or after `fromMs`, with its request's feedback label. There is no upper
+   * bound: a record stamped slightly in the future by a skewed clock still belongs to the window that ends now.
+   */
+  recordsSince(fromMs: number): RecordWithFeedback[] {
+    return (this.#recordsSince.all(fromMs) as RecordRow[]).map(toRecord);
+  }
+
+  /** Deletes records older than `beforeMs` (prediction time) and feedback submitted before it. */
+  deleteOlderThan(beforeMs: number, chunk = 5000): { records: number; feedback: number } {
+    let records = 0;
+    let feedback = 0;
+    for (;;) {
+      const deleted = this.#deleteOldRecords.run(beforeMs, chunk).changes;
+      records += deleted;
+      if (deleted < chunk) {
+        break;
+      }
+    }
+    for (;;) {
+      const deleted = this.#deleteOldFeedback.run(beforeMs, chunk).changes;
+      feedback += deleted;
+      if (deleted < chunk) {
+        break;
+      }
+    }
+    if (records + feedback > 0) {
+      this.#changed();
+    }
+    return { records, feedback };
+  }
+
+  /** Row counts, for logs and tests. */
+  counts(): { records: number; feedback: number } {
+    return {
+      records: this.#db.prepare("SELECT COUNT(*) FROM records").pluck().get() as number,
+      feedback: this.#db.prepare("SELECT COUNT(*) FROM feedback").pluck().get() as number,
+    };
+  }
+
+  /** Checkpoints the WAL into the main file and closes the database. */
+  close(): void {
+    if (this.#db.open) {
+      this.#db.pragma("wal_checkpoint(TRUNCATE)");
+      this.#db.close();
+    }
+  }
+}

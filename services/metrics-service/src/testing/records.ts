@@ -1,0 +1,99 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type PredictionRecordSchema,
+  Role,
+} from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import type { RecordWithFeedback, RoleNumber } from "../store.js";
+
+/** Test data: prediction records as a model-service would send them, and as the store returns them. */
+
+export interface RecordSpec {
+  requestId: string;
+  role: "primary" | "shadow";
+  label?: string;
+  /** Probability of "spam"; "ham" gets the rest. Defaults from the label. */
+  spam?: number;
+  latencyMs?: number;
+  code?: number;
+  timeMs: number;
+  batchIndex?: number;
+  feedback?: string | null;
+  text?: string;
+  model?: string;
+}
+
+/** A Duration init from (fractional) milliseconds, with whole nanoseconds. */
+export function durationOfMs(ms: number) {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
+}
+
+const roleNumber = (role: RecordSpec["role"]): RoleNumber => (role === "primary" ? 1 : 2);
+
+function probabilitiesOf(spec: RecordSpec): [string, number][] {
+  if ((spec.code ?? 0) !== 0) {
+    return [];
+  }
+  const spam = spec.spam ?? (spec.label === "spam" ? 0.9 : 0.1);
+  return [
+    ["ham", 1 - spam],
+    ["spam", spam],
+  ];
+}
+
+/** A stored record (input of buildReport). */
+export function stored(spec: RecordSpec): RecordWithFeedback {
+  const failed = (spec.code ?? 0) !== 0;
+  return {
+    requestId: spec.requestId,
+    batchIndex: spec.batchIndex ?? 0,
+    role: roleNumber(spec.role),
+    modelName: "spam",
+    modelVersion: spec.model ?? (spec.role === "primary" ? "v1" : "v2"),
+    label: failed ? "" : (spec.label ?? "ham"),
+    probabilities: probabilitiesOf(spec),
+    latencyMs: spec.latencyMs ?? 1,
+    grpcCode: spec.code ?? 0,
+    timeMs: spec.timeMs,
+    receivedMs: spec.timeMs,
+    inputSha256: `sha-${spec.requestId}`,
+    inputLength: 42,
+    inputText: spec.text ?? null,
+    instance: spec.role,
+    feedbackLabel: spec.feedback ?? null,
+  };
+}
+
+/** A PredictionRecord message init (input of ReportPredictions). */
+export function wire(spec: RecordSpec): MessageInitShape<typeof PredictionRecordSchema> {
+  const record = stored(spec);
+  return {
+    requestId: record.requestId,
+    batchIndex: record.batchIndex,
+    role: spec.role === "primary" ? Role.PRIMARY : Role.SHADOW,
+    modelName: record.modelName,
+    modelVersion: record.modelVersion,
+    label: record.label,
+    probabilities: record.probabilities.map(([label, probability]) => ({ label, probability })),
+    latency: durationOfMs(record.latencyMs),
+    grpcStatusCode: record.grpcCode,
+    time: timestampFromMs(record.timeMs),
+    input: { sha256: record.inputSha256, length: record.inputLength, text: spec.text ?? "" },
+    instance: record.instance,
+  };
+}
+
+/** A primary and a shadow record for one request, `gapMs` apart. */
+export function pair(
+  requestId: string,
+  timeMs: number,
+  primary: Partial<RecordSpec> = {},
+  shadow: Partial<RecordSpec> = {},
+  gapMs = 5,
+): [RecordSpec, RecordSpec] {
+  return [
+    { requestId, role: "primary", timeMs, ...primary },
+    { requestId, role: "shadow", timeMs: timeMs + gapMs, ...shadow },
+  ];
+}
