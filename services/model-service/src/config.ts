@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { bool, ConfigError, describeConfig, loadConfig, num, port, str } from "@shadowmesh/common";
+import { bool, ConfigError, describeConfig, loadConfig, num, str } from "@shadowmesh/common";
 
 /** Every setting of model-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "MODEL_SERVICE_";
@@ -27,8 +27,14 @@ export const spec = {
     default: "127.0.0.1",
     desc: "Address the gRPC and metrics ports bind to (0.0.0.0 in a container).",
   }),
-  GRPC_PORT: port({ default: 50051, desc: "gRPC (h2c) port serving PredictService, health and reflection." }),
-  METRICS_PORT: port({ default: 9101, desc: "HTTP port serving /metrics, /healthz and /readyz." }),
+  GRPC_PORT: num({
+    default: 50051,
+    desc: "gRPC (h2c) port serving PredictService, health and reflection (0: any free port).",
+  }),
+  METRICS_PORT: num({
+    default: 9101,
+    desc: "HTTP port serving /metrics, /healthz and /readyz (0: any free port).",
+  }),
   INSTANCE: str({
     default: "",
     desc: "Instance name reported with every prediction; empty means the host name.",
@@ -103,6 +109,8 @@ function requireInteger(name: string, value: number, min: number, max = Number.M
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   const raw = loadConfig(PREFIX, spec, env);
+  requireInteger("GRPC_PORT", raw.GRPC_PORT, 0, 65535);
+  requireInteger("METRICS_PORT", raw.METRICS_PORT, 0, 65535);
   requireInteger("BATCH_MAX_SIZE", raw.BATCH_MAX_SIZE, 1, 4096);
   requireInteger("BATCH_MAX_WAIT_US", raw.BATCH_MAX_WAIT_US, 0, 1_000_000);
   requireInteger("PREDICT_BATCH_MAX_TEXTS", raw.PREDICT_BATCH_MAX_TEXTS, 1, 100_000);

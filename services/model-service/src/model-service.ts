@@ -111,22 +111,30 @@ export function createModelService(deps: ModelServiceDeps) {
     reporter,
     predict,
 
-    /**
-     * Listens on both ports (health answers NOT_SERVING meanwhile), loads and verifies the model, then reports
-     * SERVING. Rejects with a ModelLoadError when the model cannot be served.
-     */
-    async start(): Promise<ListeningAddresses> {
+    /** Listens on both ports; health answers NOT_SERVING until `load` has verified the model. */
+    async listen(): Promise<ListeningAddresses> {
       const grpcPort = await bindGrpcServer(server, config.HOST, config.GRPC_PORT);
       const metricsPort = (await ops.listen(config.METRICS_PORT, config.HOST)).port;
       logger.info({ grpcPort, metricsPort, role: config.ROLE }, "listening; loading the model");
+      return { grpcPort, metricsPort };
+    },
+
+    /** Loads and verifies the model, then reports SERVING. Rejects with a ModelLoadError if it cannot serve it. */
+    async load(): Promise<void> {
       await models.start();
       if (config.WATCH_MODEL) {
         models.watch();
       }
       reporter.start();
       health.set("SERVING");
-      logger.info({ grpcPort, metricsPort, role: config.ROLE }, "serving");
-      return { grpcPort, metricsPort };
+      logger.info({ role: config.ROLE }, "serving");
+    },
+
+    /** `listen`, then `load`. */
+    async start(): Promise<ListeningAddresses> {
+      const addresses = await this.listen();
+      await this.load();
+      return addresses;
     },
 
     /** Loads the model directory again (SIGHUP); the old model keeps serving if the new one is broken. */

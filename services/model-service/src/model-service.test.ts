@@ -1,0 +1,479 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { Code, ConnectError } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
+import { createGrpcClient, type GrpcClient } from "@shadowmesh/common";
+import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
+import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Config } from "./config.js";
+import { loadModel } from "./model.js";
+import type { ModelLoader } from "./model-manager.js";
+import { createModelService, type ModelService } from "./model-service.js";
+import { writeFixtureModel } from "./testing/fixture-model.js";
+import {
+  deferred,
+  FakeClassifier,
+  fakeInfo,
+  quietLogger,
+  startMetricsSink,
+  tempDir,
+  testConfig,
+} from "./testing/helpers.js";
+
+const run = promisify(execFile);
+
+interface Running {
+  service: ModelService;
+  predict: GrpcClient<typeof PredictService>;
+  health: GrpcClient<typeof Health>;
+  address: string;
+  metricsUrl: string;
+  close(): Promise<void>;
+}
+
+async function startService(config: Config, loader?: ModelLoader, load = true): Promise<Running> {
+  const service = createModelService({ config, logger: quietLogger(), ...(loader ? { loader } : {}) });
+  const ports = await service.listen();
+  if (load) {
+    await service.load();
+  }
+  const address = `127.0.0.1:${ports.grpcPort}`;
+  const predict = createGrpcClient(PredictService, address);
+  const health = createGrpcClient(Health, address);
+  return {
+    service,
+    predict,
+    health,
+    address,
+    metricsUrl: `http://127.0.0.1:${ports.metricsPort}/metrics`,
+    async close() {
+      predict.close();
+      health.close();
+      await service.stop();
+    },
+  };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await promise;
+    return "ok";
+  } catch (error) {
+    return ConnectError.from(error).code;
+  }
+}
+
+describe("model-service with a fixture ONNX model", () => {
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let sink: Awaited<ReturnType<typeof startMetricsSink>>;
+  let svc: Running;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    await writeFixtureModel(dir.dir, { name: "spam-fixture", version: "1.0.0", maxTextChars: 200 });
+    sink = await startMetricsSink();
+    svc = await startService(
+      testConfig({
+        MODEL_DIR: dir.dir,
+        ROLE: "SHADOW",
+        METRICS_SERVICE_ADDRESS: sink.address,
+        MAX_RECEIVE_BYTES: "4096",
+        PREDICT_BATCH_MAX_TEXTS: "8",
+        BATCH_MAX_SIZE: "3",
+        INSTANCE: "test-instance",
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await svc?.close();
+    await sink?.close();
+    await dir?.cleanup();
+  });
+
+  it("classifies a text and returns the request id in the metadata and in the prediction", async () => {
+    let headerId: string | undefined;
+    const response = await svc.predict.predict(
+      { text: "Claim your FREE prize now" },
+      {
+        headers: { "x-request-id": "req-123" },
+        onHeader: (m) => (headerId = String(m.get("x-request-id")[0])),
+      },
+    );
+    expect(response.prediction).toMatchObject({
+      label: "spam",
+      modelName: "spam-fixture",
+      modelVersion: "1.0.0",
+      requestId: "req-123",
+    });
+    expect(response.prediction?.scores.map((s) => s.label)).toEqual(["ham", "spam"]);
+    expect(response.prediction?.scores[1]?.probability).toBeCloseTo(0.9, 5);
+    expect(response.prediction?.inferenceMs).toBeGreaterThan(0);
+    expect(headerId).toBe("req-123");
+  });
+
+  it("generates a request id when the caller sends none", async () => {
+    let headerId = "";
+    const response = await svc.predict.predict(
+      { text: "lunch tomorrow?" },
+      { onHeader: (m) => (headerId = String(m.get("x-request-id")[0])) },
+    );
+    expect(response.prediction?.label).toBe("ham");
+    expect(response.prediction?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(headerId).toBe(response.prediction?.requestId);
+  });
+
+  it("classifies a batch in order, even when it is split into several runs", async () => {
+    const texts = ["free money", "hi mum", "meeting at 3", "FREE cruise", "ok", "win free stuff", "thanks"];
+    const response = await svc.predict.predictBatch({ texts }, { headers: { "x-request-id": "batch-1" } });
+    expect(response.predictions.map((p) => p.label)).toEqual([
+      "spam",
+      "ham",
+      "ham",
+      "spam",
+      "ham",
+      "spam",
+      "ham",
+    ]);
+    expect(response.predictions.every((p) => p.requestId === "batch-1")).toBe(true);
+  });
+
+  it("describes the loaded model", async () => {
+    const { model } = await svc.predict.getModel({});
+    expect(model).toMatchObject({
+      name: "spam-fixture",
+      version: "1.0.0",
+      labels: ["ham", "spam"],
+      maxTextChars: 200,
+      maxBatchSize: 8,
+      decisionThreshold: 0.5,
+      opset: 20,
+      trainingMetrics: { accuracy: 0.9, f1: 0.85 },
+    });
+    expect(model?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(model?.loadTime).toBeDefined();
+  });
+
+  it("answers bad input with clear codes and keeps serving", async () => {
+    const errors = await Promise.all([
+      svc.predict.predict({ text: "" }).catch((e) => e),
+      svc.predict.predict({ text: " \n\t " }).catch((e) => e),
+      svc.predict.predict({ text: "x".repeat(201) }).catch((e) => e),
+      svc.predict.predictBatch({ texts: Array(9).fill("hello") }).catch((e) => e),
+      svc.predict.predictBatch({ texts: ["ok", ""] }).catch((e) => e),
+      svc.predict.predictBatch({ texts: [] }).catch((e) => e),
+    ]);
+    for (const error of errors) {
+      expect(ConnectError.from(error).code).toBe(Code.InvalidArgument);
+    }
+    expect(ConnectError.from(errors[2]).rawMessage).toMatch(/201 characters; the limit is 200/);
+    expect(ConnectError.from(errors[3]).rawMessage).toMatch(/the limit is 8/);
+    expect(ConnectError.from(errors[4]).rawMessage).toMatch(/texts\[1\]/);
+    expect(await codeOf(svc.predict.predict({ text: "still alive" }))).toBe("ok");
+  });
+
+  it("refuses a message over the receive limit with RESOURCE_EXHAUSTED", async () => {
+    expect(await codeOf(svc.predict.predict({ text: "y".repeat(10_000) }))).toBe(Code.ResourceExhausted);
+    expect(await codeOf(svc.predict.predict({ text: "still alive" }))).toBe("ok");
+  });
+
+  it("answers a malformed protobuf with an error code instead of crashing", async () => {
+    const client = new grpc.Client(svc.address, grpc.credentials.createInsecure());
+    try {
+      const code = await new Promise<number>((resolve) => {
+        client.makeUnaryRequest(
+          "/shadowmesh.predict.v1.PredictService/Predict",
+          (bytes: Buffer) => bytes,
+          (bytes: Buffer) => bytes,
+          Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+          (error) => resolve(error?.code ?? 0),
+        );
+      });
+      expect(code).not.toBe(0);
+    } finally {
+      client.close();
+    }
+    expect(await codeOf(svc.predict.predict({ text: "still alive" }))).toBe("ok");
+  });
+
+  it("reports every call to metrics-service with role, model, label, probabilities, latency and code", async () => {
+    await svc.predict.predict({ text: "free gift" }, { headers: { "x-request-id": "report-ok" } });
+    await codeOf(svc.predict.predict({ text: "" }, { headers: { "x-request-id": "report-bad" } }));
+    await svc.predict.predictBatch(
+      { texts: ["a", "free b"] },
+      { headers: { "x-request-id": "report-batch" } },
+    );
+    await sink.waitFor((records) =>
+      ["report-ok", "report-bad", "report-batch"].every((id) => records.some((r) => r.requestId === id)),
+    );
+    const ok = sink.records.find((r) => r.requestId === "report-ok");
+    expect(ok).toMatchObject({
+      role: Role.SHADOW,
+      modelName: "spam-fixture",
+      modelVersion: "1.0.0",
+      label: "spam",
+      grpcStatusCode: 0,
+      batchIndex: 0,
+      instance: "test-instance",
+    });
+    expect(ok?.probabilities.map((p) => p.label)).toEqual(["ham", "spam"]);
+    expect(ok?.input?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(ok?.input?.length).toBe("free gift".length);
+    expect(ok?.input?.text).toBe("");
+    expect(ok?.time).toBeDefined();
+    expect(Number(ok?.latency?.seconds ?? 0n) * 1e9 + (ok?.latency?.nanos ?? 0)).toBeGreaterThan(0);
+    const bad = sink.records.find((r) => r.requestId === "report-bad");
+    expect(bad).toMatchObject({ role: Role.SHADOW, grpcStatusCode: Code.InvalidArgument, label: "" });
+    const batch = sink.records.filter((r) => r.requestId === "report-batch");
+    expect(batch.map((r) => [r.batchIndex, r.label])).toEqual([
+      [0, "ham"],
+      [1, "spam"],
+    ]);
+  });
+
+  it("reports SERVING through grpc.health.v1 for the server and for PredictService", async () => {
+    for (const service of ["", "shadowmesh.predict.v1.PredictService"]) {
+      const response = await svc.health.check({ service });
+      expect(response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    }
+  });
+
+  it("exports the metrics the issue lists, and promtool finds them clean", async () => {
+    const text = await (await fetch(svc.metricsUrl)).text();
+    for (const name of [
+      "process_cpu_seconds_total",
+      'grpc_server_handled_total{grpc_type="unary",grpc_service="shadowmesh.predict.v1.PredictService",grpc_method="Predict",grpc_code="InvalidArgument"',
+      'grpc_server_handled_total{grpc_type="unary",grpc_service="shadowmesh.predict.v1.PredictService",grpc_method="Predict",grpc_code="OK"',
+      "grpc_server_handling_seconds_bucket",
+      'model_service_predictions_total{model="spam-fixture",version="1.0.0",label="spam",service="model-service",role="SHADOW"}',
+      "model_service_prediction_score_bucket",
+      "model_service_inference_seconds_bucket",
+      "model_service_batch_size_bucket",
+      'model_service_model_info{name="spam-fixture",version="1.0.0",sha256="',
+      "model_service_report_queue_depth",
+      'model_service_report_dropped_total{reason="queue_full"',
+      'model_service_model_reloads_total{result="failed"',
+    ]) {
+      expect(text).toContain(name);
+    }
+    const promtool = await run("sh", ["-c", `curl -sf ${svc.metricsUrl} | promtool check metrics`]).catch(
+      (error: { stdout: string; stderr: string }) => error,
+    );
+    expect(`${promtool.stdout}${promtool.stderr}`.trim()).toBe("");
+  });
+});
+
+describe("model-service health and deadlines with a controllable model", () => {
+  it("reports NOT_SERVING until the model is loaded", async () => {
+    const loaded = deferred();
+    const model = new FakeClassifier();
+    const svc = await startService(
+      testConfig({ MODEL_DIR: "/nowhere" }),
+      async () => {
+        await loaded.promise;
+        return model;
+      },
+      false,
+    );
+    const starting = svc.service.load();
+    try {
+      const { health, predict } = svc;
+      try {
+        expect((await health.check({ service: "" })).status).toBe(
+          HealthCheckResponse_ServingStatus.NOT_SERVING,
+        );
+        expect(await codeOf(predict.predict({ text: "hello" }))).toBe(Code.Unavailable);
+        const updates = health
+          .watch({ service: "shadowmesh.predict.v1.PredictService" })
+          [Symbol.asyncIterator]();
+        expect((await updates.next()).value?.status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+        loaded.resolve();
+        await starting;
+        expect((await updates.next()).value?.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+        await updates.return?.();
+        expect(await codeOf(predict.predict({ text: "hello" }))).toBe("ok");
+      } finally {
+        loaded.resolve();
+      }
+    } finally {
+      await starting.catch(() => undefined);
+      await svc.close();
+    }
+  });
+
+  it("does not run a call whose deadline passes while it is queued (DEADLINE_EXCEEDED)", async () => {
+    const model = new FakeClassifier();
+    const svc = await startService(testConfig({ MODEL_DIR: "/nowhere" }), async () => model);
+    try {
+      const gate = deferred();
+      model.gate = gate.promise;
+      const blocker = svc.predict.predict({ text: "blocker" });
+      while (model.runs.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      const late = codeOf(svc.predict.predict({ text: "too late" }, { timeoutMs: 50 }));
+      expect(await late).toBe(Code.DeadlineExceeded);
+      // The client's clock ran out first; make sure the server's copy of the deadline has passed too.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      model.gate = undefined;
+      gate.resolve();
+      await blocker;
+      expect(await codeOf(svc.predict.predict({ text: "after" }))).toBe("ok");
+      expect(model.runs.flat()).not.toContain("too late");
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe("hot reload", () => {
+  it("switches to a new model under load with zero failed calls, and rejects a broken one", async () => {
+    const dir = await tempDir();
+    const svc0 = { current: undefined as Running | undefined };
+    try {
+      await writeFixtureModel(dir.dir, { name: "spam-fixture", version: "1.0.0" });
+      const svc = await startService(testConfig({ MODEL_DIR: dir.dir }));
+      svc0.current = svc;
+      const seen = new Set<string>();
+      let failures = 0;
+      let calls = 0;
+      let stop = false;
+      const until = Date.now() + 30_000;
+      const worker = async () => {
+        while (!stop && Date.now() < until && calls < 200_000) {
+          calls++;
+          try {
+            const { prediction } = await svc.predict.predict({ text: `free offer ${calls}` });
+            seen.add(prediction?.modelVersion ?? "?");
+          } catch {
+            failures++;
+          }
+        }
+      };
+      const load = Promise.all(Array.from({ length: 8 }, worker));
+      while (calls < 50 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
+
+      await writeFixtureModel(dir.dir, { name: "spam-fixture", version: "2.0.0", spamProbability: 0.7 });
+      expect(await svc.service.reload("test")).toBe("loaded");
+      expect((await svc.predict.getModel({})).model?.version).toBe("2.0.0");
+      const callsAfterReload = calls;
+      while (calls < callsAfterReload + 50 && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+
+      await writeFixtureModel(dir.dir, { name: "spam-fixture", version: "3.0.0", corruptSha: true });
+      expect(await svc.service.reload("test")).toBe("failed");
+      await writeFixtureModel(dir.dir, { name: "spam-fixture", version: "4.0.0", garbageOnnx: true });
+      expect(await svc.service.reload("test")).toBe("failed");
+      expect((await svc.predict.getModel({})).model?.version).toBe("2.0.0");
+      const callsAfterBroken = calls;
+      while (calls < callsAfterBroken + 50 && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      stop = true;
+      await load;
+
+      expect(failures).toBe(0);
+      expect([...seen].sort()).toEqual(["1.0.0", "2.0.0"]);
+      const { prediction } = await svc.predict.predict({ text: "free" });
+      expect(prediction?.scores[1]?.probability).toBeCloseTo(0.7, 5);
+      const metrics = await (await fetch(svc.metricsUrl)).text();
+      expect(metrics).toMatch(/model_service_model_reloads_total\{result="failed"[^}]*\} 2/);
+      expect(metrics).toMatch(/model_service_model_reloads_total\{result="loaded"[^}]*\} 1/);
+      expect(metrics).toContain('model_service_model_info{name="spam-fixture",version="2.0.0"');
+      expect(metrics).not.toContain('model_service_model_info{name="spam-fixture",version="1.0.0"');
+    } finally {
+      await svc0.current?.close();
+      await dir.cleanup();
+    }
+  });
+
+  it("reloads by itself when the files in the model directory change", async () => {
+    const dir = await tempDir();
+    await writeFixtureModel(dir.dir, { version: "1.0.0" });
+    const svc = await startService(testConfig({ MODEL_DIR: dir.dir, WATCH_MODEL: "true" }));
+    try {
+      await writeFixtureModel(dir.dir, { version: "1.1.0" });
+      const until = Date.now() + 20_000;
+      let version = "";
+      while (version !== "1.1.0" && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        version = (await svc.predict.getModel({})).model?.version ?? "";
+      }
+      expect(version).toBe("1.1.0");
+    } finally {
+      await svc.close();
+      await dir.cleanup();
+    }
+  });
+
+  it("finishes in-flight runs on the old session and closes it afterwards", async () => {
+    const first = new FakeClassifier(fakeInfo({ version: "1.0.0", sha256: "1".repeat(64) }));
+    const second = new FakeClassifier(fakeInfo({ version: "2.0.0", sha256: "2".repeat(64) }));
+    const models = [first, second];
+    const svc = await startService(testConfig({ MODEL_DIR: "/nowhere" }), async () => {
+      const next = models.shift();
+      if (!next) throw new Error("no more models");
+      return next;
+    });
+    try {
+      const gate = deferred();
+      first.gate = gate.promise;
+      const inFlight = svc.predict.predict({ text: "old" });
+      while (first.runs.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(await svc.service.reload("test")).toBe("loaded");
+      // PredictBatch runs at once (a Predict would queue behind the held run: one dynamic batch at a time).
+      expect((await svc.predict.predictBatch({ texts: ["new"] })).predictions[0]?.modelVersion).toBe("2.0.0");
+      expect(first.closed).toBe(false);
+      first.gate = undefined;
+      gate.resolve();
+      expect((await inFlight).prediction?.modelVersion).toBe("1.0.0");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(first.closed).toBe(true);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe("the fixture ONNX model", () => {
+  it("loads through the same checks as a bundled model", async () => {
+    const dir = await tempDir();
+    try {
+      await writeFixtureModel(dir.dir);
+      const model = await loadModel(dir.dir);
+      expect(model.info.name).toBe("spam-fixture");
+      const output = await model.classify(["free money", "Hello"]);
+      expect(output.labels).toEqual(["spam", "ham"]);
+      await model.close();
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it.each([
+    [{ corruptSha: true }, /model\.onnx: sha256 is [0-9a-f]{64} but model\.json says/],
+    [{ garbageOnnx: true }, /model\.onnx: ONNX Runtime cannot load it/],
+    [{ manifest: { inputName: "body" } }, /model\.onnx: has no input "body"/],
+    [{ manifest: { labels: ["no", "yes"] } }, /model\.onnx: smoke prediction returned the label/],
+    [{ manifest: { maxTextChars: -1 } }, /model\.json: "maxTextChars" must be a positive integer/],
+  ])("refuses a broken model (%o) with one line naming the file", async (options, message) => {
+    const dir = await tempDir();
+    try {
+      await writeFixtureModel(dir.dir, options);
+      const error = await loadModel(dir.dir).catch((e: Error) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).toContain(dir.dir);
+      expect((error as Error).message).not.toContain("\n");
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it("names a missing model file", async () => {
+    const error = await loadModel(path.join("/nonexistent", "spam")).catch((e: Error) => e);
+    expect((error as Error).message).toBe("/nonexistent/spam/model.json: not found");
+  });
+});
