@@ -1,6 +1,6 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { bool, ConfigError, describeConfig, loadConfig, num, port, str } from "@shadowmesh/common";
+import { bool, ConfigError, describeConfig, loadConfig, num, str } from "@shadowmesh/common";
 
 /** Every setting of metrics-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "METRICS_SERVICE_";
@@ -18,8 +18,14 @@ export const spec = {
     default: "127.0.0.1",
     desc: "Address the gRPC and metrics ports bind to (0.0.0.0 in a container).",
   }),
-  GRPC_PORT: port({ default: 50053, desc: "gRPC (h2c) port serving MetricsService, health and reflection." }),
-  METRICS_PORT: port({ default: 9103, desc: "HTTP port serving /metrics, /healthz and /readyz." }),
+  GRPC_PORT: num({
+    default: 50053,
+    desc: "gRPC (h2c) port serving MetricsService, health and reflection; 0 picks a free one (logged).",
+  }),
+  METRICS_PORT: num({
+    default: 9103,
+    desc: "HTTP port serving /metrics, /healthz and /readyz; 0 picks a free one (logged).",
+  }),
   LOG_LEVEL: str({
     choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
     default: "info",
@@ -130,6 +136,11 @@ function requireRatio(config: Record<string, unknown>, keys: readonly string[]) 
 export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   const loaded = loadConfig(PREFIX, spec, env);
   const config = { ...loaded, DATA_DIR: path.resolve(REPO_ROOT, loaded.DATA_DIR) };
+  for (const key of ["GRPC_PORT", "METRICS_PORT"] as const) {
+    if (!Number.isInteger(config[key]) || config[key] < 0 || config[key] > 65_535) {
+      fail(`${PREFIX}${key} must be a port number from 0 to 65535 (got ${config[key]})`);
+    }
+  }
   if (config.GRPC_PORT !== 0 && config.GRPC_PORT === config.METRICS_PORT) {
     fail(`${PREFIX}GRPC_PORT and ${PREFIX}METRICS_PORT must differ`);
   }

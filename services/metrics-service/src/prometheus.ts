@@ -111,8 +111,8 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
   );
   const latency = gauge(
     "shadowmesh_shadow_latency_seconds",
-    "Server-side latency of successful predictions by role and quantile.",
-    ["role", "quantile"],
+    "Server-side latency of successful predictions by role and percentile (p50, p95, p99).",
+    ["role", "percentile"],
   );
   const latencyRatio = gauge(
     "shadowmesh_shadow_latency_p99_ratio",
@@ -194,9 +194,9 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
         continue;
       }
       const role = roleName(summary.role);
-      latency.set({ role, quantile: "0.5" }, summary.latencyP50Ms / 1000);
-      latency.set({ role, quantile: "0.95" }, summary.latencyP95Ms / 1000);
-      latency.set({ role, quantile: "0.99" }, summary.latencyP99Ms / 1000);
+      latency.set({ role, percentile: "p50" }, summary.latencyP50Ms / 1000);
+      latency.set({ role, percentile: "p95" }, summary.latencyP95Ms / 1000);
+      latency.set({ role, percentile: "p99" }, summary.latencyP99Ms / 1000);
       errorRatio.set({ role }, summary.errorRate);
       feedback.set({ role, correct: "true" }, Number(summary.correctCount));
       feedback.set({ role, correct: "false" }, Number(summary.feedbackCount - summary.correctCount));

@@ -1,0 +1,290 @@
+import { spawn } from "node:child_process";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { CheckOutcome, Decision } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "./testing/harness.js";
+import { durationOfMs, pair, type RecordSpec, wire } from "./testing/records.js";
+
+const servers: TestServer[] = [];
+
+async function start(env: Record<string, string> = {}, now?: () => number) {
+  const server = await startTestServer(env, now);
+  servers.push(server);
+  return server;
+}
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return ConnectError.from(error).code;
+  }
+}
+
+/** `n` agreeing pairs at `timeMs`, as the primary's and the shadow's batches. */
+function batches(n: number, timeMs: number, prefix = "r") {
+  const primary: RecordSpec[] = [];
+  const shadow: RecordSpec[] = [];
+  for (let i = 0; i < n; i++) {
+    const [p, s] = pair(
+      `${prefix}${i}`,
+      timeMs,
+      { label: i % 2 ? "spam" : "ham" },
+      { label: i % 2 ? "spam" : "ham" },
+    );
+    primary.push(p);
+    shadow.push(s);
+  }
+  return { primary: primary.map(wire), shadow: shadow.map(wire) };
+}
+
+describe("metrics-service over gRPC", () => {
+  it("ingests batches idempotently: a retried batch is reported as duplicates and never double counts", async () => {
+    const { client } = await start();
+    const { primary, shadow } = batches(10, Date.now() - 1000);
+    expect(await client.reportPredictions({ records: primary })).toMatchObject({
+      acceptedCount: 10,
+      duplicateCount: 0,
+    });
+    expect(await client.reportPredictions({ records: primary })).toMatchObject({
+      acceptedCount: 0,
+      duplicateCount: 10,
+    });
+    await client.reportPredictions({ records: shadow });
+    const { report } = await client.getShadowReport({});
+    expect(report?.totals?.primaryRecordCount).toBe(10n);
+    expect(report?.totals?.pairCount).toBe(10n);
+    expect(report?.agreement?.rate).toBe(1);
+  });
+
+  it("refuses malformed batches with INVALID_ARGUMENT and stores nothing from them", async () => {
+    const { client } = await start({ METRICS_SERVICE_MAX_RECORDS_PER_BATCH: "5" });
+    const good = wire({ requestId: "ok", role: "primary", timeMs: Date.now() });
+    expect(await codeOf(client.reportPredictions({ records: [good, { ...good, requestId: "" }] }))).toBe(
+      Code.InvalidArgument,
+    );
+    expect(await codeOf(client.reportPredictions({ records: [good, { ...good, role: 0 }] }))).toBe(
+      Code.InvalidArgument,
+    );
+    expect(await codeOf(client.reportPredictions({ records: Array(6).fill(good) }))).toBe(
+      Code.InvalidArgument,
+    );
+    const { report } = await client.getShadowReport({});
+    expect(report?.totals?.requestCount).toBe(0n);
+  });
+
+  it("keeps feedback, says whether the request is known, and moves each role's accuracy", async () => {
+    const { client } = await start();
+    const t = Date.now() - 1000;
+    await client.reportPredictions({
+      records: [
+        ...pair("a", t, { label: "spam" }, { label: "spam" }),
+        ...pair("b", t, { label: "spam" }, { label: "ham" }),
+      ].map(wire),
+    });
+    expect(await client.submitFeedback({ requestId: "a", label: "spam" })).toMatchObject({
+      requestKnown: true,
+    });
+    expect(await client.submitFeedback({ requestId: "b", label: "spam" })).toMatchObject({
+      requestKnown: true,
+    });
+    expect(await client.submitFeedback({ requestId: "b", label: "ham" })).toMatchObject({
+      requestKnown: true,
+    });
+    expect(await client.submitFeedback({ requestId: "nobody", label: "ham" })).toMatchObject({
+      requestKnown: false,
+    });
+    expect(await codeOf(client.submitFeedback({ requestId: "a", label: "" }))).toBe(Code.InvalidArgument);
+    expect(await codeOf(client.submitFeedback({ requestId: "", label: "spam" }))).toBe(Code.InvalidArgument);
+    const { report } = await client.getShadowReport({});
+    expect([report?.primary?.feedbackCount, report?.primary?.correctCount]).toEqual([2n, 1n]);
+    expect([report?.shadow?.feedbackCount, report?.shadow?.correctCount]).toEqual([2n, 2n]);
+    expect(report?.primary?.accuracy).toBe(0.5);
+    expect(report?.shadow?.accuracy).toBe(1);
+    expect(report?.recentDisagreements.map((d) => [d.requestId, d.feedbackLabel])).toEqual([["b", "ham"]]);
+  });
+
+  it("reports records as pending inside the join window and unmatched after it", async () => {
+    let now = 1_800_000_000_000;
+    const { client } = await start({ METRICS_SERVICE_JOIN_WINDOW_MS: "5000" }, () => now);
+    await client.reportPredictions({
+      records: [
+        wire({ requestId: "p", role: "primary", timeMs: now }),
+        wire({ requestId: "s", role: "shadow", timeMs: now }),
+      ],
+    });
+    let { report } = await client.getShadowReport({});
+    expect(report?.totals?.pendingCount).toBe(2n);
+    now += 5000;
+    ({ report } = await client.getShadowReport({}));
+    expect(report?.totals?.pendingCount).toBe(0n);
+    expect(report?.totals?.unmatchedPrimaryCount).toBe(1n);
+    expect(report?.totals?.unmatchedShadowCount).toBe(1n);
+  });
+
+  it("honours the requested window and number of disagreements, and refuses a negative window", async () => {
+    const { client } = await start();
+    const now = Date.now();
+    const records: RecordSpec[] = [];
+    for (let i = 0; i < 5; i++) {
+      records.push(...pair(`recent${i}`, now - 1000 - i, { label: "spam" }, { label: "ham" }));
+    }
+    records.push(...pair("old", now - 600_000, { label: "spam" }, { label: "ham" }));
+    await client.reportPredictions({ records: records.map(wire) });
+    const all = await client.getShadowReport({ maxDisagreements: 100 });
+    expect(all.report?.totals?.pairCount).toBe(6n);
+    expect(all.report?.recentDisagreements).toHaveLength(6);
+    const recent = await client.getShadowReport({ window: durationOfMs(60_000), maxDisagreements: 2 });
+    expect(recent.report?.totals?.pairCount).toBe(5n);
+    expect(recent.report?.recentDisagreements.map((d) => d.requestId)).toEqual(["recent0", "recent1"]);
+    expect(await codeOf(client.getShadowReport({ window: { seconds: -5n } }))).toBe(Code.InvalidArgument);
+  });
+
+  it("drops raw text unless the operator opted in", async () => {
+    const t = Date.now() - 1000;
+    const records = pair(
+      "x",
+      t,
+      { label: "spam", text: "cheap pills" },
+      { label: "ham", text: "cheap pills" },
+    ).map(wire);
+    const off = await start();
+    await off.client.reportPredictions({ records });
+    expect(off.store.recordsSince(0).map((r) => r.inputText)).toEqual([null, null]);
+    const offReport = await off.client.getShadowReport({});
+    expect(offReport.report?.recentDisagreements[0]?.input?.text).toBe("");
+    expect(offReport.report?.recentDisagreements[0]?.input?.sha256).toBe("sha-x");
+    const on = await start({ METRICS_SERVICE_STORE_RAW_TEXT: "true" });
+    await on.client.reportPredictions({ records });
+    const onReport = await on.client.getShadowReport({});
+    expect(onReport.report?.recentDisagreements[0]?.input?.text).toBe("cheap pills");
+  });
+
+  it("gives the verdict with every check over the API", async () => {
+    const { client } = await start({ METRICS_SERVICE_VERDICT_MIN_PAIRS: "10" });
+    const { primary, shadow } = batches(40, Date.now() - 1000);
+    await client.reportPredictions({ records: primary });
+    let { report } = await client.getShadowReport({});
+    expect(report?.verdict?.decision).toBe(Decision.INSUFFICIENT_DATA);
+    await client.reportPredictions({ records: shadow });
+    ({ report } = await client.getShadowReport({}));
+    expect(report?.verdict?.decision).toBe(Decision.PROMOTE);
+    expect(report?.verdict?.checks.find((c) => c.name === "agreement_lower_bound")?.outcome).toBe(
+      CheckOutcome.PASS,
+    );
+  });
+});
+
+describe("WatchShadowReport", () => {
+  it("sends a report at once, a new one when data arrives, and ends when the client goes away", async () => {
+    const server = await start();
+    const abort = new AbortController();
+    const stream = server.client.watchShadowReport(
+      { minInterval: durationOfMs(10) },
+      { signal: abort.signal },
+    );
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.done).toBe(false);
+    expect(first.value?.report?.totals?.pairCount).toBe(0n);
+
+    const { primary, shadow } = batches(3, Date.now() - 1000);
+    await server.client.reportPredictions({ records: [...primary, ...shadow] });
+    // Each update differs from the one before; wait (bounded) until one shows the three pairs.
+    let pairs = 0n;
+    for (let i = 0; i < 10 && pairs !== 3n; i++) {
+      const next = await iterator.next();
+      expect(next.done).toBe(false);
+      pairs = next.value?.report?.totals?.pairCount ?? 0n;
+    }
+    expect(pairs).toBe(3n);
+    abort.abort();
+    expect(
+      await codeOf(
+        (async () => {
+          while (!(await iterator.next()).done) {}
+        })(),
+      ),
+    ).toBe(Code.Canceled);
+  });
+
+  it("ends open streams with UNAVAILABLE when the server shuts down, so that clients reconnect", async () => {
+    const server = await start();
+    const iterator = server.client.watchShadowReport({})[Symbol.asyncIterator]();
+    expect((await iterator.next()).done).toBe(false);
+    server.shutdown.abort();
+    const code = await codeOf(
+      (async () => {
+        for (let i = 0; i < 100; i++) {
+          if ((await iterator.next()).done) {
+            return;
+          }
+        }
+      })(),
+    );
+    expect(code).toBe(Code.Unavailable);
+  });
+
+  it("refuses a negative min_interval", async () => {
+    const server = await start();
+    const iterator = server.client
+      .watchShadowReport({ minInterval: { seconds: -1n } })
+      [Symbol.asyncIterator]();
+    expect(await codeOf(iterator.next())).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("Prometheus", () => {
+  async function promtool(text: string): Promise<{ code: number | null; output: string }> {
+    const child = spawn("promtool", ["check", "metrics"], { stdio: ["pipe", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stdin.end(text);
+    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+    return { code, output };
+  }
+
+  it("exports the comparison and the verdict as gauges that promtool accepts", async () => {
+    const server = await start({ METRICS_SERVICE_VERDICT_MIN_PAIRS: "10" });
+    const t = Date.now() - 1000;
+    const records: RecordSpec[] = [];
+    for (let i = 0; i < 20; i++) {
+      records.push(...pair(`g${i}`, t, { label: "spam" }, { label: i < 19 ? "spam" : "ham" }));
+    }
+    records.push({ requestId: "lonely", role: "primary", timeMs: t - 120_000 });
+    records.push(...pair("err", t, { label: "ham" }, { code: 14 }));
+    await server.client.reportPredictions({ records: records.map(wire) });
+    await server.client.reportPredictions({ records: records.map(wire) });
+    await server.client.submitFeedback({ requestId: "g19", label: "spam" });
+
+    const text = await server.registry.metrics();
+    const result = await promtool(text);
+    expect(result.output).toBe("");
+    expect(result.code).toBe(0);
+    const line = (name: string) =>
+      text
+        .split("\n")
+        .find((l) => l.startsWith(name))
+        ?.split(" ")
+        .at(-1);
+    expect(line("shadowmesh_shadow_pairs{")).toBe("21");
+    expect(line("shadowmesh_shadow_compared_pairs{")).toBe("20");
+    expect(line('shadowmesh_shadow_unmatched_records{side="primary"')).toBe("1");
+    expect(line('shadowmesh_shadow_label_flips{from="spam",to="ham"')).toBe("1");
+    expect(line('shadowmesh_shadow_label_flips{from="spam",to="spam"')).toBe("19");
+    expect(line('shadowmesh_shadow_feedback{role="shadow",correct="false"')).toBe("1");
+    expect(line('shadowmesh_shadow_feedback{role="primary",correct="true"')).toBe("1");
+    expect(line('shadowmesh_shadow_errors{role="shadow",grpc_code="14"')).toBe("1");
+    expect(line('shadowmesh_records_ingested_total{role="primary",outcome="duplicate"')).toBe("22");
+    expect(line("shadowmesh_shadow_agreement_ratio{")).toBe(String(19 / 20));
+    expect(line('shadowmesh_verdict{decision="ROLLBACK"')).toBe("1");
+    expect(line('shadowmesh_verdict{decision="PROMOTE"')).toBe("0");
+    expect(text).toMatch(/^grpc_server_handled_total\{.*grpc_method="ReportPredictions".*\} 2$/m);
+  });
+});

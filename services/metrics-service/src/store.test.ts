@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DATABASE_FILE, ShadowStore } from "./store.js";
+import { stored } from "./testing/records.js";
+
+describe("ShadowStore", () => {
+  let dir: string;
+  let store: ShadowStore;
+  const extraDirs: string[] = [];
+
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "shadow-store-"));
+    store = new ShadowStore({ dataDir: dir });
+  });
+
+  afterEach(() => {
+    store.close();
+    for (const d of [dir, ...extraDirs.splice(0)]) {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("stores a record once per (request id, batch index, role), so a retried batch never double counts", () => {
+    const batch = [
+      stored({ requestId: "r1", role: "primary", timeMs: 1000 }),
+      stored({ requestId: "r1", role: "shadow", timeMs: 1000 }),
+      stored({ requestId: "r1", batchIndex: 1, role: "primary", timeMs: 1000 }),
+    ];
+    expect(store.insertRecords(batch)).toEqual({
+      accepted: 3,
+      duplicates: 0,
+      acceptedByRole: { 1: 2, 2: 1 },
+    });
+    expect(store.insertRecords(batch)).toEqual({
+      accepted: 0,
+      duplicates: 3,
+      acceptedByRole: { 1: 0, 2: 0 },
+    });
+    expect(store.counts().records).toBe(3);
+  });
+
+  it("keeps the first version of a record when a different one arrives with the same key", () => {
+    store.insertRecords([stored({ requestId: "r", role: "primary", label: "spam", timeMs: 1000 })]);
+    store.insertRecords([stored({ requestId: "r", role: "primary", label: "ham", timeMs: 2000 })]);
+    const [record] = store.recordsSince(0);
+    expect(record?.label).toBe("spam");
+    expect(record?.probabilities).toEqual([
+      ["ham", expect.closeTo(0.1)],
+      ["spam", 0.9],
+    ]);
+  });
+
+  it("keeps the latest feedback per request and reports whether the request is known", () => {
+    store.insertRecords([stored({ requestId: "known", role: "primary", timeMs: 1000 })]);
+    expect(store.upsertFeedback("known", 0, "spam", 5000)).toBe(true);
+    expect(store.upsertFeedback("known", 0, "ham", 6000)).toBe(true);
+    expect(store.upsertFeedback("unknown", 0, "spam", 6000)).toBe(false);
+    expect(store.counts().feedback).toBe(2);
+    expect(store.recordsSince(0)[0]?.feedbackLabel).toBe("ham");
+    // Feedback that came first joins the records that come later.
+    store.insertRecords([stored({ requestId: "unknown", role: "shadow", timeMs: 1000 })]);
+    expect(store.recordsSince(0).find((r) => r.requestId === "unknown")?.feedbackLabel).toBe("spam");
+  });
+
+  it("returns records from a time on, including ones stamped in the future", () => {
+    store.insertRecords([
+      stored({ requestId: "old", role: "primary", timeMs: 1000 }),
+      stored({ requestId: "new", role: "primary", timeMs: 3000 }),
+      stored({ requestId: "future", role: "primary", timeMs: 9_999_999_999_999 }),
+    ]);
+    expect(
+      store
+        .recordsSince(2000)
+        .map((r) => r.requestId)
+        .sort(),
+    ).toEqual(["future", "new"]);
+  });
+
+  it("deletes records and feedback older than the retention, in chunks, and signals the change", () => {
+    const records = Array.from({ length: 25 }, (_, i) =>
+      stored({ requestId: `r${i}`, role: "primary", timeMs: i < 20 ? 1000 : 5000 }),
+    );
+    store.insertRecords(records);
+    store.upsertFeedback("r0", 0, "ham", 1000);
+    store.upsertFeedback("r21", 0, "ham", 5000);
+    let changes = 0;
+    const unsubscribe = store.onChange(() => changes++);
+    expect(store.deleteOlderThan(2000, 7)).toEqual({ records: 20, feedback: 1 });
+    expect(store.counts()).toEqual({ records: 5, feedback: 1 });
+    expect(changes).toBe(1);
+    expect(store.deleteOlderThan(2000)).toEqual({ records: 0, feedback: 0 });
+    expect(changes).toBe(1);
+    unsubscribe();
+  });
+
+  it("counts changes only for writes that changed something", () => {
+    const before = store.version;
+    store.insertRecords([stored({ requestId: "v", role: "primary", timeMs: 1 })]);
+    store.insertRecords([stored({ requestId: "v", role: "primary", timeMs: 1 })]);
+    expect(store.version).toBe(before + 1);
+  });
+
+  it("persists across a reopen, in WAL mode", () => {
+    store.insertRecords([stored({ requestId: "kept", role: "primary", timeMs: 1000 })]);
+    store.upsertFeedback("kept", 0, "spam", 1000);
+    store.close();
+    store = new ShadowStore({ dataDir: dir });
+    expect(store.counts()).toEqual({ records: 1, feedback: 1 });
+    const db = new Database(path.join(dir, DATABASE_FILE), { readonly: true });
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    db.close();
+  });
+
+  it("refuses a database written by a newer version", () => {
+    store.close();
+    const db = new Database(path.join(dir, DATABASE_FILE));
+    db.pragma("user_version = 99");
+    db.close();
+    expect(() => new ShadowStore({ dataDir: dir })).toThrow(/schema version 99, newer than/);
+    const other = mkdtempSync(path.join(tmpdir(), "shadow-store-"));
+    extraDirs.push(other);
+    store = new ShadowStore({ dataDir: other });
+  });
+});
