@@ -1,0 +1,352 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createGrpcClient } from "@shadowmesh/common";
+import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
+import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "./config.js";
+import { writeFixtureModel } from "./testing/fixture-model.js";
+import { startMetricsSink, tempDir } from "./testing/helpers.js";
+
+/**
+ * Tests against the real program (main.ts in a child process), called by real third-party clients: buf curl
+ * (Go, through reflection) and Python grpcio. Every process listens on free ports (0) and is killed afterwards.
+ */
+
+const run = promisify(execFile);
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.ts");
+const PYTHON = "/usr/bin/python3";
+
+interface Child {
+  process: ChildProcess;
+  grpcPort: number;
+  metricsPort: number;
+  address: string;
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+function spawnService(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", MAIN], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      MODEL_SERVICE_GRPC_PORT: "0",
+      MODEL_SERVICE_METRICS_PORT: "0",
+      MODEL_SERVICE_METRICS_SERVICE_ADDRESS: "",
+      MODEL_SERVICE_WATCH_MODEL: "false",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Starts main.ts and resolves once it logs "serving" (ports come from the "listening" line). */
+async function startChild(env: Record<string, string>, timeoutMs = 60_000): Promise<Child> {
+  const child = spawnService(env);
+  const lines: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let buffered = "";
+  let ports = { grpcPort: 0, metricsPort: 0 };
+  const serving = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "serving" line within ${timeoutMs} ms`)), timeoutMs);
+    child.stdout?.on("data", (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        lines.push(line);
+        try {
+          const parsed = JSON.parse(line) as { msg?: string; grpcPort?: number; metricsPort?: number };
+          if (parsed.msg?.startsWith("listening")) {
+            ports = { grpcPort: parsed.grpcPort ?? 0, metricsPort: parsed.metricsPort ?? 0 };
+          }
+          if (parsed.msg === "serving") {
+            clearTimeout(timer);
+            resolve();
+          }
+        } catch {
+          // not a log line
+        }
+        newline = buffered.indexOf("\n");
+      }
+    });
+    child.stderr?.on("data", (chunk: Buffer) => lines.push(chunk.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`model-service exited with ${code}: ${lines.join("\n")}`));
+    });
+  });
+  try {
+    await serving;
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
+  return { process: child, ...ports, address: `127.0.0.1:${ports.grpcPort}`, lines, exited };
+}
+
+async function kill(child: Child | undefined): Promise<void> {
+  if (child && child.process.exitCode === null && child.process.signalCode === null) {
+    child.process.kill("SIGKILL");
+    await child.exited;
+  }
+}
+
+/** Runs main.ts to its exit and returns the exit code and stderr. */
+async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawnService(env);
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
+describe("start-up validation", () => {
+  it("exits non-zero with one line naming the file when the model is missing", async () => {
+    const { code, stderr } = await runToExit({ MODEL_SERVICE_MODEL_DIR: "/nonexistent/spam-v9" });
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe("model-service: /nonexistent/spam-v9/model.json: not found");
+  });
+
+  it("exits non-zero with one line when the sha256 does not match the manifest", async () => {
+    const dir = await tempDir();
+    try {
+      await writeFixtureModel(dir.dir, { corruptSha: true });
+      const { code, stderr } = await runToExit({ MODEL_SERVICE_MODEL_DIR: dir.dir });
+      expect(code).toBe(1);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      expect(stderr).toMatch(
+        new RegExp(`${dir.dir}/model\\.onnx: sha256 is [0-9a-f]{64} but model\\.json says`),
+      );
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it("exits non-zero with one line on a bad combination of settings", async () => {
+    const { code, stderr } = await runToExit({
+      MODEL_SERVICE_GRPC_PORT: "7000",
+      MODEL_SERVICE_METRICS_PORT: "7000",
+    });
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(/GRPC_PORT and MODEL_SERVICE_METRICS_PORT must differ/);
+  });
+});
+
+describe("the real process with third-party clients", () => {
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  let child: Child | undefined;
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    await writeFixtureModel(dir.dir, { version: "1.0.0" });
+    child = await startChild({ MODEL_SERVICE_MODEL_DIR: dir.dir });
+  });
+
+  afterAll(async () => {
+    await kill(child);
+    await dir?.cleanup();
+  });
+
+  const buf = (args: string[]) =>
+    run("npx", ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], {
+      cwd: REPO_ROOT,
+      timeout: 60_000,
+    });
+
+  it("lists the services through reflection with buf curl", async () => {
+    const { stdout } = await buf(["--list-services", `http://${child?.address}`]);
+    expect(stdout.split("\n")).toEqual(
+      expect.arrayContaining(["shadowmesh.predict.v1.PredictService", "grpc.health.v1.Health"]),
+    );
+    const methods = await buf(["--list-methods", `http://${child?.address}`]);
+    expect(methods.stdout).toContain("shadowmesh.predict.v1.PredictService/PredictBatch");
+  });
+
+  it("calls Predict with buf curl and no proto files", async () => {
+    const { stdout } = await buf([
+      "-H",
+      "x-request-id: buf-curl-1",
+      "-d",
+      '{"text":"Congratulations, you won a FREE cruise"}',
+      `http://${child?.address}/shadowmesh.predict.v1.PredictService/Predict`,
+    ]);
+    const { prediction } = JSON.parse(stdout) as { prediction: Record<string, unknown> };
+    expect(prediction).toMatchObject({ label: "spam", requestId: "buf-curl-1", modelVersion: "1.0.0" });
+  });
+
+  it("calls Predict and the health check from Python grpcio with stubs generated from proto/", async () => {
+    const out = await tempDir("model-service-py-");
+    try {
+      // Python's module path follows the proto's file path, and grpc/health/v1 would shadow the grpc package
+      // itself, so the (unchanged) health.proto is compiled from a copy at another path; the wire is the same.
+      await mkdir(path.join(out.dir, "protos", "healthcheck"), { recursive: true });
+      await copyFile(
+        path.join(REPO_ROOT, "proto", "grpc", "health", "v1", "health.proto"),
+        path.join(out.dir, "protos", "healthcheck", "health.proto"),
+      );
+      for (const [root, file] of [
+        [path.join(REPO_ROOT, "proto"), "shadowmesh/predict/v1/predict_service.proto"],
+        [path.join(out.dir, "protos"), "healthcheck/health.proto"],
+      ] as const) {
+        await run(
+          PYTHON,
+          [
+            "-m",
+            "grpc_tools.protoc",
+            `-I${root}`,
+            `--python_out=${out.dir}`,
+            `--grpc_python_out=${out.dir}`,
+            file,
+          ],
+          { timeout: 60_000 },
+        );
+      }
+      const script = path.join(out.dir, "client.py");
+      await writeFile(
+        script,
+        `
+import json, sys
+import grpc
+from shadowmesh.predict.v1 import predict_service_pb2 as p, predict_service_pb2_grpc as pg
+from healthcheck import health_pb2 as h, health_pb2_grpc as hg
+
+channel = grpc.insecure_channel(sys.argv[1])
+response, call = pg.PredictServiceStub(channel).Predict.with_call(
+    p.PredictRequest(text="free money, click now"), metadata=[("x-request-id", "python-1")], timeout=30)
+headers = dict(call.initial_metadata())
+try:
+    pg.PredictServiceStub(channel).Predict(p.PredictRequest(text="   "), timeout=30)
+    bad = "OK"
+except grpc.RpcError as error:
+    bad = error.code().name
+health = hg.HealthStub(channel).Check(h.HealthCheckRequest(service=""), timeout=30)
+print(json.dumps({
+    "label": response.prediction.label,
+    "request_id": response.prediction.request_id,
+    "header_request_id": headers.get("x-request-id"),
+    "scores": [[s.label, s.probability] for s in response.prediction.scores],
+    "bad": bad,
+    "health": h.HealthCheckResponse.ServingStatus.Name(health.status),
+}))
+`,
+      );
+      const { stdout } = await run(PYTHON, [script, child?.address ?? ""], {
+        cwd: out.dir,
+        env: { ...process.env, PYTHONPATH: out.dir },
+        timeout: 60_000,
+      });
+      const result = JSON.parse(stdout) as Record<string, unknown>;
+      expect(result).toMatchObject({
+        label: "spam",
+        request_id: "python-1",
+        header_request_id: "python-1",
+        bad: "INVALID_ARGUMENT",
+        health: "SERVING",
+      });
+      expect((result.scores as [string, number][]).map(([label]) => label)).toEqual(["ham", "spam"]);
+    } finally {
+      await out.cleanup();
+    }
+  });
+
+  it("reloads the model on SIGHUP", async () => {
+    const client = createGrpcClient(PredictService, child?.address ?? "");
+    try {
+      await writeFixtureModel(dir.dir, { version: "1.1.0" });
+      child?.process.kill("SIGHUP");
+      const until = Date.now() + 30_000;
+      let version = "";
+      while (version !== "1.1.0" && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        version = (await client.getModel({})).model?.version ?? "";
+      }
+      expect(version).toBe("1.1.0");
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("on SIGTERM under load: NOT_SERVING, in-flight calls finish, reports are flushed, exit 0, no failures", async () => {
+    const dir = await tempDir();
+    const sink = await startMetricsSink();
+    let child: Child | undefined;
+    try {
+      await writeFixtureModel(dir.dir);
+      child = await startChild({
+        MODEL_SERVICE_MODEL_DIR: dir.dir,
+        MODEL_SERVICE_METRICS_SERVICE_ADDRESS: sink.address,
+        MODEL_SERVICE_SHUTDOWN_DELAY_MS: "1500",
+        MODEL_SERVICE_REPORT_INTERVAL_MS: "1000",
+      });
+      const predict = createGrpcClient(PredictService, child.address);
+      const health = createGrpcClient(Health, child.address);
+      let notServing = false;
+      const watching = (async () => {
+        try {
+          for await (const update of health.watch({ service: "" })) {
+            if (update.status === HealthCheckResponse_ServingStatus.NOT_SERVING) {
+              notServing = true; // a load balancer stops routing here
+              return;
+            }
+          }
+        } catch {
+          notServing = true;
+        }
+      })();
+      const ok: string[] = [];
+      const failures: string[] = [];
+      let sent = 0;
+      const until = Date.now() + 45_000;
+      const worker = async (w: number) => {
+        while (!notServing && Date.now() < until && sent < 100_000) {
+          const id = `term-${w}-${sent++}`;
+          try {
+            const { prediction } = await predict.predict(
+              { text: `free stuff ${id}` },
+              { headers: { "x-request-id": id } },
+            );
+            if (prediction?.requestId === id) ok.push(id);
+            else failures.push(`${id}: wrong request id`);
+          } catch (error) {
+            failures.push(
+              `${id}: ${Code[ConnectError.from(error).code]} ${ConnectError.from(error).rawMessage}`,
+            );
+          }
+        }
+      };
+      const load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+      while (ok.length < 200 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+      child.process.kill("SIGTERM");
+      const exitCode = await child.exited;
+      await load;
+      await watching;
+      predict.close();
+      health.close();
+
+      expect(failures).toEqual([]);
+      expect(ok.length).toBeGreaterThanOrEqual(200);
+      expect(exitCode).toBe(0);
+      const reported = new Set(sink.records.map((r) => r.requestId));
+      expect(ok.filter((id) => !reported.has(id))).toEqual([]);
+      expect(child.lines.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
+    } finally {
+      await kill(child);
+      await sink.close();
+      await dir.cleanup();
+    }
+  });
+});
