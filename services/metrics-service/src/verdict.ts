@@ -206,7 +206,7 @@ export function evaluateChecks(input: VerdictInput, t: VerdictThresholds): Verdi
 
   // Accuracy on user feedback: judged only once both roles have enough of it; never blocks promotion before.
   const accuracyName = "feedback_accuracy";
-  const accuracyLimit = input.primaryAccuracy - t.maxAccuracyDrop;
+  const accuracyLimit = Math.max(0, input.primaryAccuracy - t.maxAccuracyDrop);
   const feedback = Math.min(input.primaryFeedbackCount, input.shadowFeedbackCount);
   if (!enough) {
     checks.push(skip(accuracyName, input.shadowAccuracy, accuracyLimit, "Accuracy"));

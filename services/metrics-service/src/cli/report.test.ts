@@ -1,0 +1,103 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../config.js";
+import { startTestServer, type TestServer } from "../testing/harness.js";
+import { pair, type RecordSpec, wire } from "../testing/records.js";
+import { formatDuration, parseDuration, table } from "./format-report.js";
+
+const servers: TestServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+/** Runs the CLI exactly as `npm run shadow:report` does (tsx on the source). */
+function runCli(args: string[], env: Record<string, string> = {}) {
+  const tsx = path.join(REPO_ROOT, "node_modules/.bin/tsx");
+  const child = spawn(tsx, [path.join(REPO_ROOT, "services/metrics-service/src/cli/report.ts"), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once("close", (code) => resolve({ code, stdout, stderr })),
+  );
+}
+
+describe("shadow:report CLI", () => {
+  it("prints the report as readable tables and as JSON", async () => {
+    const server = await startTestServer({ METRICS_SERVICE_VERDICT_MIN_PAIRS: "3" });
+    servers.push(server);
+    const t = Date.now() - 1000;
+    const records: RecordSpec[] = [
+      ...pair("one", t, { label: "spam" }, { label: "spam" }),
+      ...pair("two", t, { label: "ham" }, { label: "ham" }),
+      ...pair("three", t, { label: "ham" }, { label: "spam" }),
+      ...pair("four", t, { label: "ham" }, { code: 14 }),
+    ];
+    await server.client.reportPredictions({ records: records.map(wire) });
+    await server.client.submitFeedback({ requestId: "three", label: "spam" });
+
+    const text = await runCli(["--window", "15m"], { SHADOW_REPORT_ADDRESS: `127.0.0.1:${server.port}` });
+    expect(text.stderr).toBe("");
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("Shadow report, window 15m");
+    expect(text.stdout).toMatch(/^Verdict: (ROLLBACK|HOLD)$/m);
+    expect(text.stdout).toMatch(/^ {2}pairs +4$/m);
+    expect(text.stdout).toMatch(/Agreement: 66\.7 % of 3 compared pairs/);
+    expect(text.stdout).toMatch(/^ {2}ham +1 +1$/m);
+    expect(text.stdout).toMatch(/^ {2}shadow +Unavailable \(14\) +1$/m);
+    expect(text.stdout).toMatch(/^ {2}feedback accuracy +0\.0 % \(0\/1\) +100\.0 % \(1\/1\)$/m);
+    expect(text.stdout).toMatch(/three +ham 0\.90 +spam 0\.90 +spam +sha256:sha-three/);
+
+    const json = await runCli(["--json", "--address", `127.0.0.1:${server.port}`]);
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as {
+      totals: { pairCount: string };
+      verdict: { decision: string };
+    };
+    expect(parsed.totals.pairCount).toBe("4");
+    expect(parsed.verdict.decision).toMatch(/^DECISION_(ROLLBACK|HOLD)$/);
+  });
+
+  it("says in one line when metrics-service cannot be reached, and exits 1", async () => {
+    const result = await runCli(["--address", "127.0.0.1:1", "--timeout-ms", "3000"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(
+      /metrics-service at 127\.0\.0\.1:1: (Unavailable|DeadlineExceeded).*is it running/,
+    );
+  });
+
+  it("refuses a malformed window with exit code 2", async () => {
+    const result = await runCli(["--window", "soon"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--window: expected a duration/);
+  });
+});
+
+describe("CLI helpers", () => {
+  it("parses and prints durations", () => {
+    expect(parseDuration("90s")).toBe(90_000);
+    expect(parseDuration("1h")).toBe(3_600_000);
+    expect(parseDuration("250")).toBe(250);
+    expect(parseDuration("0s")).toBeUndefined();
+    expect(parseDuration("soon")).toBeUndefined();
+    expect(formatDuration(3_600_000)).toBe("1h");
+    expect(formatDuration(90_000)).toBe("90s");
+    expect(formatDuration(1500)).toBe("1500ms");
+  });
+
+  it("aligns table columns", () => {
+    expect(
+      table([
+        ["a", "1"],
+        ["long", "100"],
+      ]),
+    ).toBe("  a       1\n  long  100");
+  });
+});
