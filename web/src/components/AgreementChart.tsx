@@ -50,53 +50,55 @@ export function AgreementChart(props: { points: readonly AgreementPointView[] })
   };
 
   return (
-    <svg class="chart" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={summary()}>
-      <For each={[0, 0.5, 1]}>
-        {(tick) => (
-          <g class="grid">
-            <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(tick)} y2={y(tick)} />
-            <text x={PAD.left - 6} y={y(tick) + 4} text-anchor="end">
-              {percent(tick, 0)}
-            </text>
-          </g>
-        )}
-      </For>
-      <For each={props.points}>
-        {(point, index) => (
-          <rect
-            class="pairs-bar"
-            x={x(index()) - step() * 0.35}
-            width={step() * 0.7}
-            y={PAD.top + plotHeight * (1 - point.pairs / maxPairs())}
-            height={(plotHeight * point.pairs) / maxPairs()}
-          >
-            <title>
-              {time(point.start)}: {point.pairs} pairs
-            </title>
-          </rect>
-        )}
-      </For>
-      <For each={segments()}>{(line) => <polyline class="agreement-line" points={line} />}</For>
-      <For each={props.points}>
-        {(point, index) => (
-          <Show when={point.pairs > 0}>
-            <circle class="agreement-dot" cx={x(index())} cy={y(point.agreeing / point.pairs)} r={3.5}>
+    <div class="chart-scroll">
+      <svg class="chart" viewBox={`0 0 ${WIDTH} ${HEIGHT}`} role="img" aria-label={summary()}>
+        <For each={[0, 0.5, 1]}>
+          {(tick) => (
+            <g class="grid">
+              <line x1={PAD.left} x2={WIDTH - PAD.right} y1={y(tick)} y2={y(tick)} />
+              <text x={PAD.left - 6} y={y(tick) + 4} text-anchor="end">
+                {percent(tick, 0)}
+              </text>
+            </g>
+          )}
+        </For>
+        <For each={props.points}>
+          {(point, index) => (
+            <rect
+              class="pairs-bar"
+              x={x(index()) - step() * 0.35}
+              width={step() * 0.7}
+              y={PAD.top + plotHeight * (1 - point.pairs / maxPairs())}
+              height={(plotHeight * point.pairs) / maxPairs()}
+            >
               <title>
-                {time(point.start)}: {percent(point.agreeing / point.pairs)} agree ({point.agreeing} of{" "}
-                {point.pairs} pairs)
+                {time(point.start)}: {point.pairs} pairs
               </title>
-            </circle>
-          </Show>
-        )}
-      </For>
-      <Show when={props.points.length > 0}>
-        <text class="axis" x={PAD.left} y={HEIGHT - 10}>
-          {time(props.points[0]?.start)}
-        </text>
-        <text class="axis" x={WIDTH - PAD.right} y={HEIGHT - 10} text-anchor="end">
-          {time(props.points[props.points.length - 1]?.start)}
-        </text>
-      </Show>
-    </svg>
+            </rect>
+          )}
+        </For>
+        <For each={segments()}>{(line) => <polyline class="agreement-line" points={line} />}</For>
+        <For each={props.points}>
+          {(point, index) => (
+            <Show when={point.pairs > 0}>
+              <circle class="agreement-dot" cx={x(index())} cy={y(point.agreeing / point.pairs)} r={3.5}>
+                <title>
+                  {time(point.start)}: {percent(point.agreeing / point.pairs)} agree ({point.agreeing} of{" "}
+                  {point.pairs} pairs)
+                </title>
+              </circle>
+            </Show>
+          )}
+        </For>
+        <Show when={props.points.length > 0}>
+          <text class="axis" x={PAD.left} y={HEIGHT - 10}>
+            {time(props.points[0]?.start)}
+          </text>
+          <text class="axis" x={WIDTH - PAD.right} y={HEIGHT - 10} text-anchor="end">
+            {time(props.points[props.points.length - 1]?.start)}
+          </text>
+        </Show>
+      </svg>
+    </div>
   );
 }

@@ -55,63 +55,65 @@ export function LatencyChart(props: { series: readonly LatencySeries[] }) {
 
   return (
     <figure class="chart-figure">
-      <svg
-        class="chart"
-        viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
-        role="img"
-        aria-label={`Latency distribution per role over ${bounds().length} buckets`}
-      >
-        <For each={[0, 0.5, 1]}>
-          {(tick) => (
-            <g class="grid">
-              <line
-                x1={PAD.left}
-                x2={WIDTH - PAD.right}
-                y1={y(tick * maxShare())}
-                y2={y(tick * maxShare())}
-              />
-              <text x={PAD.left - 6} y={y(tick * maxShare()) + 4} text-anchor="end">
-                {percent(tick * maxShare(), 0)}
+      <div class="chart-scroll">
+        <svg
+          class="chart"
+          viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
+          role="img"
+          aria-label={`Latency distribution per role over ${bounds().length} buckets`}
+        >
+          <For each={[0, 0.5, 1]}>
+            {(tick) => (
+              <g class="grid">
+                <line
+                  x1={PAD.left}
+                  x2={WIDTH - PAD.right}
+                  y1={y(tick * maxShare())}
+                  y2={y(tick * maxShare())}
+                />
+                <text x={PAD.left - 6} y={y(tick * maxShare()) + 4} text-anchor="end">
+                  {percent(tick * maxShare(), 0)}
+                </text>
+              </g>
+            )}
+          </For>
+          <For each={props.series}>
+            {(series, seriesIndex) => (
+              <For each={shares()[seriesIndex()] ?? []}>
+                {(share, bucketIndex) => (
+                  <rect
+                    class={`latency-bar ${series.className}`}
+                    x={PAD.left + group() * bucketIndex() + group() * 0.1 + barWidth() * seriesIndex()}
+                    width={barWidth()}
+                    y={y(share)}
+                    height={PAD.top + plotHeight - y(share)}
+                  >
+                    <title>
+                      {series.name} {boundLabel(bounds()[bucketIndex()] ?? 0, bounds()[bucketIndex() - 1])}:{" "}
+                      {percent(share)} of calls
+                    </title>
+                  </rect>
+                )}
+              </For>
+            )}
+          </For>
+          <For each={bounds()}>
+            {(bound, index) => (
+              <text
+                class="axis"
+                x={PAD.left + group() * (index() + 0.5)}
+                y={HEIGHT - PAD.bottom + 16}
+                text-anchor="middle"
+              >
+                {Number.isFinite(bound) ? bound : "more"}
               </text>
-            </g>
-          )}
-        </For>
-        <For each={props.series}>
-          {(series, seriesIndex) => (
-            <For each={shares()[seriesIndex()] ?? []}>
-              {(share, bucketIndex) => (
-                <rect
-                  class={`latency-bar ${series.className}`}
-                  x={PAD.left + group() * bucketIndex() + group() * 0.1 + barWidth() * seriesIndex()}
-                  width={barWidth()}
-                  y={y(share)}
-                  height={PAD.top + plotHeight - y(share)}
-                >
-                  <title>
-                    {series.name} {boundLabel(bounds()[bucketIndex()] ?? 0, bounds()[bucketIndex() - 1])}:{" "}
-                    {percent(share)} of calls
-                  </title>
-                </rect>
-              )}
-            </For>
-          )}
-        </For>
-        <For each={bounds()}>
-          {(bound, index) => (
-            <text
-              class="axis"
-              x={PAD.left + group() * (index() + 0.5)}
-              y={HEIGHT - PAD.bottom + 16}
-              text-anchor="middle"
-            >
-              {Number.isFinite(bound) ? bound : "more"}
-            </text>
-          )}
-        </For>
-        <text class="axis" x={WIDTH - PAD.right} y={HEIGHT - 6} text-anchor="end">
-          latency bucket upper bound (ms)
-        </text>
-      </svg>
+            )}
+          </For>
+          <text class="axis" x={WIDTH - PAD.right} y={HEIGHT - 6} text-anchor="end">
+            latency bucket upper bound (ms)
+          </text>
+        </svg>
+      </div>
       <figcaption class="legend">
         <For each={props.series}>
           {(series) => (

@@ -105,7 +105,7 @@ describe("the Classify page", () => {
     fireEvent.click(screen.getByRole("button", { name: "Classify" }));
     await screen.findByTestId("predicted-label");
     fireEvent.click(screen.getByRole("button", { name: "Correct" }));
-    expect(await screen.findByText("Thank you: recorded as spam.")).toBeInTheDocument();
+    expect(await screen.findByText("Thank you: recorded that the right label is spam.")).toBeInTheDocument();
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ requestId: "req-feedback-1", label: "spam" });
     expect(screen.getByRole("button", { name: "Wrong" })).toBeDisabled();
@@ -131,7 +131,7 @@ describe("the Classify page", () => {
     fireEvent.click(screen.getByRole("button", { name: "Classify" }));
     expect(await screen.findByTestId("predicted-label")).toHaveTextContent("Ham");
     fireEvent.click(screen.getByRole("button", { name: "Wrong" }));
-    expect(await screen.findByText("Thank you: recorded as spam.")).toBeInTheDocument();
+    expect(await screen.findByText("Thank you: recorded that the right label is spam.")).toBeInTheDocument();
     expect(received[0]?.label).toBe("spam");
   });
 

@@ -241,7 +241,7 @@ function FeedbackStatus(props: { state: FeedbackState }) {
           case "sending":
             return "Sending your feedback…";
           case "sent":
-            return `Thank you: recorded as ${labelName(state.label).toLowerCase()}.`;
+            return `Thank you: recorded that the right label is ${state.label}.`;
           case "failed":
             return state.message;
           default:
