@@ -58,6 +58,11 @@ export interface ShadowServiceDeps {
 }
 
 const MAX_ID_LENGTH = 256;
+/** A report is reused for this long (ms) while the store has not changed: watchers and scrapes share it. */
+const REPORT_REUSE_MS = 1000;
+/** A watch waits at least this many times the last report's computing time between updates (≤ 20 % busy). */
+const PACE_FACTOR = 4;
+const MAX_CACHED_REPORTS = 16;
 const MAX_LABEL_LENGTH = 256;
 const MAX_LABELS = 1000;
 
@@ -149,6 +154,8 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   readonly #observer: ShadowServiceObserver | undefined;
   readonly #shutdownSignal: AbortSignal | undefined;
   readonly #now: () => number;
+  readonly #cache = new Map<string, { version: number; atMs: number; report: ShadowReport }>();
+  #lastDurationMs = 0;
 
   constructor(deps: ShadowServiceDeps) {
     this.#store = deps.store;
@@ -255,7 +262,9 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
           yield { report };
         }
         await waiter.wait(this.#options.watchRefreshMs, signal);
-        await abortableSleep(lastSentMs + intervalMs - performance.now(), signal);
+        // Large windows make reports expensive: pace updates so that computing them never starves ingest.
+        const paceMs = Math.max(intervalMs, PACE_FACTOR * this.#lastDurationMs);
+        await abortableSleep(lastSentMs + paceMs - performance.now(), signal);
       }
     } finally {
       waiter.close();
@@ -266,22 +275,54 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     }
   }
 
-  /** The report for the window ending now. */
+  /** How long the last report took to compute, in ms. */
+  get lastReportDurationMs(): number {
+    return this.#lastDurationMs;
+  }
+
+  /**
+   * The report for the window ending now. A report computed less than a second ago for the same parameters is
+   * reused while nothing was written since, so that many watchers and scrapes cost one computation.
+   */
   report(windowMs: number, maxDisagreements = 0): ShadowReport {
     const nowMs = this.#now();
+    const limit = Math.min(
+      maxDisagreements || this.#options.defaultMaxDisagreements,
+      this.#options.maxDisagreementsLimit,
+    );
+    const key = `${windowMs}/${limit}`;
+    const version = this.#store.version;
+    const cached = this.#cache.get(key);
+    if (
+      cached &&
+      cached.version === version &&
+      nowMs >= cached.atMs &&
+      nowMs - cached.atMs < REPORT_REUSE_MS
+    ) {
+      return cached.report;
+    }
+    const started = performance.now();
     const options = {
       nowMs,
       windowMs,
       joinWindowMs: this.#options.joinWindowMs,
-      maxDisagreements: Math.min(
-        maxDisagreements || this.#options.defaultMaxDisagreements,
-        this.#options.maxDisagreementsLimit,
-      ),
+      maxDisagreements: limit,
       includeText: this.#options.storeRawText,
       thresholds: this.#options.thresholds,
     };
-    const records = this.#store.recordsSince(queryStartMs(options));
-    return buildReport(records, options);
+    const report = buildReport(this.#store.reportRows(queryStartMs(options)), options, (id, index) =>
+      this.#store.details(id, index),
+    );
+    this.#lastDurationMs = performance.now() - started;
+    this.#cache.delete(key);
+    this.#cache.set(key, { version, atMs: nowMs, report });
+    for (const oldest of this.#cache.keys()) {
+      if (this.#cache.size <= MAX_CACHED_REPORTS) {
+        break;
+      }
+      this.#cache.delete(oldest);
+    }
+    return report;
   }
 
   #windowOf(window: Duration | undefined): number {

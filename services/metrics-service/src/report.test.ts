@@ -1,8 +1,12 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Decision, Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { describe, expect, it } from "vitest";
-import { buildReport, type ReportOptions, scoreDelta, seriesStepMs } from "./report.js";
-import type { RecordWithFeedback } from "./store.js";
+import { buildReport, queryStartMs, type ReportOptions, seriesStepMs } from "./report.js";
+import { scoreDelta } from "./stats.js";
+import { ShadowStore } from "./store.js";
 import { pair, type RecordSpec, stored } from "./testing/records.js";
 
 const NOW = 1_800_000_000_000;
@@ -24,8 +28,24 @@ const options: ReportOptions = {
   },
 };
 
-const report = (specs: RecordSpec[], overrides: Partial<ReportOptions> = {}) =>
-  buildReport(specs.map(stored), { ...options, ...overrides });
+/** Stores the records (and their feedback) in a fresh store, as ingest would, and builds the report from it. */
+function report(specs: RecordSpec[], overrides: Partial<ReportOptions> = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), "shadow-report-"));
+  const store = new ShadowStore({ dataDir: dir });
+  try {
+    store.insertRecords(specs.map(stored));
+    for (const spec of specs) {
+      if (spec.feedback) {
+        store.upsertFeedback(spec.requestId, spec.batchIndex ?? 0, spec.feedback, spec.timeMs);
+      }
+    }
+    const all = { ...options, ...overrides };
+    return buildReport(store.reportRows(queryStartMs(all)), all, (id, index) => store.details(id, index));
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 describe("buildReport: the join", () => {
   it("pairs a primary and a shadow record with the same request id within the join window", () => {
@@ -227,7 +247,7 @@ describe("buildReport: the comparison", () => {
   });
 
   it("is empty but well-formed without data", () => {
-    const r = buildReport([] as RecordWithFeedback[], options);
+    const r = report([]);
     expect(r.totals?.requestCount).toBe(0n);
     expect(r.totals?.mirrorRatio).toBe(0);
     expect(r.agreement?.rate).toBe(0);

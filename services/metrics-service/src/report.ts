@@ -7,7 +7,7 @@ import {
   ShadowReportSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { mean, quantileSorted, sortedCopy, wilson } from "./stats.js";
-import type { RecordWithFeedback, RoleNumber } from "./store.js";
+import type { RecordDetail, ReportRow, RoleNumber } from "./store.js";
 import { decide, type VerdictThresholds } from "./verdict.js";
 
 /**
@@ -52,19 +52,7 @@ export function seriesStepMs(windowMs: number): number {
   return SERIES_STEPS_MS.find((step) => windowMs / step <= MAX_SERIES_POINTS) ?? windowMs;
 }
 
-const isOk = (r: RecordWithFeedback) => r.grpcCode === 0 && r.label !== "";
-
-/** The largest absolute difference between two probability vectors, over the union of their labels. */
-export function scoreDelta(a: readonly [string, number][], b: readonly [string, number][]): number {
-  const byLabel = new Map<string, number>(a);
-  const labels = new Set<string>([...byLabel.keys(), ...b.map(([label]) => label)]);
-  const other = new Map<string, number>(b);
-  let delta = 0;
-  for (const label of labels) {
-    delta = Math.max(delta, Math.abs((byLabel.get(label) ?? 0) - (other.get(label) ?? 0)));
-  }
-  return delta;
-}
+const isOk = (r: ReportRow) => r.grpcCode === 0 && r.label !== "";
 
 class RoleAccumulator {
   records = 0;
@@ -77,7 +65,7 @@ class RoleAccumulator {
 
   constructor(readonly role: Role) {}
 
-  add(record: RecordWithFeedback): void {
+  add(record: ReportRow): void {
     this.records++;
     const key = `${record.modelName}\u0000${record.modelVersion}`;
     const model = this.models.get(key);
@@ -131,12 +119,22 @@ function roleSummary(acc: RoleAccumulator) {
 }
 
 interface RequestRecords {
-  primary?: RecordWithFeedback;
-  shadow?: RecordWithFeedback;
+  primary?: ReportRow;
+  shadow?: ReportRow;
 }
 
+/** Reads the probabilities and inputs of a request's records (for the disagreements shown). */
+export type DetailLookup = (
+  requestId: string,
+  batchIndex: number,
+) => Partial<Record<RoleNumber, RecordDetail>>;
+
 /** Computes the report from the records whose prediction time is at or after `queryStartMs(options)`. */
-export function buildReport(records: readonly RecordWithFeedback[], options: ReportOptions): ShadowReport {
+export function buildReport(
+  records: readonly ReportRow[],
+  options: ReportOptions,
+  details: DetailLookup,
+): ShadowReport {
   const { nowMs, joinWindowMs } = options;
   const startMs = nowMs - options.windowMs;
   const requests = new Map<string, RequestRecords>();
@@ -166,7 +164,7 @@ export function buildReport(records: readonly RecordWithFeedback[], options: Rep
   const unmatched: Record<RoleNumber, number> = { 1: 0, 2: 0 };
   const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
   const deltas: number[] = [];
-  const disagreements: { timeMs: number; primary: RecordWithFeedback; shadow: RecordWithFeedback }[] = [];
+  const disagreements: { timeMs: number; primary: ReportRow; shadow: ReportRow }[] = [];
   const step = seriesStepMs(options.windowMs);
   const firstBucket = Math.floor(startMs / step) * step;
   const series = new Map<number, { pairs: number; agreeing: number }>();
@@ -197,7 +195,7 @@ export function buildReport(records: readonly RecordWithFeedback[], options: Rep
       const flip = flips.get(flipKey) ?? { primaryLabel: primary.label, shadowLabel: shadow.label, count: 0 };
       flip.count++;
       flips.set(flipKey, flip);
-      deltas.push(scoreDelta(primary.probabilities, shadow.probabilities));
+      deltas.push(primary.scoreDelta ?? shadow.scoreDelta ?? 0);
       const bucket = series.get(Math.floor(primary.timeMs / step) * step);
       if (bucket) {
         bucket.pairs++;
@@ -240,26 +238,30 @@ export function buildReport(records: readonly RecordWithFeedback[], options: Rep
       .map(([code, count]) => ({ role: roles[role].role, grpcStatusCode: code, count: BigInt(count) })),
   );
 
+  const probabilitiesOf = (detail: RecordDetail | undefined) =>
+    (detail?.probabilities ?? []).map(([label, probability]) => ({ label, probability }));
   const recent = disagreements
     .sort((a, b) => b.timeMs - a.timeMs)
     .slice(0, options.maxDisagreements)
-    .map(
-      ({ timeMs, primary, shadow }): MessageInitShape<typeof DisagreementSchema> => ({
+    .map(({ timeMs, primary, shadow }): MessageInitShape<typeof DisagreementSchema> => {
+      const found = details(primary.requestId, primary.batchIndex);
+      const input = found[1] ?? found[2];
+      return {
         requestId: primary.requestId,
         batchIndex: primary.batchIndex,
         time: timestampFromMs(timeMs),
         primaryLabel: primary.label,
         shadowLabel: shadow.label,
-        primaryProbabilities: primary.probabilities.map(([label, probability]) => ({ label, probability })),
-        shadowProbabilities: shadow.probabilities.map(([label, probability]) => ({ label, probability })),
+        primaryProbabilities: probabilitiesOf(found[1]),
+        shadowProbabilities: probabilitiesOf(found[2]),
         input: {
-          sha256: primary.inputSha256 || shadow.inputSha256,
-          length: primary.inputLength || shadow.inputLength,
-          text: options.includeText ? (primary.inputText ?? shadow.inputText ?? "") : "",
+          sha256: input?.inputSha256 ?? "",
+          length: input?.inputLength ?? 0,
+          text: options.includeText ? (found[1]?.inputText ?? found[2]?.inputText ?? "") : "",
         },
         feedbackLabel: primary.feedbackLabel ?? "",
-      }),
-    );
+      };
+    });
 
   const verdict = decide(
     {

@@ -58,7 +58,12 @@ export function createMetricsServer(deps: MetricsServerDeps) {
   const { config, logger, registry, store } = deps;
   const options = serviceOptionsOf(config);
   const report = () => service.report(config.REPORT_WINDOW_MS);
-  const shadowMetrics = createShadowMetrics({ registry, report, windowMs: config.REPORT_WINDOW_MS });
+  const shadowMetrics = createShadowMetrics({
+    registry,
+    report,
+    lastReportDurationMs: () => service.lastReportDurationMs,
+    windowMs: config.REPORT_WINDOW_MS,
+  });
   const service = new ShadowMetricsService({
     store,
     options,

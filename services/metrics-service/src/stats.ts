@@ -59,3 +59,17 @@ export function mean(values: ArrayLike<number>): number {
   }
   return sum / values.length;
 }
+
+/**
+ * The score delta of a pair: the largest absolute difference between the two models' probabilities of a label, over
+ * the union of their labels (a label one side does not give counts as 0 there).
+ */
+export function scoreDelta(a: readonly [string, number][], b: readonly [string, number][]): number {
+  const first = new Map<string, number>(a);
+  const second = new Map<string, number>(b);
+  let delta = 0;
+  for (const label of new Set([...first.keys(), ...second.keys()])) {
+    delta = Math.max(delta, Math.abs((first.get(label) ?? 0) - (second.get(label) ?? 0)));
+  }
+  return delta;
+}

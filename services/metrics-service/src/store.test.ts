@@ -114,6 +114,56 @@ describe("ShadowStore", () => {
     db.close();
   });
 
+  it("computes a pair's score delta once both calls succeeded, whichever record arrives first", () => {
+    store.insertRecords([
+      stored({ requestId: "s-first", role: "shadow", label: "spam", spam: 0.7, timeMs: 1 }),
+    ]);
+    expect(store.reportRows(0)[0]?.scoreDelta).toBeNull();
+    store.insertRecords([
+      stored({ requestId: "s-first", role: "primary", label: "spam", spam: 0.9, timeMs: 1 }),
+    ]);
+    store.insertRecords([
+      stored({ requestId: "p-first", role: "primary", label: "ham", spam: 0.1, timeMs: 1 }),
+      stored({ requestId: "p-first", role: "shadow", label: "spam", spam: 0.6, timeMs: 1 }),
+      stored({ requestId: "failed", role: "primary", label: "ham", timeMs: 1 }),
+      stored({ requestId: "failed", role: "shadow", code: 14, timeMs: 1 }),
+    ]);
+    const delta = Object.fromEntries(
+      store.reportRows(0).map((r) => [`${r.requestId}/${r.role}`, r.scoreDelta]),
+    );
+    expect(delta["s-first/1"]).toBeCloseTo(0.2);
+    expect(delta["s-first/2"]).toBeCloseTo(0.2);
+    expect(delta["p-first/1"]).toBeCloseTo(0.5);
+    expect(delta["failed/1"]).toBeNull();
+    expect(delta["failed/2"]).toBeNull();
+  });
+
+  it("reads probabilities and inputs of one request for a disagreement", () => {
+    store.insertRecords([
+      stored({ requestId: "d", role: "primary", label: "spam", spam: 0.8, timeMs: 1, text: "hello" }),
+      stored({ requestId: "d", role: "shadow", label: "ham", spam: 0.3, timeMs: 1 }),
+    ]);
+    const details = store.details("d", 0);
+    expect(details[1]?.probabilities.map(([label]) => label)).toEqual(["ham", "spam"]);
+    expect(details[1]?.inputText).toBe("hello");
+    expect(details[2]?.inputSha256).toBe("sha-d");
+    expect(store.details("nobody", 0)).toEqual({});
+  });
+
+  it("migrates a version 1 database, computing the score delta of the pairs it holds", () => {
+    store.insertRecords([
+      stored({ requestId: "old", role: "primary", label: "spam", spam: 0.9, timeMs: 1 }),
+      stored({ requestId: "old", role: "shadow", label: "ham", spam: 0.4, timeMs: 1 }),
+    ]);
+    store.close();
+    const db = new Database(path.join(dir, DATABASE_FILE));
+    db.exec("ALTER TABLE records DROP COLUMN score_delta");
+    db.pragma("user_version = 1");
+    db.close();
+    store = new ShadowStore({ dataDir: dir });
+    expect(store.reportRows(0).map((r) => r.scoreDelta)).toEqual([expect.closeTo(0.5), expect.closeTo(0.5)]);
+  });
+
   it("refuses a database written by a newer version", () => {
     store.close();
     const db = new Database(path.join(dir, DATABASE_FILE));

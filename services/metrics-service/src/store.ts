@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { scoreDelta } from "./stats.js";
 
 /**
  * The store is the source of truth: every prediction record and every piece of feedback, in one SQLite file (WAL).
@@ -40,6 +41,33 @@ export interface RecordWithFeedback extends StoredRecord {
   feedbackLabel: string | null;
 }
 
+/**
+ * What the report reads of every record in its window: the lean columns only. Probabilities and inputs are read
+ * for the few disagreements shown (`details`), and the score delta of a pair is computed once, at ingest.
+ */
+export interface ReportRow {
+  requestId: string;
+  batchIndex: number;
+  role: RoleNumber;
+  modelName: string;
+  modelVersion: string;
+  label: string;
+  latencyMs: number;
+  grpcCode: number;
+  timeMs: number;
+  /** The pair's score delta, set on both records once both succeeded; null before. */
+  scoreDelta: number | null;
+  feedbackLabel: string | null;
+}
+
+/** A record's probabilities and input fingerprint, for a disagreement. */
+export interface RecordDetail {
+  probabilities: [string, number][];
+  inputSha256: string;
+  inputLength: number;
+  inputText: string | null;
+}
+
 export interface StoreOptions {
   /** Directory of the database file; created if missing. */
   dataDir: string;
@@ -57,10 +85,12 @@ export interface InsertResult {
 /** The file name of the database inside the data directory. */
 export const DATABASE_FILE = "shadow.db";
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
-const MIGRATIONS = [
-  `CREATE TABLE records (
+/** MIGRATIONS[v] takes the schema from version v to v + 1. */
+const MIGRATIONS: string[][] = [
+  [
+    `CREATE TABLE records (
      request_id     TEXT    NOT NULL,
      batch_index    INTEGER NOT NULL,
      role           INTEGER NOT NULL CHECK (role IN (1, 2)),
@@ -78,16 +108,22 @@ const MIGRATIONS = [
      instance       TEXT    NOT NULL,
      PRIMARY KEY (request_id, batch_index, role)
    )`,
-  "CREATE INDEX records_by_time ON records (time_ms)",
-  `CREATE TABLE feedback (
+    "CREATE INDEX records_by_time ON records (time_ms)",
+    `CREATE TABLE feedback (
      request_id   TEXT    NOT NULL,
      batch_index  INTEGER NOT NULL,
      label        TEXT    NOT NULL,
      time_ms      INTEGER NOT NULL,
      PRIMARY KEY (request_id, batch_index)
    )`,
-  "CREATE INDEX feedback_by_time ON feedback (time_ms)",
+    "CREATE INDEX feedback_by_time ON feedback (time_ms)",
+  ],
+  // The score delta of a pair, computed once at ingest (backfilled below), so that reports need not parse every
+  // record's probabilities.
+  ["ALTER TABLE records ADD COLUMN score_delta REAL"],
 ];
+
+const OK = "grpc_code = 0 AND label != ''";
 
 interface RecordRow {
   request_id: string;
@@ -137,6 +173,10 @@ export class ShadowStore {
   readonly #upsertFeedback: Database.Statement;
   readonly #recordExists: Database.Statement;
   readonly #recordsSince: Database.Statement;
+  readonly #reportRows: Database.Statement;
+  readonly #details: Database.Statement;
+  readonly #partner: Database.Statement;
+  readonly #setScoreDelta: Database.Statement;
   readonly #deleteOldRecords: Database.Statement;
   readonly #deleteOldFeedback: Database.Statement;
   readonly #listeners = new Set<() => void>();
@@ -162,10 +202,14 @@ export class ShadowStore {
     this.#insertMany = this.#db.transaction((records: readonly StoredRecord[]) => {
       const acceptedByRole: Record<RoleNumber, number> = { 1: 0, 2: 0 };
       for (const record of records) {
-        acceptedByRole[record.role] += this.#insertRecord.run({
+        const changes = this.#insertRecord.run({
           ...record,
           probabilities: JSON.stringify(record.probabilities),
         }).changes;
+        acceptedByRole[record.role] += changes;
+        if (changes > 0 && record.grpcCode === 0 && record.label !== "") {
+          this.#pairDelta(record);
+        }
       }
       const accepted = acceptedByRole[1] + acceptedByRole[2];
       return { accepted, duplicates: records.length - accepted, acceptedByRole };
@@ -177,6 +221,25 @@ export class ShadowStore {
     this.#recordExists = this.#db
       .prepare("SELECT 1 FROM records WHERE request_id = ? AND batch_index = ? LIMIT 1")
       .pluck();
+    this.#partner = this.#db.prepare(
+      `SELECT probabilities FROM records WHERE request_id = ? AND batch_index = ? AND role = ? AND ${OK}`,
+    );
+    this.#setScoreDelta = this.#db.prepare(
+      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?",
+    );
+    this.#reportRows = this.#db
+      .prepare(
+        `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
+           r.grpc_code, r.time_ms, r.score_delta, f.label
+         FROM records r
+         LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+         WHERE r.time_ms >= ?`,
+      )
+      .raw();
+    this.#details = this.#db.prepare(
+      `SELECT role, probabilities, input_sha256, input_length, input_text FROM records
+       WHERE request_id = ? AND batch_index = ?`,
+    );
     this.#recordsSince = this.#db.prepare(
       `SELECT r.*, f.label AS feedback_label FROM records r
        LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
@@ -202,11 +265,45 @@ export class ShadowStore {
       return;
     }
     this.#db.transaction(() => {
-      for (const statement of MIGRATIONS) {
-        this.#db.exec(statement);
+      for (let version = current; version < SCHEMA_VERSION; version++) {
+        for (const statement of MIGRATIONS[version] ?? []) {
+          this.#db.exec(statement);
+        }
+      }
+      if (current >= 1) {
+        this.#backfillScoreDeltas();
       }
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
+  }
+
+  /** Version 1 → 2: computes the score delta of every pair already stored. */
+  #backfillScoreDeltas(): void {
+    const pairs = this.#db
+      .prepare(
+        `SELECT p.request_id, p.batch_index, p.probabilities, s.probabilities FROM records p
+         JOIN records s ON s.request_id = p.request_id AND s.batch_index = p.batch_index AND s.role = 2
+         WHERE p.role = 1 AND p.grpc_code = 0 AND p.label != '' AND s.grpc_code = 0 AND s.label != ''`,
+      )
+      .raw()
+      .all() as [string, number, string, string][];
+    const update = this.#db.prepare(
+      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?",
+    );
+    for (const [requestId, batchIndex, primary, shadow] of pairs) {
+      update.run(scoreDelta(JSON.parse(primary), JSON.parse(shadow)), requestId, batchIndex);
+    }
+  }
+
+  /** When a successful record's partner has succeeded too, stores the pair's score delta on both. */
+  #pairDelta(record: StoredRecord): void {
+    const partner = this.#partner.get(record.requestId, record.batchIndex, record.role === 1 ? 2 : 1) as
+      | { probabilities: string }
+      | undefined;
+    if (partner) {
+      const delta = scoreDelta(record.probabilities, JSON.parse(partner.probabilities) as [string, number][]);
+      this.#setScoreDelta.run(delta, record.requestId, record.batchIndex);
+    }
   }
 
   /** Increases with every write that changed something; watchers compare it. */
@@ -244,7 +341,62 @@ export class ShadowStore {
   }
 
   /**
-   * Every record whose prediction time is at or after `fromMs`, with its request's feedback label. There is no upper
+   * The lean rows of every record whose prediction time is at or after `fromMs`, with its request's feedback
+   * label. There is no upper bound: a record stamped slightly in the future by a skewed clock still belongs to the
+   * window that ends now.
+   */
+  reportRows(fromMs: number): ReportRow[] {
+    const rows = this.#reportRows.all(fromMs) as [
+      string,
+      number,
+      number,
+      string,
+      string,
+      string,
+      number,
+      number,
+      number,
+      number | null,
+      string | null,
+    ][];
+    return rows.map((r) => ({
+      requestId: r[0],
+      batchIndex: r[1],
+      role: r[2] === 2 ? 2 : 1,
+      modelName: r[3],
+      modelVersion: r[4],
+      label: r[5],
+      latencyMs: r[6],
+      grpcCode: r[7],
+      timeMs: r[8],
+      scoreDelta: r[9],
+      feedbackLabel: r[10],
+    }));
+  }
+
+  /** The probabilities and inputs of a request's records, by role. */
+  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>> {
+    const rows = this.#details.all(requestId, batchIndex) as {
+      role: number;
+      probabilities: string;
+      input_sha256: string;
+      input_length: number;
+      input_text: string | null;
+    }[];
+    const result: Partial<Record<RoleNumber, RecordDetail>> = {};
+    for (const row of rows) {
+      result[row.role === 2 ? 2 : 1] = {
+        probabilities: JSON.parse(row.probabilities) as [string, number][],
+        inputSha256: row.input_sha256,
+        inputLength: row.input_length,
+        inputText: row.input_text,
+      };
+    }
+    return result;
+  }
+
+  /**
+   * Every full record whose prediction time is at or after `fromMs`, with its request's feedback label. There is no upper
    * bound: a record stamped slightly in the future by a skewed clock still belongs to the window that ends now.
    */
   recordsSince(fromMs: number): RecordWithFeedback[] {
