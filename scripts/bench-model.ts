@@ -62,6 +62,15 @@ interface Run {
   p50ms: number;
   p99ms: number;
   failed: number;
+  /** Calls served per second of server CPU time (user + system): robust to other load on the machine. */
+  callsPerCpuSec: number;
+}
+
+/** The CPU time (user + system) a process has used so far, in seconds (clock ticks are 1/100 s on Linux). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 const children: ChildProcess[] = [];
@@ -186,7 +195,7 @@ function h2load(server: Server, concurrency: number, requests: number, body: str
   const rps = Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1] ?? 0);
   const succeeded = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
   const failed = requests - succeeded;
-  return { rps, p50ms: 0, p99ms: 0, failed };
+  return { rps, p50ms: 0, p99ms: 0, failed, callsPerCpuSec: 0 };
 }
 
 async function percentiles(log: string): Promise<{ p50ms: number; p99ms: number }> {
@@ -206,8 +215,10 @@ async function measure(server: Server, concurrency: number, body: string, dir: s
   const warm = h2load(server, concurrency, Math.max(200, concurrency * 50), body);
   const requests = Math.max(concurrency * 20, Math.min(2_000_000, Math.round(warm.rps * seconds)));
   const log = path.join(dir, `h2load-${server.name}-${concurrency}.log`);
+  const cpuBefore = await cpuSeconds(server.child.pid);
   const run = h2load(server, concurrency, requests, body, log);
-  return { ...run, ...(await percentiles(log)) };
+  const cpu = (await cpuSeconds(server.child.pid)) - cpuBefore;
+  return { ...run, ...(await percentiles(log)), callsPerCpuSec: cpu > 0 ? requests / cpu : Number.NaN };
 }
 
 function grpcStatusOk(server: Server, body: string): boolean {
@@ -252,8 +263,8 @@ async function main(): Promise<void> {
       throw new Error(`${tool} is missing: apt-get install nghttp2-client util-linux`);
     }
   }
-  console.log("building (tsc -b) …");
-  execFileSync("npx", ["tsc", "-b", "tsconfig.json"], { cwd: ROOT, stdio: "inherit" });
+  console.log("building model-service (tsc -b services/model-service) …");
+  execFileSync("npx", ["tsc", "-b", "services/model-service"], { cwd: ROOT, stdio: "inherit" });
 
   const work = await mkdtemp(path.join(tmpdir(), "bench-model-"));
   try {
@@ -272,7 +283,7 @@ async function main(): Promise<void> {
     await writeFile(body, grpcBody(TEXT));
     console.log(
       `model ${manifest.name}@${manifest.version}; servers on core ${serverCore}, h2load on core ${loadCore}; ` +
-        `${rounds} rounds × ${seconds} s; concurrency ${concurrencies.join(", ")}; load ${process.env.BENCH_NOTE ?? ""}`,
+        `${rounds} rounds × ${seconds} s; concurrency ${concurrencies.join(", ")}`,
     );
     console.log(`load average before: ${(await readFile("/proc/loadavg", "utf8")).trim()}`);
 
@@ -340,7 +351,9 @@ async function main(): Promise<void> {
     }
     const floorP50ms = (floor[0]?.p50us ?? 0) / 1000;
     console.log(`\nServers (h2load, 1 connection, c concurrent streams; medians of ${rounds} runs):`);
-    console.log("  server                 c     req/s (min–max)              p50 ms   p99 ms   failed");
+    console.log(
+      "  server                 c     req/s (min–max)              p50 ms   p99 ms   failed   calls/CPU-s",
+    );
     for (const concurrency of concurrencies) {
       for (const server of servers) {
         const runs = results.get(`${server.name}@${concurrency}`) ?? [];
@@ -349,17 +362,19 @@ async function main(): Promise<void> {
           `  ${server.name.padEnd(20)} ${String(concurrency).padStart(3)} ${fmt(median(rps)).padStart(9)} (${fmt(Math.min(...rps))}–${fmt(Math.max(...rps))})`.padEnd(
             60,
           ) +
-            `${fmt(median(runs.map((r) => r.p50ms)), 3).padStart(8)} ${fmt(median(runs.map((r) => r.p99ms)), 3).padStart(8)} ${String(runs.reduce((a, r) => a + r.failed, 0)).padStart(8)}`,
+            `${fmt(median(runs.map((r) => r.p50ms)), 3).padStart(8)} ${fmt(median(runs.map((r) => r.p99ms)), 3).padStart(8)} ${String(runs.reduce((a, r) => a + r.failed, 0)).padStart(8)} ${fmt(median(runs.map((r) => r.callsPerCpuSec))).padStart(13)}`,
         );
       }
     }
-    const ratio = (a: string, b: string, concurrency: number) => {
+    const ratio = (a: string, b: string, concurrency: number, field: "rps" | "callsPerCpuSec" = "rps") => {
       const as = results.get(`${a}@${concurrency}`) ?? [];
       const bs = results.get(`${b}@${concurrency}`) ?? [];
-      const paired = as.map((r, i) => r.rps / (bs[i]?.rps ?? Number.NaN));
+      const paired = as.map((r, i) => r[field] / (bs[i]?.[field] ?? Number.NaN));
       return { median: median(paired), min: Math.min(...paired), max: Math.max(...paired) };
     };
-    console.log("\nPaired throughput ratios (median, min–max over rounds):");
+    console.log(
+      "\nPaired ratios, median (min–max) over rounds: throughput (req/s) | efficiency (calls per CPU-s)",
+    );
     const summary: Record<string, unknown> = {};
     for (const concurrency of concurrencies) {
       for (const [a, b] of [
@@ -369,9 +384,11 @@ async function main(): Promise<void> {
         ["ceiling", "ceiling-connect"],
       ] as const) {
         const r = ratio(a, b, concurrency);
-        summary[`${a}/${b}@${concurrency}`] = r;
+        const e = ratio(a, b, concurrency, "callsPerCpuSec");
+        summary[`${a}/${b}@${concurrency}`] = { throughput: r, efficiency: e };
         console.log(
-          `  c=${String(concurrency).padStart(2)}  ${`${a} / ${b}`.padEnd(42)} ${fmt(r.median, 2)} (${fmt(r.min, 2)}–${fmt(r.max, 2)})`,
+          `  c=${String(concurrency).padStart(2)}  ${`${a} / ${b}`.padEnd(42)} ${fmt(r.median, 2)} (${fmt(r.min, 2)}–${fmt(r.max, 2)})` +
+            ` | ${fmt(e.median, 2)} (${fmt(e.min, 2)}–${fmt(e.max, 2)})`,
         );
       }
     }
@@ -381,8 +398,10 @@ async function main(): Promise<void> {
     console.log("\nTargets:");
     const top = Math.max(...concurrencies);
     const high = ratio("service-batching", "ceiling", top);
+    const highCpu = ratio("service-batching", "ceiling", top, "callsPerCpuSec");
     console.log(
-      `  c=${top} with batching ≥ 0.80 × ceiling: ${fmt(high.median, 2)} → ${high.median >= 0.8 ? "met" : "missed"}`,
+      `  c=${top} with batching ≥ 0.80 × ceiling: throughput ${fmt(high.median, 2)} → ${high.median >= 0.8 ? "met" : "missed"}; ` +
+        `calls per CPU-s ${fmt(highCpu.median, 2)} → ${highCpu.median >= 0.8 ? "met" : "missed"}`,
     );
     if (concurrencies.includes(1)) {
       const service = median((results.get("service-batching@1") ?? []).map((r) => r.p50ms));
