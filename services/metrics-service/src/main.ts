@@ -34,7 +34,7 @@ try {
 }
 const registry = createRegistry("metrics-service");
 const shutdown = new AbortController();
-const { server, health, retention } = createMetricsServer({
+const { server, health, retention, engine } = createMetricsServer({
   config,
   logger,
   registry,
@@ -64,6 +64,7 @@ installShutdown(
       run: () => stopGrpcServer(server, Math.max(1000, config.SHUTDOWN_TIMEOUT_MS - 2000)),
     },
     { name: "stop retention", run: () => retention.stop() },
+    { name: "stop report worker", run: () => engine.close() },
     { name: "close store", run: () => store.close() },
     { name: "close ops", run: () => ops.close() },
   ],

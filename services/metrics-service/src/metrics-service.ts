@@ -15,7 +15,7 @@ import {
   type WatchShadowReportRequest,
   type WatchShadowReportResponseSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import { buildReport, queryStartMs } from "./report.js";
+import { createInlineEngine, type ReportEngine } from "./report-engine.js";
 import type { RoleNumber, ShadowStore, StoredRecord } from "./store.js";
 import type { VerdictThresholds } from "./verdict.js";
 
@@ -49,6 +49,8 @@ export interface ShadowServiceObserver {
 
 export interface ShadowServiceDeps {
   store: ShadowStore;
+  /** Where reports are computed; default: on this thread, from `store`. */
+  engine?: ReportEngine;
   options: ShadowServiceOptions;
   observer?: ShadowServiceObserver;
   /** Aborted when the server shuts down: live report streams end with UNAVAILABLE so that clients reconnect. */
@@ -154,11 +156,13 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   readonly #observer: ShadowServiceObserver | undefined;
   readonly #shutdownSignal: AbortSignal | undefined;
   readonly #now: () => number;
-  readonly #cache = new Map<string, { version: number; atMs: number; report: ShadowReport }>();
+  readonly #engine: ReportEngine;
+  readonly #cache = new Map<string, { version: number; atMs: number; report: Promise<ShadowReport> }>();
   #lastDurationMs = 0;
 
   constructor(deps: ShadowServiceDeps) {
     this.#store = deps.store;
+    this.#engine = deps.engine ?? createInlineEngine(deps.store);
     this.#options = deps.options;
     this.#observer = deps.observer;
     this.#shutdownSignal = deps.shutdownSignal;
@@ -231,8 +235,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     return { requestKnown };
   }
 
-  getShadowReport(request: GetShadowReportRequest): MessageInitShape<typeof GetShadowReportResponseSchema> {
-    const report = this.report(this.#windowOf(request.window), request.maxDisagreements);
+  async getShadowReport(
+    request: GetShadowReportRequest,
+  ): Promise<MessageInitShape<typeof GetShadowReportResponseSchema>> {
+    const report = await this.report(this.#windowOf(request.window), request.maxDisagreements);
     return { report };
   }
 
@@ -254,7 +260,7 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       let lastContent: string | undefined;
       let lastSentMs = Number.NEGATIVE_INFINITY;
       while (!signal.aborted) {
-        const report = this.report(windowMs, request.maxDisagreements);
+        const report = await this.report(windowMs, request.maxDisagreements);
         const content = contentOf(report);
         if (content !== lastContent) {
           lastContent = content;
@@ -281,10 +287,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   }
 
   /**
-   * The report for the window ending now. A report computed less than a second ago for the same parameters is
-   * reused while nothing was written since, so that many watchers and scrapes cost one computation.
+   * The report for the window ending now. A report computed (or being computed) less than a second ago for the same
+   * parameters is reused while nothing was written since, so that many watchers and a scrape cost one computation.
    */
-  report(windowMs: number, maxDisagreements = 0): ShadowReport {
+  report(windowMs: number, maxDisagreements = 0): Promise<ShadowReport> {
     const nowMs = this.#now();
     const limit = Math.min(
       maxDisagreements || this.#options.defaultMaxDisagreements,
@@ -302,26 +308,34 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       return cached.report;
     }
     const started = performance.now();
-    const options = {
+    const report = this.#engine.compute({
       nowMs,
       windowMs,
       joinWindowMs: this.#options.joinWindowMs,
       maxDisagreements: limit,
       includeText: this.#options.storeRawText,
       thresholds: this.#options.thresholds,
-    };
-    const report = buildReport(this.#store.reportRows(queryStartMs(options)), options, (id, index) =>
-      this.#store.details(id, index),
-    );
-    this.#lastDurationMs = performance.now() - started;
+    });
+    const entry = { version, atMs: nowMs, report };
     this.#cache.delete(key);
-    this.#cache.set(key, { version, atMs: nowMs, report });
+    this.#cache.set(key, entry);
     for (const oldest of this.#cache.keys()) {
       if (this.#cache.size <= MAX_CACHED_REPORTS) {
         break;
       }
       this.#cache.delete(oldest);
     }
+    report.then(
+      () => {
+        this.#lastDurationMs = performance.now() - started;
+      },
+      () => {
+        // A failed computation is not reused; the caller sees the error.
+        if (this.#cache.get(key) === entry) {
+          this.#cache.delete(key);
+        }
+      },
+    );
     return report;
   }
 

@@ -32,7 +32,7 @@ export interface ShadowMetrics extends ShadowServiceObserver {
 export interface ShadowMetricsOptions {
   registry: Registry;
   /** Computes the report the gauges show (the default window, ending now). */
-  report: () => ShadowReport;
+  report: () => Promise<ShadowReport>;
   /** How long the last report took to compute, in ms. */
   lastReportDurationMs: () => number;
   /** The window of that report, exported as a gauge so dashboards can say what they show. */
@@ -45,14 +45,19 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
   const { registry } = options;
   const cacheMs = options.cacheMs ?? 1000;
   let computedAt = Number.NEGATIVE_INFINITY;
-  const refresh = () => {
+  let refreshing: Promise<void> | undefined;
+  // Every gauge's collect() calls this; one report serves all the gauges of a scrape.
+  const refresh = (): Promise<void> => {
     const now = performance.now();
-    if (now - computedAt < cacheMs) {
-      return;
+    if (refreshing && now - computedAt < cacheMs) {
+      return refreshing;
     }
     computedAt = now;
-    update(options.report());
-    reportSeconds.set(options.lastReportDurationMs() / 1000);
+    refreshing = options.report().then(update, (error: unknown) => {
+      computedAt = Number.NEGATIVE_INFINITY;
+      throw error;
+    });
+    return refreshing;
   };
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry], collect: refresh });
@@ -162,6 +167,7 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
   });
 
   function update(report: ShadowReport) {
+    reportSeconds.set(options.lastReportDurationMs() / 1000);
     const totals = report.totals;
     const agreementData = report.agreement;
     windowSeconds.set(options.windowMs / 1000);

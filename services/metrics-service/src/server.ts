@@ -11,6 +11,7 @@ import { type Config, MAX_DISAGREEMENTS_LIMIT } from "./config.js";
 import { routes } from "./connect.js";
 import { ShadowMetricsService, type ShadowServiceOptions } from "./metrics-service.js";
 import { createShadowMetrics } from "./prometheus.js";
+import { createWorkerEngine } from "./report-engine.js";
 import { startRetention } from "./retention.js";
 import type { ShadowStore } from "./store.js";
 
@@ -52,7 +53,8 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
 
 /**
  * Builds the gRPC server (MetricsService, health, reflection, grpc metrics), the shadow gauges and the retention
- * sweep from their dependencies; never listens. `retention.stop()` belongs in the shutdown steps.
+ * sweep from their dependencies; never listens. `retention.stop()` and `engine.close()` belong in the shutdown steps,
+ * before the store is closed.
  */
 export function createMetricsServer(deps: MetricsServerDeps) {
   const { config, logger, registry, store } = deps;
@@ -64,8 +66,11 @@ export function createMetricsServer(deps: MetricsServerDeps) {
     lastReportDurationMs: () => service.lastReportDurationMs,
     windowMs: config.REPORT_WINDOW_MS,
   });
+  // Reports are computed on a worker thread so that ingest never waits for them.
+  const engine = createWorkerEngine(store.file);
   const service = new ShadowMetricsService({
     store,
+    engine,
     options,
     observer: shadowMetrics,
     ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),
@@ -88,5 +93,5 @@ export function createMetricsServer(deps: MetricsServerDeps) {
     onDeleted: (deleted) => shadowMetrics.retention(deleted),
     ...(deps.now ? { now: deps.now } : {}),
   });
-  return { server, health, service, retention };
+  return { server, health, service, retention, engine };
 }

@@ -125,6 +125,110 @@ const MIGRATIONS: string[][] = [
 
 const OK = "grpc_code = 0 AND label != ''";
 
+const REPORT_ROWS_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
+    r.grpc_code, r.time_ms, r.score_delta, f.label
+  FROM records r
+  LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+  WHERE r.time_ms >= ?`;
+
+const DETAILS_SQL = `SELECT role, probabilities, input_sha256, input_length, input_text FROM records
+  WHERE request_id = ? AND batch_index = ?`;
+
+type ReportRowTuple = [
+  string,
+  number,
+  number,
+  string,
+  string,
+  string,
+  number,
+  number,
+  number,
+  number | null,
+  string | null,
+];
+
+function readReportRows(statement: Database.Statement, fromMs: number): ReportRow[] {
+  return (statement.all(fromMs) as ReportRowTuple[]).map((r) => ({
+    requestId: r[0],
+    batchIndex: r[1],
+    role: r[2] === 2 ? 2 : 1,
+    modelName: r[3],
+    modelVersion: r[4],
+    label: r[5],
+    latencyMs: r[6],
+    grpcCode: r[7],
+    timeMs: r[8],
+    scoreDelta: r[9],
+    feedbackLabel: r[10],
+  }));
+}
+
+function readDetails(
+  statement: Database.Statement,
+  requestId: string,
+  batchIndex: number,
+): Partial<Record<RoleNumber, RecordDetail>> {
+  const rows = statement.all(requestId, batchIndex) as {
+    role: number;
+    probabilities: string;
+    input_sha256: string;
+    input_length: number;
+    input_text: string | null;
+  }[];
+  const result: Partial<Record<RoleNumber, RecordDetail>> = {};
+  for (const row of rows) {
+    result[row.role === 2 ? 2 : 1] = {
+      probabilities: JSON.parse(row.probabilities) as [string, number][],
+      inputSha256: row.input_sha256,
+      inputLength: row.input_length,
+      inputText: row.input_text,
+    };
+  }
+  return result;
+}
+
+/** What a report reads from a store. */
+export interface ReportSource {
+  /** Runs `read` in one read transaction, so that everything it reads is one consistent snapshot. */
+  snapshot<T>(read: () => T): T;
+  reportRows(fromMs: number): ReportRow[];
+  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>>;
+}
+
+/**
+ * A read-only connection to the store's file, for computing reports off the writer's thread: WAL lets it read the
+ * last committed state while the writer goes on.
+ */
+export class ShadowReader implements ReportSource {
+  readonly #db: Database.Database;
+  readonly #reportRows: Database.Statement;
+  readonly #details: Database.Statement;
+
+  constructor(file: string) {
+    this.#db = new Database(file, { readonly: true, fileMustExist: true });
+    this.#db.pragma("busy_timeout = 5000");
+    this.#reportRows = this.#db.prepare(REPORT_ROWS_SQL).raw();
+    this.#details = this.#db.prepare(DETAILS_SQL);
+  }
+
+  snapshot<T>(read: () => T): T {
+    return this.#db.transaction(read)();
+  }
+
+  reportRows(fromMs: number): ReportRow[] {
+    return readReportRows(this.#reportRows, fromMs);
+  }
+
+  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>> {
+    return readDetails(this.#details, requestId, batchIndex);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
 interface RecordRow {
   request_id: string;
   batch_index: number;
@@ -165,7 +269,7 @@ function toRecord(row: RecordRow): RecordWithFeedback {
   };
 }
 
-export class ShadowStore {
+export class ShadowStore implements ReportSource {
   readonly file: string;
   readonly #db: Database.Database;
   readonly #insertRecord: Database.Statement;
@@ -227,19 +331,8 @@ export class ShadowStore {
     this.#setScoreDelta = this.#db.prepare(
       "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?",
     );
-    this.#reportRows = this.#db
-      .prepare(
-        `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
-           r.grpc_code, r.time_ms, r.score_delta, f.label
-         FROM records r
-         LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
-         WHERE r.time_ms >= ?`,
-      )
-      .raw();
-    this.#details = this.#db.prepare(
-      `SELECT role, probabilities, input_sha256, input_length, input_text FROM records
-       WHERE request_id = ? AND batch_index = ?`,
-    );
+    this.#reportRows = this.#db.prepare(REPORT_ROWS_SQL).raw();
+    this.#details = this.#db.prepare(DETAILS_SQL);
     this.#recordsSince = this.#db.prepare(
       `SELECT r.*, f.label AS feedback_label FROM records r
        LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
@@ -346,53 +439,16 @@ export class ShadowStore {
    * window that ends now.
    */
   reportRows(fromMs: number): ReportRow[] {
-    const rows = this.#reportRows.all(fromMs) as [
-      string,
-      number,
-      number,
-      string,
-      string,
-      string,
-      number,
-      number,
-      number,
-      number | null,
-      string | null,
-    ][];
-    return rows.map((r) => ({
-      requestId: r[0],
-      batchIndex: r[1],
-      role: r[2] === 2 ? 2 : 1,
-      modelName: r[3],
-      modelVersion: r[4],
-      label: r[5],
-      latencyMs: r[6],
-      grpcCode: r[7],
-      timeMs: r[8],
-      scoreDelta: r[9],
-      feedbackLabel: r[10],
-    }));
+    return readReportRows(this.#reportRows, fromMs);
+  }
+
+  snapshot<T>(read: () => T): T {
+    return this.#db.transaction(read)();
   }
 
   /** The probabilities and inputs of a request's records, by role. */
   details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>> {
-    const rows = this.#details.all(requestId, batchIndex) as {
-      role: number;
-      probabilities: string;
-      input_sha256: string;
-      input_length: number;
-      input_text: string | null;
-    }[];
-    const result: Partial<Record<RoleNumber, RecordDetail>> = {};
-    for (const row of rows) {
-      result[row.role === 2 ? 2 : 1] = {
-        probabilities: JSON.parse(row.probabilities) as [string, number][],
-        inputSha256: row.input_sha256,
-        inputLength: row.input_length,
-        inputText: row.input_text,
-      };
-    }
-    return result;
+    return readDetails(this.#details, requestId, batchIndex);
   }
 
   /**

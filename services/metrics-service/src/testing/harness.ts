@@ -57,6 +57,7 @@ export async function startTestServer(env: Record<string, string> = {}, now?: ()
       client.close();
       shutdown.abort();
       built.retention.stop();
+      await built.engine.close();
       await stopGrpcServer(built.server, 2000);
       store.close();
       rmSync(dataDir, { recursive: true, force: true });
