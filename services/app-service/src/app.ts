@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type http from "node:http";
 import { createGrpcClient, type Logger } from "@shadowmesh/common";
 import { Health } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
@@ -30,6 +31,9 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
   const metrics = createAppMetrics(registry);
   const shutdown = new AbortController();
   const streams = new AbortController();
+  // Every in-flight call listens on these (connect links each handler's signal to the shutdown signal): many
+  // concurrent calls are normal, not a leak.
+  setMaxListeners(0, shutdown.signal, streams.signal);
   const primary = createGrpcClient(PredictService, config.MODEL_SERVICE_ADDRESS);
   const health = createGrpcClient(Health, config.MODEL_SERVICE_ADDRESS);
   const shadow = config.SHADOW_ADDRESS ? createGrpcClient(PredictService, config.SHADOW_ADDRESS) : undefined;
