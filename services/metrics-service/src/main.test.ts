@@ -2,6 +2,8 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createGrpcClient } from "@shadowmesh/common";
+import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./config.js";
 import { type ChildService, MAIN_JS, startChildService } from "./testing/child.js";
@@ -71,6 +73,16 @@ describe("metrics-service process", () => {
     children.push(service);
     const base = `http://127.0.0.1:${service.metricsPort}`;
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const health = createGrpcClient(Health, `127.0.0.1:${service.grpcPort}`);
+    try {
+      for (const name of ["", "shadowmesh.metrics.v1.MetricsService"]) {
+        expect((await health.check({ service: name })).status).toBe(
+          HealthCheckResponse_ServingStatus.SERVING,
+        );
+      }
+    } finally {
+      health.close();
+    }
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(
       /^shadowmesh_verdict\{decision="INSUFFICIENT_DATA",service="metrics-service"\} 1$/m,

@@ -230,6 +230,28 @@ describe("WatchShadowReport", () => {
     expect(code).toBe(Code.Unavailable);
   });
 
+  it("sends an update when time alone changes the report: a pending record turns unmatched", async () => {
+    let now = 1_800_000_000_000;
+    const server = await start(
+      { METRICS_SERVICE_JOIN_WINDOW_MS: "5000", METRICS_SERVICE_WATCH_REFRESH_MS: "20" },
+      () => now,
+    );
+    await server.client.reportPredictions({
+      records: [wire({ requestId: "alone", role: "primary", timeMs: now })],
+    });
+    const abort = new AbortController();
+    const iterator = server.client
+      .watchShadowReport({ minInterval: durationOfMs(10) }, { signal: abort.signal })
+      [Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.value?.report?.totals?.pendingCount).toBe(1n);
+    now += 5000;
+    const second = await iterator.next();
+    expect(second.value?.report?.totals?.pendingCount).toBe(0n);
+    expect(second.value?.report?.totals?.unmatchedPrimaryCount).toBe(1n);
+    abort.abort();
+  });
+
   it("refuses a negative min_interval", async () => {
     const server = await start();
     const iterator = server.client
