@@ -154,6 +154,7 @@ export function lossAndGradient(
       for (let j = 0; j < H; j++) gW1[base + j] = (gW1[base + j] ?? 0) + v * (dh[j] ?? 0);
     }
   }
+  if (l2 === 0) return loss;
   const tensors = paramTensors(p);
   const isWeight = regularised(p);
   tensors.forEach((t, ti) => {

@@ -25,7 +25,8 @@ export interface LatencyReport {
 export interface Evaluation {
   decisionThreshold: number;
   test: BinaryMetrics & { rocAuc: number };
-  validation: BinaryMetrics & { rocAuc: number };
+  /** Out-of-fold cross-validation predictions over train + validation (trainer scores, same threshold). */
+  crossValidation: BinaryMetrics & { rocAuc: number; hardHamFalsePositiveRate: number };
   /** Rows: actual [ham, spam]; columns: predicted [ham, spam]. */
   confusionMatrix: { labels: ["ham", "spam"]; matrix: [[number, number], [number, number]] };
   slices: Record<"hardHam" | "short" | "long" | "withUrls" | "withoutUrls" | "html" | "plain", SliceMetrics>;
@@ -57,10 +58,10 @@ export async function evaluateModel(input: {
   onnxPath: string;
   examples: readonly Example[];
   decisionThreshold: number;
-  trainerScores: { validation: number[]; test: number[] };
+  trainerScores: { outOfFold: number[]; test: number[] };
 }): Promise<Evaluation> {
   const test = input.examples.filter((e) => e.split === "test");
-  const validation = input.examples.filter((e) => e.split === "validation");
+  const dev = input.examples.filter((e) => e.split !== "test");
   const session = await createSession(input.onnxPath);
   const onnx = await predictWithOnnx(
     session,
@@ -83,12 +84,18 @@ export async function evaluateModel(input: {
   const yTest = test.map((e) => (e.label === "spam" ? 1 : 0));
   const predicted = onnx.labels.map((l) => (l === "spam" ? 1 : 0));
   const testMetrics = withAuc(binaryMetrics(yTest, predicted, 0.5), yTest, onnx.spamProbability);
-  const yValidation = validation.map((e) => (e.label === "spam" ? 1 : 0));
-  const validationMetrics = withAuc(
-    binaryMetrics(yValidation, input.trainerScores.validation, threshold32),
-    yValidation,
-    input.trainerScores.validation,
-  );
+  const yDev = dev.map((e) => (e.label === "spam" ? 1 : 0));
+  const hardDev = dev.map((e, i) => (e.group === "hard-ham-1" ? i : -1)).filter((i) => i >= 0);
+  const crossValidation = {
+    ...withAuc(
+      binaryMetrics(yDev, input.trainerScores.outOfFold, threshold32),
+      yDev,
+      input.trainerScores.outOfFold,
+    ),
+    hardHamFalsePositiveRate:
+      hardDev.filter((i) => (input.trainerScores.outOfFold[i] ?? 0) >= threshold32).length /
+      Math.max(1, hardDev.length),
+  };
 
   const slice = (definition: string, keep: (e: Example) => boolean): SliceMetrics => {
     const idx = test.map((e, i) => (keep(e) ? i : -1)).filter((i) => i >= 0);
@@ -121,7 +128,7 @@ export async function evaluateModel(input: {
   return {
     decisionThreshold: input.decisionThreshold,
     test: testMetrics,
-    validation: validationMetrics,
+    crossValidation,
     confusionMatrix: {
       labels: ["ham", "spam"],
       matrix: [

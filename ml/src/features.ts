@@ -186,3 +186,41 @@ export function vectorize(features: FeatureSet, texts: readonly string[]): Spars
     values: Float64Array.from(values),
   };
 }
+
+/** The given rows of a sparse matrix, in the given order. */
+export function selectRows(x: SparseMatrix, rows: readonly number[]): SparseMatrix {
+  let nnz = 0;
+  for (const r of rows) nnz += (x.rowPtr[r + 1] ?? 0) - (x.rowPtr[r] ?? 0);
+  const rowPtr = new Int32Array(rows.length + 1);
+  const colIdx = new Int32Array(nnz);
+  const values = new Float64Array(nnz);
+  let k = 0;
+  rows.forEach((r, i) => {
+    const start = x.rowPtr[r] ?? 0;
+    const end = x.rowPtr[r + 1] ?? 0;
+    colIdx.set(x.colIdx.subarray(start, end), k);
+    values.set(x.values.subarray(start, end), k);
+    k += end - start;
+    rowPtr[i + 1] = k;
+  });
+  return { rows: rows.length, cols: x.cols, rowPtr, colIdx, values };
+}
+
+/** Stacks matrices with the same columns on top of each other. */
+export function stackRows(parts: readonly SparseMatrix[]): SparseMatrix {
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  const nnz = parts.reduce((n, p) => n + p.colIdx.length, 0);
+  const rowPtr = new Int32Array(rows + 1);
+  const colIdx = new Int32Array(nnz);
+  const values = new Float64Array(nnz);
+  let r = 0;
+  let k = 0;
+  for (const p of parts) {
+    colIdx.set(p.colIdx, k);
+    values.set(p.values, k);
+    for (let i = 1; i <= p.rows; i++) rowPtr[r + i] = k + (p.rowPtr[i] ?? 0);
+    r += p.rows;
+    k += p.colIdx.length;
+  }
+  return { rows, cols: parts[0]?.cols ?? 0, rowPtr, colIdx, values };
+}

@@ -54,7 +54,8 @@ export interface ModelManifest {
     hardHamFalsePositiveRate: number;
     hardHamExamples: number;
     confusionMatrix: { labels: ["ham", "spam"]; matrix: [[number, number], [number, number]] };
-    validationF1: number;
+    /** F1 of the out-of-fold cross-validation predictions over train + validation. */
+    crossValidationF1: number;
     parityMaxAbsDifference: number;
     latencyP50Ms: number;
     latencyP99Ms: number;
@@ -134,7 +135,7 @@ export function buildManifest(input: {
       hardHamFalsePositiveRate: ev.slices.hardHam.falsePositiveRate,
       hardHamExamples: ev.slices.hardHam.n,
       confusionMatrix: ev.confusionMatrix,
-      validationF1: ev.validation.f1,
+      crossValidationF1: ev.crossValidation.f1,
       parityMaxAbsDifference: ev.parity.maxAbsDifference,
       latencyP50Ms: ev.latency.single.p50Ms,
       latencyP99Ms: ev.latency.single.p99Ms,

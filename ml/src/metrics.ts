@@ -80,46 +80,54 @@ export function rocAuc(isSpam: ArrayLike<number>, score: ArrayLike<number>): num
 export interface ThresholdChoice {
   threshold: number;
   rule: string;
-  validationF1: number;
-  validationHardHamFalsePositiveRate: number;
+  /** Where the scores came from (never the test split). */
+  scores: string;
+  examples: number;
+  f1: number;
+  hardHamExamples: number;
+  hardHamFalsePositives: number;
+  hardHamFalsePositiveRate: number;
   /** False when no candidate met the hard-ham constraint (the least-bad candidate was taken). */
   constraintMet: boolean;
 }
 
 /**
- * Chooses the decision threshold on the validation split: among thresholds 0.05, 0.06, …, 0.95, the one with the
- * best F1 whose hard-ham false-positive rate is at most `maxHardHamFpr`; ties go to the threshold closest to 0.5.
+ * Chooses the decision threshold from held-out scores: among thresholds 0.05, 0.06, …, 0.95, the one with the best F1
+ * whose hard-ham false-positive rate is at most `maxHardHamFpr`; ties go to the threshold closest to 0.5.
  */
 export function chooseThreshold(
   isSpam: ArrayLike<number>,
   spamProbability: ArrayLike<number>,
   isHardHam: ArrayLike<boolean>,
   maxHardHamFpr: number,
+  scores: string,
 ): ThresholdChoice {
   const hardIdx: number[] = [];
   for (let i = 0; i < isHardHam.length; i++) if (isHardHam[i]) hardIdx.push(i);
-  const candidates: Array<{ t: number; f1: number; hardFpr: number }> = [];
+  const candidates: Array<{ t: number; f1: number; hardFp: number; hardFpr: number }> = [];
   for (let k = 5; k <= 95; k++) {
     const t = k / 100;
     const f1 = binaryMetrics(isSpam, spamProbability, t).f1;
     const hardFp = hardIdx.filter((i) => (spamProbability[i] ?? 0) >= t).length;
-    candidates.push({ t, f1, hardFpr: ratio(hardFp, hardIdx.length) });
+    candidates.push({ t, f1, hardFp, hardFpr: ratio(hardFp, hardIdx.length) });
   }
   const better = (a: { t: number; f1: number }, b: { t: number; f1: number }) =>
     a.f1 > b.f1 || (a.f1 === b.f1 && Math.abs(a.t - 0.5) < Math.abs(b.t - 0.5));
   const feasible = candidates.filter((c) => c.hardFpr <= maxHardHamFpr);
-  const pool =
-    feasible.length > 0
-      ? feasible
-      : candidates.filter((c) => c.hardFpr === Math.min(...candidates.map((x) => x.hardFpr)));
+  const lowest = Math.min(...candidates.map((x) => x.hardFpr));
+  const pool = feasible.length > 0 ? feasible : candidates.filter((c) => c.hardFpr === lowest);
   let best = pool[0];
   for (const c of pool) if (best === undefined || better(c, best)) best = c;
   if (best === undefined) throw new Error("no threshold candidates");
   return {
     threshold: best.t,
-    rule: `max validation F1 subject to validation hard-ham FPR <= ${maxHardHamFpr} (grid 0.05..0.95 step 0.01)`,
-    validationF1: best.f1,
-    validationHardHamFalsePositiveRate: best.hardFpr,
+    rule: `best F1 with hard-ham FPR <= ${maxHardHamFpr} over thresholds 0.05..0.95 (step 0.01)`,
+    scores,
+    examples: isSpam.length,
+    f1: best.f1,
+    hardHamExamples: hardIdx.length,
+    hardHamFalsePositives: best.hardFp,
+    hardHamFalsePositiveRate: best.hardFpr,
     constraintMet: feasible.length > 0,
   };
 }

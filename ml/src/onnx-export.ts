@@ -239,3 +239,55 @@ export function buildOnnxModel(input: ExportInput): Uint8Array {
   });
   return onnx.ModelProto.encode(model).finish();
 }
+
+/**
+ * A graph holding only the preprocessing ops of the served models (lower-casing, then optionally one Tokenizer),
+ * output `tokens`. Tests use it to check that the trainer's mirror of these ops (text-ops.ts) agrees with ONNX Runtime.
+ */
+export function buildPreprocessingProbe(kind: "lower" | "word" | "char"): Uint8Array {
+  const nodes: NodeInit[] = [
+    {
+      name: "normalize",
+      opType: "StringNormalizer",
+      input: [INPUT_NAME],
+      output: [kind === "lower" ? "tokens" : "text_lower"],
+      attribute: [
+        attr("case_change_action", "LOWER"),
+        attr("is_case_sensitive", 1),
+        attr("locale", NORMALIZER_LOCALE),
+      ],
+    },
+  ];
+  if (kind !== "lower") {
+    nodes.push({
+      name: "tokenize",
+      opType: "Tokenizer",
+      domain: CONTRIB_DOMAIN,
+      input: ["text_lower"],
+      output: ["tokens"],
+      attribute: [
+        attr("mark", 0),
+        attr("mincharnum", 1),
+        attr("pad_value", ""),
+        kind === "word"
+          ? attr("tokenexp", WORD_TOKEN_PATTERN)
+          : { name: "separators", type: AttrType.STRINGS, strings: [Buffer.alloc(0)] },
+      ],
+    });
+  }
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: "shadowmesh-ml-test",
+    opsetImport: [
+      { domain: "", version: OPSET },
+      { domain: CONTRIB_DOMAIN, version: 1 },
+    ],
+    graph: {
+      name: `probe_${kind}`,
+      node: nodes,
+      input: [valueInfo(INPUT_NAME, DataType.STRING, ["N"])],
+      output: [valueInfo("tokens", DataType.STRING, kind === "lower" ? ["N"] : ["N", "T"])],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

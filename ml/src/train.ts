@@ -4,6 +4,7 @@ import {
   lossAndGradient,
   paramTensors,
   predictProba,
+  regularised,
 } from "./classifier.js";
 import type { SparseMatrix } from "./features.js";
 import { createRng, shuffleInPlace } from "./rng.js";
@@ -22,6 +23,7 @@ export interface TrainConfig {
 export interface EpochLog {
   epoch: number;
   trainLoss: number;
+  /** NaN when no held-out set was given. */
   validationLoss: number;
 }
 
@@ -31,9 +33,14 @@ export class Adam {
   private readonly v: Float64Array[];
   private t = 0;
 
+  /**
+   * `l2[t]` adds the gradient of (l2[t] / 2)·‖params[t]‖² inside the update pass (the same arithmetic as adding it
+   * to the gradient beforehand, without a second pass over the embedding matrix).
+   */
   constructor(
     private readonly params: Float64Array[],
     private readonly lr: number,
+    private readonly l2: readonly number[] = [],
     private readonly beta1 = 0.9,
     private readonly beta2 = 0.999,
     private readonly eps = 1e-8,
@@ -52,8 +59,9 @@ export class Adam {
       const m = this.m[ti];
       const v = this.v[ti];
       if (g === undefined || m === undefined || v === undefined) throw new Error("tensor count mismatch");
+      const decay = this.l2[ti] ?? 0;
       for (let i = 0; i < p.length; i++) {
-        const gi = g[i] ?? 0;
+        const gi = (g[i] ?? 0) + decay * (p[i] ?? 0);
         const mi = beta1 * (m[i] ?? 0) + (1 - beta1) * gi;
         const vi = beta2 * (v[i] ?? 0) + (1 - beta2) * gi * gi;
         m[i] = mi;
@@ -81,7 +89,7 @@ export function meanLoss(p: ClassifierParams, x: SparseMatrix, y: Uint8Array): n
 export function trainClassifier(
   config: TrainConfig,
   train: { x: SparseMatrix; y: Uint8Array; weights: Float64Array },
-  validation: { x: SparseMatrix; y: Uint8Array },
+  validation?: { x: SparseMatrix; y: Uint8Array },
   onEpoch?: (log: EpochLog) => void,
 ): { params: ClassifierParams; history: EpochLog[] } {
   const rng = createRng(config.seed);
@@ -91,7 +99,12 @@ export function trainClassifier(
   const params = createClassifier(train.x.cols, config.hidden, rng, prior);
   const tensors = paramTensors(params);
   const grads = tensors.map((t) => new Float64Array(t.length));
-  const adam = new Adam(tensors, config.learningRate);
+  // The L2 penalty is applied inside the optimiser step; the reported losses are the data losses.
+  const adam = new Adam(
+    tensors,
+    config.learningRate,
+    regularised(params).map((isWeight) => (isWeight ? config.l2 : 0)),
+  );
   const order = Array.from({ length: train.x.rows }, (_, i) => i);
   const history: EpochLog[] = [];
   for (let epoch = 1; epoch <= config.epochs; epoch++) {
@@ -101,14 +114,14 @@ export function trainClassifier(
     for (let start = 0; start < order.length; start += config.batchSize) {
       const batch = order.slice(start, start + config.batchSize);
       for (const g of grads) g.fill(0);
-      lossSum += lossAndGradient(params, train.x, train.y, train.weights, batch, config.l2, grads);
+      lossSum += lossAndGradient(params, train.x, train.y, train.weights, batch, 0, grads);
       adam.step(grads);
       batches += 1;
     }
     const log = {
       epoch,
       trainLoss: lossSum / Math.max(1, batches),
-      validationLoss: meanLoss(params, validation.x, validation.y),
+      validationLoss: validation === undefined ? Number.NaN : meanLoss(params, validation.x, validation.y),
     };
     history.push(log);
     onEpoch?.(log);
