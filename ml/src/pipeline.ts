@@ -52,10 +52,22 @@ export interface TrainedSummary {
   };
   onnxBytes: number;
   onnxSha256: string;
+  trainingPeakRssBytes: number;
   repeatability: { runs: number; identical: boolean; sha256s: string[] };
   gitCommit: string;
   gitDirty: boolean;
   wallSeconds: number;
+}
+
+/** How differently spam-v1 and spam-v2 label the test split (what the shadow comparison will see). */
+export interface Disagreement {
+  examples: number;
+  disagreements: number;
+  rate: number;
+  spamV1HamSpamV2Spam: number;
+  spamV1SpamSpamV2Ham: number;
+  meanAbsSpamProbabilityDifference: number;
+  spamProbabilityDifferenceAbove0_1: number;
 }
 
 export interface GateResult {
@@ -69,7 +81,7 @@ export interface PipelineResult {
   splitCounts: ReturnType<typeof splitCounts>;
   models: Record<string, { manifest: ModelManifest; evaluation: Evaluation; published: boolean }>;
   gates: GateResult[];
-  disagreement?: { examples: number; disagreements: number; rate: number };
+  disagreement?: Disagreement;
   passed: boolean;
   seconds: number;
 }
@@ -225,7 +237,10 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
     let summary = options.force ? undefined : cache.readJson<TrainedSummary>(`train-${spec.name}`, key);
     summary = await stage(
       `train:${spec.name}`,
-      cached(`${counts.train.total} training texts, twice in parallel`, summary !== undefined),
+      cached(
+        `${(counts.train.total ?? 0) + (counts.validation.total ?? 0)} train + validation texts, twice in parallel`,
+        summary !== undefined,
+      ),
       async (progress) => {
         if (summary !== undefined) return summary;
         return trainTwice(spec, datasetFile, dir, progress);
@@ -384,13 +399,11 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
     result.passed = passed;
   });
 
-  // 7. compare: the disagreement rate of the bundled (or candidate) models on the test split.
+  // 7. compare: how differently the two models (fresh candidates, else the bundled ones) label the test split.
   await stage("compare", "spam-v1 vs spam-v2 on the test split", async () => {
     const test = examples.filter((e) => e.split === "test");
-    const labelsOf = async (name: string): Promise<string[] | undefined> => {
-      const fresh = evaluations[name];
-      if (fresh) return fresh.testLabels;
-      const file = join(modelsDir, name, "model.onnx");
+    const predictionsOf = async (name: string) => {
+      const file = trained[name]?.onnxPath ?? join(modelsDir, name, "model.onnx");
       if (!existsSync(file)) return undefined;
       const session = await createSession(file);
       const out = await predictWithOnnx(
@@ -398,32 +411,50 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
         test.map((e) => e.text),
       );
       await session.release();
-      return out.labels;
+      return out;
     };
-    const a = await labelsOf("spam-v1");
-    const b = await labelsOf("spam-v2");
-    if (a && b) {
-      const disagreements = a.filter((l, i) => l !== b[i]).length;
-      result.disagreement = { examples: test.length, disagreements, rate: disagreements / test.length };
-      log(
-        `    spam-v1 and spam-v2 disagree on ${disagreements} of ${test.length} test texts (${(100 * result.disagreement.rate).toFixed(2)} %)`,
-      );
-      for (const name of ["spam-v1", "spam-v2"]) {
-        const dir = result.passed ? join(modelsDir, name) : join(cache.root, "rejected", name);
-        const reportFile = join(dir, "report.json");
-        if (!existsSync(reportFile) || !result.models[name]) continue;
-        const report = JSON.parse(readFileSync(reportFile, "utf8")) as Record<string, unknown>;
-        report.disagreementWithOtherModel = {
-          ...result.disagreement,
-          other: name === "spam-v1" ? "spam-v2" : "spam-v1",
-        };
-        writeAtomic(reportFile, `${JSON.stringify(report, null, 2)}\n`);
-        const md = join(dir, "report.md");
-        writeAtomic(
-          md,
-          `${readFileSync(md, "utf8")}\n## Disagreement with ${name === "spam-v1" ? "spam-v2" : "spam-v1"}\n\n${disagreements} of ${test.length} test texts (${(100 * result.disagreement.rate).toFixed(2)} %) get a different label.\n`,
-        );
+    const a = await predictionsOf("spam-v1");
+    const b = await predictionsOf("spam-v2");
+    if (a === undefined || b === undefined) return;
+    let disagreements = 0;
+    let v1HamV2Spam = 0;
+    let deltaSum = 0;
+    let bigDeltas = 0;
+    test.forEach((_, i) => {
+      if (a.labels[i] !== b.labels[i]) {
+        disagreements += 1;
+        if (a.labels[i] === "ham") v1HamV2Spam += 1;
       }
+      const delta = Math.abs((a.spamProbability[i] ?? 0) - (b.spamProbability[i] ?? 0));
+      deltaSum += delta;
+      if (delta > 0.1) bigDeltas += 1;
+    });
+    const disagreement: Disagreement = {
+      examples: test.length,
+      disagreements,
+      rate: disagreements / test.length,
+      spamV1HamSpamV2Spam: v1HamV2Spam,
+      spamV1SpamSpamV2Ham: disagreements - v1HamV2Spam,
+      meanAbsSpamProbabilityDifference: deltaSum / test.length,
+      spamProbabilityDifferenceAbove0_1: bigDeltas,
+    };
+    result.disagreement = disagreement;
+    const summary =
+      `${disagreements} of ${test.length} test texts (${(100 * disagreement.rate).toFixed(2)} %) get a different label ` +
+      `(${v1HamV2Spam} ham by spam-v1 but spam by spam-v2, ${disagreements - v1HamV2Spam} the other way); ` +
+      `mean |P(spam) difference| ${disagreement.meanAbsSpamProbabilityDifference.toFixed(4)}, ` +
+      `${bigDeltas} texts differ by more than 0.1.`;
+    log(`    ${summary}`);
+    for (const name of ["spam-v1", "spam-v2"]) {
+      if (!result.models[name]) continue;
+      const dir = result.passed ? join(modelsDir, name) : join(cache.root, "rejected", name);
+      const other = name === "spam-v1" ? "spam-v2" : "spam-v1";
+      const reportFile = join(dir, "report.json");
+      const report = JSON.parse(readFileSync(reportFile, "utf8")) as Record<string, unknown>;
+      report.disagreementWithOtherModel = { other, ...disagreement };
+      writeAtomic(reportFile, `${JSON.stringify(report, null, 2)}\n`);
+      const md = join(dir, "report.md");
+      writeAtomic(md, `${readFileSync(md, "utf8")}\n## Disagreement with ${other}\n\n${summary}\n`);
     }
   });
 

@@ -75,6 +75,7 @@ ${rows.join("\n")}
 
 Final model, trained on train + validation:
 ${summary.history.map((h) => `- epoch ${h.epoch}: train loss ${f4(h.trainLoss)}`).join("\n")}
+- peak memory of the training process: ${mb(summary.trainingPeakRssBytes)} (one of the two parallel trainings)
 - time: vocabulary ${summary.timings.fitSeconds.toFixed(1)} s, vectorising ${summary.timings.vectorizeSeconds.toFixed(1)} s, cross-validation ${summary.timings.crossValidationSeconds.toFixed(1)} s, final optimisation ${summary.timings.trainSeconds.toFixed(1)} s, export ${summary.timings.exportSeconds.toFixed(1)} s
 `;
 }

@@ -27,5 +27,12 @@ writeFileSync(join(outDir, "model.onnx"), trained.onnx);
 const { onnx, params, features, ...summary } = trained;
 writeFileSync(
   join(outDir, "trained.json"),
-  JSON.stringify({ ...summary, onnxBytes: onnx.length, onnxSha256: sha256Hex(onnx), hidden: params.hidden }),
+  JSON.stringify({
+    ...summary,
+    onnxBytes: onnx.length,
+    onnxSha256: sha256Hex(onnx),
+    hidden: params.hidden,
+    // Peak resident memory of this training process (vocabulary, sparse matrices, cross-validation, export).
+    trainingPeakRssBytes: process.resourceUsage().maxRSS * 1024,
+  }),
 );
