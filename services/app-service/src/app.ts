@@ -26,6 +26,13 @@ export interface App {
   closeClients(): void;
 }
 
+/**
+ * Options of every gRPC channel app-service opens. Channelz bookkeeping costs time on every call and nothing here
+ * reads it; grpc-js's own transparent retries are off because the forwarders retry UNAVAILABLE themselves, once,
+ * with jitter and within the deadline (two retry layers would multiply attempts).
+ */
+const CHANNEL_OPTIONS = { "grpc.enable_channelz": 0, "grpc.enable_retries": 0 } as const;
+
 /** Wires app-service from its configuration: gRPC clients, forwarders, mirroring, readiness and the HTTP server. */
 export function createApp(config: Config, logger: Logger, registry: Registry): App {
   const metrics = createAppMetrics(registry);
@@ -34,10 +41,12 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
   // Every in-flight call listens on these (connect links each handler's signal to the shutdown signal): many
   // concurrent calls are normal, not a leak.
   setMaxListeners(0, shutdown.signal, streams.signal);
-  const primary = createGrpcClient(PredictService, config.MODEL_SERVICE_ADDRESS);
-  const health = createGrpcClient(Health, config.MODEL_SERVICE_ADDRESS);
-  const shadow = config.SHADOW_ADDRESS ? createGrpcClient(PredictService, config.SHADOW_ADDRESS) : undefined;
-  const metricsClient = createGrpcClient(MetricsService, config.METRICS_SERVICE_ADDRESS);
+  const primary = createGrpcClient(PredictService, config.MODEL_SERVICE_ADDRESS, CHANNEL_OPTIONS);
+  const health = createGrpcClient(Health, config.MODEL_SERVICE_ADDRESS, CHANNEL_OPTIONS);
+  const shadow = config.SHADOW_ADDRESS
+    ? createGrpcClient(PredictService, config.SHADOW_ADDRESS, CHANNEL_OPTIONS)
+    : undefined;
+  const metricsClient = createGrpcClient(MetricsService, config.METRICS_SERVICE_ADDRESS, CHANNEL_OPTIONS);
   const mirror = shadow
     ? new Mirror({
         shadow,
