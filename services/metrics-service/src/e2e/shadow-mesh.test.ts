@@ -1,0 +1,251 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import {
+  MetricsService,
+  type ShadowReport,
+} from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import * as ort from "onnxruntime-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../config.js";
+
+/**
+ * End to end: the local mesh (model-service PRIMARY spam-v1, SHADOW spam-v2, metrics-service, app-service mirroring
+ * 100 %) on free ports. Real classify calls go through app-service (Connect); the report must show one pair per call
+ * and exactly the agreement computed offline by running both bundled ONNX models on the same texts; feedback moves
+ * each role's accuracy to what the offline labels say; with the shadow killed, primary calls keep succeeding and
+ * the report counts them as unmatched primaries once the (short) join window has passed.
+ */
+
+/** What this test uses of scripts/lib/mesh.ts (imported at run time: it lives outside this workspace's rootDir). */
+interface Mesh {
+  readonly ports: { app: number; metrics: number };
+  kill(service: "primary" | "shadow" | "metrics" | "app", signal?: NodeJS.Signals): Promise<number | null>;
+  stop(timeoutMs?: number): Promise<void>;
+}
+interface MeshModule {
+  startMesh(options: {
+    ports: "free";
+    dataDir: string;
+    logDir: string;
+    mirrorPercent?: number;
+    env?: Record<string, string>;
+    onLogLine?: (service: string, line: string) => void;
+    readyTimeoutMs?: number;
+  }): Promise<Mesh>;
+}
+
+const JOIN_WINDOW_MS = 2000;
+const MODELS = {
+  primary: path.join(REPO_ROOT, "models/spam-v1"),
+  shadow: path.join(REPO_ROOT, "models/spam-v2"),
+};
+
+/** Messages with the label a person would give them; some are borderline on purpose, so the models may differ. */
+const MESSAGES: [string, "spam" | "ham"][] = [
+  ["Congratulations! You have won a FREE cruise. Call now to claim your prize!!!", "spam"],
+  [
+    "URGENT: your account has been suspended, verify your password at http://secure-login.example.biz",
+    "spam",
+  ],
+  ["Cheap meds online, no prescription needed, 80% off Viagra and Cialis", "spam"],
+  ["Make $5000 a week working from home, no experience required, click here", "spam"],
+  ["You are a winner! Claim your $1000 Walmart gift card today", "spam"],
+  ["Lowest mortgage rates guaranteed, refinance now and save thousands", "spam"],
+  ["Dear friend, I am a prince and need your help transferring 10 million dollars", "spam"],
+  ["Limited time offer: buy one get one free on all replica watches", "spam"],
+  ["Lose 30 pounds in 30 days with this one weird trick doctors hate", "spam"],
+  ["Your PayPal payment could not be processed, update your billing information immediately", "spam"],
+  ["Hot singles in your area are waiting to meet you tonight", "spam"],
+  ["Get rich quick: invest in this penny stock before it explodes", "spam"],
+  ["Act now! This exclusive deal expires at midnight, unsubscribe here", "spam"],
+  ["FREE ringtones and wallpapers for your phone, text WIN to 80082", "spam"],
+  ["Increase your credit score instantly, guaranteed approval, no credit check", "spam"],
+  ["Special promotion for valued customers: reply with your bank details to receive a refund", "spam"],
+  ["Newsletter: the best deals of the week, save big on electronics", "spam"],
+  ["Hi, we noticed unusual activity, please confirm your identity", "spam"],
+  ["Earn money by filling in surveys, sign up today", "spam"],
+  ["Your package is waiting, pay the customs fee to release it", "spam"],
+  ["Hi Sam, are we still on for lunch tomorrow at noon?", "ham"],
+  ["The meeting has moved to room 4B, see you at 3pm", "ham"],
+  ["Can you review my pull request when you have a minute? Thanks", "ham"],
+  ["Mum says dinner is at seven on Sunday, bring the kids", "ham"],
+  ["Attached are the minutes from yesterday's planning meeting", "ham"],
+  ["I pushed a fix for the build failure, the tests pass locally now", "ham"],
+  ["Thanks for the birthday card, it made my day", "ham"],
+  ["Reminder: the quarterly report is due on Friday", "ham"],
+  ["Does anyone know why the kernel module fails to load after the upgrade?", "ham"],
+  ["The train was delayed, I will be about twenty minutes late", "ham"],
+  ["Here is the patch against the current release branch, please test", "ham"],
+  ["Could you send me the slides from your talk?", "ham"],
+  ["We are out of milk, can you pick some up on the way home?", "ham"],
+  ["The conference registration is open, our team gets a discount code", "ham"],
+  ["Your order has shipped and should arrive on Tuesday", "ham"],
+  ["I have attached the invoice for last month's consulting work", "ham"],
+  ["Free pizza in the kitchen for whoever wants it", "ham"],
+  ["Win or lose, the match on Saturday should be fun, are you coming?", "ham"],
+  ["Please update your password on the intranet before Monday, IT says", "ham"],
+  ["Click the link in the calendar invite to join the video call", "ham"],
+];
+
+const TEXTS = MESSAGES.map(([text]) => text);
+const TRUTH = MESSAGES.map(([, label]) => label);
+
+/**
+ * The labels a bundled model gives `texts`, straight from ONNX Runtime. One text per run, as the sequential calls
+ * below reach the model-services (a batch of one), so that not even float rounding can differ.
+ */
+async function offlineLabels(modelDir: string, texts: string[]): Promise<string[]> {
+  const manifest = JSON.parse(readFileSync(path.join(modelDir, "model.json"), "utf8")) as {
+    inputName?: string;
+    outputs?: { label?: string };
+  };
+  const session = await ort.InferenceSession.create(path.join(modelDir, "model.onnx"));
+  try {
+    const input = manifest.inputName ?? "text";
+    const output = manifest.outputs?.label ?? "label";
+    const labels: string[] = [];
+    for (const text of texts) {
+      const result = await session.run({ [input]: new ort.Tensor("string", [text], [1]) });
+      labels.push(String((result[output]?.data as string[])[0]));
+    }
+    return labels;
+  } finally {
+    await session.release();
+  }
+}
+
+const count = (xs: readonly boolean[]) => xs.filter(Boolean).length;
+
+describe("the shadow comparison on the local mesh", () => {
+  let mesh: Mesh | undefined;
+  const dirs: string[] = [];
+  const problems: string[] = [];
+  let primaryLabels: string[] = [];
+  let shadowLabels: string[] = [];
+
+  beforeAll(async () => {
+    primaryLabels = await offlineLabels(MODELS.primary, TEXTS);
+    shadowLabels = await offlineLabels(MODELS.shadow, TEXTS);
+    const meshModule = (await import(
+      pathToFileURL(path.join(REPO_ROOT, "scripts/lib/mesh.ts")).href
+    )) as MeshModule;
+    const dataDir = mkdtempSync(path.join(tmpdir(), "shadow-e2e-data-"));
+    const logDir = mkdtempSync(path.join(tmpdir(), "shadow-e2e-logs-"));
+    dirs.push(dataDir, logDir);
+    mesh = await meshModule.startMesh({
+      ports: "free",
+      dataDir,
+      logDir,
+      mirrorPercent: 100,
+      env: {
+        METRICS_SERVICE_JOIN_WINDOW_MS: String(JOIN_WINDOW_MS),
+        METRICS_SERVICE_VERDICT_MIN_PAIRS: "10",
+        METRICS_SERVICE_VERDICT_MIN_FEEDBACK: "10",
+      },
+      onLogLine: (service, line) => problems.push(`${service}: ${line}`),
+    });
+  });
+
+  afterAll(async () => {
+    await mesh?.stop();
+    for (const dir of dirs) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports one pair per call, the offline agreement, feedback accuracy per role, and unmatched primaries", async () => {
+    if (!mesh) {
+      throw new Error("the mesh did not start");
+    }
+    const transport = createConnectTransport({
+      baseUrl: `http://127.0.0.1:${mesh.ports.app}`,
+      httpVersion: "1.1",
+    });
+    const predict = createClient(PredictService, transport);
+    const metrics = createClient(MetricsService, transport);
+
+    /** Polls the report (through app-service) until `done` holds; bounded, never a timed assertion. */
+    async function reportWhen(done: (report: ShadowReport) => boolean): Promise<ShadowReport> {
+      let report: ShadowReport | undefined;
+      for (let i = 0; i < 300; i++) {
+        report = (await metrics.getShadowReport({ maxDisagreements: 100 })).report;
+        if (report && done(report)) {
+          return report;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(
+        `the report never got there; last: ${JSON.stringify(report?.totals, (_, v) => (typeof v === "bigint" ? Number(v) : v))}\n${problems.join("\n")}`,
+      );
+    }
+
+    // N real classify calls through app-service, mirrored to the shadow by app-service.
+    const requestIds: string[] = [];
+    for (const [i, text] of TEXTS.entries()) {
+      const { prediction } = await predict.predict({ text });
+      expect(prediction?.label).toBe(primaryLabels[i]);
+      expect(prediction?.requestId).toMatch(/\S/);
+      requestIds.push(prediction?.requestId ?? "");
+    }
+    const n = BigInt(TEXTS.length);
+    const agreeing = count(primaryLabels.map((label, i) => label === shadowLabels[i]));
+    // The texts are chosen so that the two models disagree on some: the comparison must not be trivial.
+    expect(agreeing).toBeGreaterThan(0);
+    expect(agreeing).toBeLessThan(TEXTS.length);
+
+    const paired = await reportWhen((r) => r.totals?.pairCount === n && r.totals.pendingCount === 0n);
+    expect(paired.totals?.requestCount).toBe(n);
+    expect(paired.totals?.unmatchedPrimaryCount).toBe(0n);
+    expect(paired.totals?.unmatchedShadowCount).toBe(0n);
+    expect(paired.totals?.mirrorRatio).toBe(1);
+    expect(paired.agreement?.pairCount).toBe(n);
+    expect(paired.agreement?.agreeingCount).toBe(BigInt(agreeing));
+    expect(paired.agreement?.rate).toBeCloseTo(agreeing / TEXTS.length, 12);
+    const flips = new Map<string, number>();
+    primaryLabels.forEach((label, i) => {
+      const key = `${label}→${shadowLabels[i]}`;
+      flips.set(key, (flips.get(key) ?? 0) + 1);
+    });
+    expect(
+      Object.fromEntries(
+        paired.labelFlips.map((f) => [`${f.primaryLabel}→${f.shadowLabel}`, Number(f.count)]),
+      ),
+    ).toEqual(Object.fromEntries(flips));
+    expect(paired.recentDisagreements).toHaveLength(TEXTS.length - agreeing);
+    expect(paired.primary?.models.map((m) => m.name)).toHaveLength(1);
+    expect(paired.shadow?.errorCount).toBe(0n);
+    expect(paired.primary?.feedbackCount).toBe(0n);
+
+    // Feedback (the label a person would give) moves both roles' accuracy, the shadow's too.
+    for (const [i, requestId] of requestIds.entries()) {
+      const { requestKnown } = await metrics.submitFeedback({ requestId, label: TRUTH[i] });
+      expect(requestKnown).toBe(true);
+    }
+    const primaryCorrect = count(primaryLabels.map((label, i) => label === TRUTH[i]));
+    const shadowCorrect = count(shadowLabels.map((label, i) => label === TRUTH[i]));
+    const labelled = await reportWhen((r) => r.primary?.feedbackCount === n);
+    expect(labelled.primary?.correctCount).toBe(BigInt(primaryCorrect));
+    expect(labelled.shadow?.feedbackCount).toBe(n);
+    expect(labelled.shadow?.correctCount).toBe(BigInt(shadowCorrect));
+    expect(labelled.primary?.accuracy).toBeCloseTo(primaryCorrect / TEXTS.length, 12);
+    expect(labelled.shadow?.accuracy).toBeCloseTo(shadowCorrect / TEXTS.length, 12);
+
+    // The shadow dies: users see no errors, and the report counts the primaries that lost their partner.
+    await mesh.kill("shadow", "SIGKILL");
+    const after = TEXTS.slice(0, 10);
+    const results = await Promise.allSettled(after.map((text) => predict.predict({ text })));
+    expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    const lonely = BigInt(after.length);
+    const unmatched = await reportWhen((r) => r.totals?.unmatchedPrimaryCount === lonely);
+    expect(unmatched.totals?.pairCount).toBe(n);
+    expect(unmatched.totals?.pendingCount).toBe(0n);
+    expect(unmatched.totals?.primaryRecordCount).toBe(n + lonely);
+    expect(unmatched.primary?.errorCount).toBe(0n);
+    expect(unmatched.totals?.mirrorRatio).toBeCloseTo(TEXTS.length / (TEXTS.length + after.length), 12);
+  }, 120_000);
+});
