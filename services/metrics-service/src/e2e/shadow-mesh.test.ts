@@ -111,7 +111,8 @@ async function offlineLabels(modelDir: string, texts: string[]): Promise<string[
     const labels: string[] = [];
     for (const text of texts) {
       const result = await session.run({ [input]: new ort.Tensor("string", [text], [1]) });
-      labels.push(String((result[output]?.data as string[])[0]));
+      const data = result[output]?.data as string[] | undefined;
+      labels.push(String(data?.[0]));
     }
     return labels;
   } finally {
