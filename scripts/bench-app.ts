@@ -18,7 +18,9 @@ import { promisify } from "node:util";
  *
  * Servers (app-service and its upstreams) are pinned to core 0, wrk to core 1 (taskset). Each comparison runs in
  * alternating A/B rounds after a warm-up; the summary gives the median of the per-round ratios with min–max.
- * Options: --rounds N (default 3), --seconds S per run (default 5), --connections C (default 32).
+ * Options: --rounds N (default 3), --seconds S per run (default 5), --connections C (default 32), --upstream-cpu N
+ * (default 0: the no-op upstreams share app-service's core, so the whole hop — client and server side — is paid on
+ * one core; 1 puts them beside wrk, as if model-service had a machine of its own).
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -40,6 +42,12 @@ const SECONDS = option("seconds", 5);
 const CONNECTIONS = option("connections", 32);
 const SERVER_CPU = "0";
 const LOAD_CPU = cpus().length > 1 ? "1" : "0";
+const upstreamIndex = process.argv.indexOf("--upstream-cpu");
+const UPSTREAM_CPU = upstreamIndex >= 0 ? (process.argv[upstreamIndex + 1] ?? "0") : "0";
+if (!/^\d+$/.test(UPSTREAM_CPU)) {
+  console.error("bench:app: --upstream-cpu needs a CPU number");
+  process.exit(2);
+}
 const TEXT =
   "Subject: Re: notes from Tuesday's design review\n\nHi all, attached are my notes from the review. The main open " +
   "question is whether the cache should live in the client library or in the server. Can we discuss it on Thursday?";
@@ -69,9 +77,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts `node <script> <args>` pinned to the server core. */
-function startPinned(script: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn("taskset", ["-c", SERVER_CPU, process.execPath, script, ...args], {
+/** Starts `node <script> <args>` pinned to `cpu` (the server core unless told otherwise). */
+function startPinned(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+  cpu = SERVER_CPU,
+): ChildProcess {
+  const child = spawn("taskset", ["-c", cpu, process.execPath, script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "inherit"],
@@ -205,13 +218,18 @@ async function main() {
   const path_ = "/shadowmesh.predict.v1.PredictService/Predict";
 
   console.log(
-    `bench:app — wrk -t1 -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} alternating rounds; servers on CPU ${SERVER_CPU}, wrk on CPU ${LOAD_CPU}`,
+    `bench:app — wrk -t1 -c${CONNECTIONS}, ${SECONDS} s per run, ${ROUNDS} alternating rounds; app-service on CPU ${SERVER_CPU}, upstreams on CPU ${UPSTREAM_CPU}, wrk on CPU ${LOAD_CPU}`,
   );
   console.log(
     "Connect JSON POST over HTTP/1.1 keep-alive; upstreams answer without inference (the hop is measured)\n",
   );
 
-  startPinned(path.join(DIST, "bench/noop-upstream.js"), [String(primaryPort), String(shadowPort)]);
+  startPinned(
+    path.join(DIST, "bench/noop-upstream.js"),
+    [String(primaryPort), String(shadowPort)],
+    {},
+    UPSTREAM_CPU,
+  );
   const direct = startPinned(path.join(DIST, "bench/direct-server.js"), [String(directPort)]);
   const appEnv = (port: number, metricsPort: number, mirrorPercent: string, shadow: string) => ({
     APP_SERVICE_PORT: String(port),
