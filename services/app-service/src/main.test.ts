@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeServer, startFakeModelService } from "./testing/fakes.js";
+import { deadAddress, type FakeServer, startFakeModelService } from "./testing/fakes.js";
 import { eventually } from "./testing/metric-value.js";
 
 /**
@@ -100,6 +100,8 @@ describe("app-service as a process", () => {
         APP_SERVICE_PORT: String(port),
         APP_SERVICE_METRICS_PORT: String(metricsPort),
         APP_SERVICE_MODEL_SERVICE_ADDRESS: primary.address,
+        // Nothing listens there, even when a developer runs `npm start` beside the tests.
+        APP_SERVICE_METRICS_SERVICE_ADDRESS: await deadAddress(),
         APP_SERVICE_READY_CHECK_INTERVAL_MS: "100",
         APP_SERVICE_WEB_DIR: "",
       },
@@ -165,7 +167,7 @@ describe("app-service as a process", () => {
       headers: { "content-type": "application/json", "x-request-id": "log-me-42" },
       body: "{}",
     });
-    // metrics-service is not running here: the call fails UNAVAILABLE and the warning names the request.
+    // metrics-service is not running at its address: the call fails UNAVAILABLE and the warning names the request.
     await eventually(() => logs.includes('"requestId":"log-me-42"'));
   });
 
