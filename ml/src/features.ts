@@ -69,14 +69,16 @@ export function fitBlock(spec: NgramBlockSpec, lowerDocs: readonly string[]): Ng
   for (let n = spec.minN; n <= spec.maxN; n++) {
     const limit = spec.maxFeaturesPerN[n - spec.minN] ?? 0;
     if (limit <= 0) continue;
+    // Document frequency: count a key once per document by remembering the last document that counted it.
     const df = new Map<string, number>();
-    for (const doc of lowerDocs) {
-      const seen = new Set<string>();
+    const lastDoc = new Map<string, number>();
+    lowerDocs.forEach((doc, d) => {
       forEachNgram(spec.tokens, doc, n, (key) => {
-        seen.add(key);
+        if (lastDoc.get(key) === d) return;
+        lastDoc.set(key, d);
+        df.set(key, (df.get(key) ?? 0) + 1);
       });
-      for (const key of seen) df.set(key, (df.get(key) ?? 0) + 1);
-    }
+    });
     const kept = [...df.entries()]
       .filter(([, count]) => count >= spec.minDf)
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))

@@ -458,6 +458,22 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
     }
   });
 
+  log("\nModels (test split):");
+  log(
+    "  model    version  F1      precision  recall  ROC-AUC  hard-ham FPR  threshold  p50 / p99 ms (1 text)  p50 ms (32)  size",
+  );
+  for (const spec of selected) {
+    const m = result.models[spec.name];
+    if (m === undefined) continue;
+    const e = m.evaluation;
+    log(
+      `  ${spec.name}  ${spec.version}    ${e.test.f1.toFixed(4)}  ${e.test.precision.toFixed(4)}     ${e.test.recall.toFixed(4)}  ` +
+        `${e.test.rocAuc.toFixed(4)}   ${(100 * e.slices.hardHam.falsePositiveRate).toFixed(2).padStart(5)} %       ` +
+        `${m.manifest.decisionThreshold.toFixed(2)}       ${e.latency.single.p50Ms.toFixed(2)} / ${e.latency.single.p99Ms.toFixed(2)}            ` +
+        `${e.latency.batch32.p50Ms.toFixed(1).padStart(5)}        ${(m.manifest.sizeBytes / 1024 / 1024).toFixed(2)} MiB`,
+    );
+  }
+  log("  (full reports: models/<name>/report.md and report.json)");
   log("\nQuality gates:");
   for (const g of gates) log(`  ${g.passed ? "PASS" : "FAIL"}  ${g.gate}: ${g.detail}`);
   result.seconds = (performance.now() - started) / 1000;
