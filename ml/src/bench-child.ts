@@ -3,6 +3,7 @@
  * disturbed by the trainer's heap. Usage: bench-child.ts <model.onnx> <texts.json>; prints one JSON line.
  */
 import { readFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { createSession, runBatch } from "./onnx-inference.js";
 
 interface LatencyStats {
@@ -57,6 +58,9 @@ async function main(): Promise<void> {
       peakRssBytes: peakMaxRssKiB * 1024,
       baselineRssBytes: baselineMaxRssKiB * 1024,
       modelRssBytes: (peakMaxRssKiB - baselineMaxRssKiB) * 1024,
+      // Context for the numbers: other work on the machine inflates the tail latencies.
+      loadAverage1m: loadavg()[0] ?? 0,
+      cpus: availableParallelism(),
     })}\n`,
   );
 }

@@ -1,6 +1,7 @@
 /**
  * `npm run train` — the whole pipeline; `npm run train -- --model spam-v2` — one model.
- * Options: --model <name> (repeatable), --force (ignore the stage cache), --models-dir <dir>, --cache-dir <dir>.
+ * Options: --model <name> (repeatable), --force (ignore the whole stage cache), --rerun <parse|split|train|evaluate>
+ * (ignore the cache of one kind of stage, e.g. `--rerun evaluate` to measure latency again), --models-dir, --cache-dir.
  */
 import { parseArgs } from "node:util";
 import { MODEL_SPECS } from "./model-specs.js";
@@ -10,6 +11,7 @@ const { values } = parseArgs({
   options: {
     model: { type: "string", multiple: true },
     force: { type: "boolean", default: false },
+    rerun: { type: "string", multiple: true },
     "models-dir": { type: "string" },
     "cache-dir": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
@@ -17,13 +19,16 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`usage: npm run train [-- --model <${MODEL_SPECS.map((s) => s.name).join("|")}>] [--force]`);
+  console.log(
+    `usage: npm run train [-- --model <${MODEL_SPECS.map((s) => s.name).join("|")}>] [--force] [--rerun <parse|split|train|evaluate>]`,
+  );
   process.exit(0);
 }
 
 const result = await runPipeline({
   models: values.model,
   force: values.force,
+  rerun: values.rerun,
   modelsDir: values["models-dir"],
   cacheDir: values["cache-dir"],
 });

@@ -20,6 +20,9 @@ export interface LatencyReport {
   peakRssBytes: number;
   baselineRssBytes: number;
   modelRssBytes: number;
+  /** The machine's 1-minute load average when the benchmark finished, and its CPU count. */
+  loadAverage1m: number;
+  cpus: number;
 }
 
 export interface Evaluation {

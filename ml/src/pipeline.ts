@@ -29,8 +29,10 @@ export interface PipelineOptions {
   models?: readonly string[];
   cacheDir?: string;
   modelsDir?: string;
-  /** Ignore cached stage outputs. */
+  /** Ignore all cached stage outputs. */
   force?: boolean;
+  /** Ignore the cached outputs of these stage kinds only ("parse", "split", "train", "evaluate"). */
+  rerun?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -164,7 +166,8 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
     log(`    ${name}: done in ${fmtSeconds(seconds)}`);
     return result;
   };
-  const cached = (name: string, hit: boolean) => (hit && !options.force ? `${name} (cached)` : name);
+  const cached = (name: string, hit: boolean) => (hit ? `${name} (cached)` : name);
+  const useCache = (kind: string) => !options.force && !(options.rerun ?? []).includes(kind);
 
   // 1. load
   const raw = await stage("load", `${DATA_PACKAGE}@${dataPackageVersion()}`, async () => loadRawCorpus());
@@ -176,7 +179,7 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
     sourceHash(["corpus.ts", "parse-message.ts", "rng.ts"]),
     MAX_TEXT_CHARS,
   ]);
-  let parsed = options.force ? undefined : cache.readJson<ParsedRecord[]>("parse", parseKey);
+  let parsed = !useCache("parse") ? undefined : cache.readJson<ParsedRecord[]>("parse", parseKey);
   parsed = await stage(
     "parse",
     cached(`${raw.length} messages with mailparser`, parsed !== undefined),
@@ -202,7 +205,7 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
   // 3. split
   const splitKey = stageKey("split", [parseKey, sourceHash(["dataset.ts", "rng.ts"]), SPLIT_CONFIG]);
   type SplitOutput = { examples: Example[]; stats: DedupeStats };
-  let split = options.force ? undefined : cache.readJson<SplitOutput>("split", splitKey);
+  let split = !useCache("split") ? undefined : cache.readJson<SplitOutput>("split", splitKey);
   split = await stage("split", cached("dedupe and hash split", split !== undefined), async () => {
     if (split !== undefined) return split;
     const built = buildDataset(parsed, SPLIT_CONFIG);
@@ -234,7 +237,7 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
   for (const spec of selected) {
     const key = stageKey("train", [splitKey, trainSources, spec, MAX_TEXT_CHARS, PRODUCER_VERSION]);
     const dir = cache.dir(`train-${spec.name}`, key);
-    let summary = options.force ? undefined : cache.readJson<TrainedSummary>(`train-${spec.name}`, key);
+    let summary = !useCache("train") ? undefined : cache.readJson<TrainedSummary>(`train-${spec.name}`, key);
     summary = await stage(
       `train:${spec.name}`,
       cached(
@@ -257,7 +260,9 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
     const t = trained[spec.name];
     if (t === undefined) continue;
     const key = stageKey("evaluate", [t.key, evalSources]);
-    let evaluation = options.force ? undefined : cache.readJson<Evaluation>(`evaluate-${spec.name}`, key);
+    let evaluation = !useCache("evaluate")
+      ? undefined
+      : cache.readJson<Evaluation>(`evaluate-${spec.name}`, key);
     evaluation = await stage(
       `evaluate:${spec.name}`,
       cached(`onnxruntime on ${counts.test.total} test texts, parity, latency`, evaluation !== undefined),

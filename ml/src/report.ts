@@ -63,6 +63,7 @@ ${rows.join("\n")}
 | opset | ai.onnx ${manifest.opset}, IR ${manifest.irVersion}; contrib: ${manifest.contribOps.map((c) => `${c.domain}.${c.opType}`).join(", ")} |
 | latency, 1 text (onnxruntime-node, 1 thread) | p50 ${lat.single.p50Ms.toFixed(3)} ms, p99 ${lat.single.p99Ms.toFixed(3)} ms (${lat.single.runs} runs over test texts) |
 | latency, batch of 32 | p50 ${lat.batch32.p50Ms.toFixed(3)} ms, p99 ${lat.batch32.p99Ms.toFixed(3)} ms (${lat.batch32.runs} runs) |
+| machine load | 1-minute load average ${lat.loadAverage1m.toFixed(2)} on ${lat.cpus} CPUs when measured (other work inflates the tails) |
 | peak memory | ${mb(lat.peakRssBytes)} peak RSS of the benchmark process; ${mb(lat.modelRssBytes)} above the process with onnxruntime loaded and no session |
 
 ## Parity and repeatability
