@@ -307,6 +307,7 @@ describe("Prometheus", () => {
     expect(line("shadowmesh_shadow_agreement_ratio{")).toBe(String(19 / 20));
     expect(line('shadowmesh_verdict{decision="ROLLBACK"')).toBe("1");
     expect(line('shadowmesh_verdict{decision="PROMOTE"')).toBe("0");
+    expect(Number(line("shadowmesh_shadow_report_duration_seconds{"))).toBeGreaterThan(0);
     expect(text).toMatch(/^grpc_server_handled_total\{.*grpc_method="ReportPredictions".*\} 2$/m);
   });
 });

@@ -66,11 +66,10 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
     "shadowmesh_shadow_window_seconds",
     "Length of the window the shadow gauges cover.",
   );
-  const reportSeconds = new Gauge({
-    name: "shadowmesh_shadow_report_duration_seconds",
-    help: "Time the last shadow report took to compute.",
-    registers: [registry],
-  });
+  const reportSeconds = gauge(
+    "shadowmesh_shadow_report_duration_seconds",
+    "Time the last shadow report took to compute.",
+  );
   const requests = gauge(
     "shadowmesh_shadow_requests",
     "Distinct requests seen from either role in the window.",
