@@ -65,6 +65,7 @@ function cleanup() {
 }
 process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
+process.on("SIGTERM", () => process.exit(143));
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -331,4 +332,8 @@ try {
 } catch (error) {
   console.error(`bench:app: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
+} finally {
+  await Promise.all(children.map(stop));
+  // Keep-alive sockets of fetch would hold the process open; the children are stopped, so leave now.
+  process.exit();
 }
