@@ -1,4 +1,13 @@
-import { ConfigError, describeConfig, loadConfig, num, port, str } from "@shadowmesh/common";
+import {
+  ConfigError,
+  describeConfig,
+  loadConfig,
+  logLevel,
+  num,
+  port,
+  shutdownSpec,
+  str,
+} from "@shadowmesh/common";
 
 /** Every setting of app-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "APP_SERVICE_";
@@ -55,19 +64,8 @@ export const spec = {
     default: 1000,
     desc: "How often the primary model-service's gRPC health is checked for /readyz.",
   }),
-  LOG_LEVEL: str({
-    choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
-    default: "info",
-    desc: "pino log level; per-request lines are debug.",
-  }),
-  SHUTDOWN_TIMEOUT_MS: num({
-    default: 10_000,
-    desc: "Longest a graceful shutdown may take before exiting anyway.",
-  }),
-  SHUTDOWN_DELAY_MS: num({
-    default: 0,
-    desc: "Pause between reporting not-ready and closing the port (let load balancers notice; 5000 in k8s).",
-  }),
+  LOG_LEVEL: logLevel(),
+  ...shutdownSpec(),
 };
 
 type Loaded = ReturnType<typeof loadConfig<typeof spec>>;

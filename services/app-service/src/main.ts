@@ -18,15 +18,6 @@ const config = readConfigOrExit(
 );
 const logger = createLogger("app-service", config.LOG_LEVEL);
 const registry = createRegistry("app-service");
-// prom-client's default gauges nodejs_active_{handles,requests,resources}_total end in _total, which promtool
-// reserves for counters; drop them so that `promtool check metrics` is clean (their _total-less twins remain).
-for (const name of [
-  "nodejs_active_handles_total",
-  "nodejs_active_requests_total",
-  "nodejs_active_resources_total",
-]) {
-  registry.removeSingleMetric(name);
-}
 let app: ReturnType<typeof createApp>;
 try {
   app = createApp(config, logger, registry);

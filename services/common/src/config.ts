@@ -2,8 +2,10 @@ import {
   cleanEnv,
   EnvError,
   EnvMissingError,
+  num,
   type ReporterOptions,
   type Spec,
+  str,
   type ValidatorSpec,
 } from "envalid";
 
@@ -60,4 +62,33 @@ export function describeConfig(prefix: string, spec: Specs): string {
     return `  ${`${prefix}${key}`.padEnd(44)} ${def.padEnd(22)} ${validator.desc ?? ""}`;
   });
   return ["Settings (environment variables):", ...rows].join("\n");
+}
+
+/** The log level setting every service has. */
+export const logLevel = () =>
+  str({
+    choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+    default: "info",
+    desc: "pino log level; per-request lines are debug.",
+  });
+
+/** The graceful-shutdown settings every service has (see installShutdown). */
+export const shutdownSpec = () => ({
+  SHUTDOWN_TIMEOUT_MS: num({
+    default: 10_000,
+    desc: "Longest a graceful shutdown may take before exiting anyway.",
+  }),
+  SHUTDOWN_DELAY_MS: num({
+    default: 0,
+    desc: "Pause between reporting not-ready and closing the port (let load balancers notice; 5000 in k8s).",
+  }),
+});
+
+/** The settings as a Markdown table (for READMEs), from the same spec that `--help` prints. */
+export function settingsTable(prefix: string, spec: Specs): string {
+  const rows = Object.entries(spec).map(([key, validator]) => {
+    const value = validator.default === undefined ? "(required)" : JSON.stringify(validator.default);
+    return `| \`${prefix}${key}\` | \`${value}\` | ${(validator.desc ?? "").replaceAll("|", "\\|")} |`;
+  });
+  return ["| Setting | Default | Description |", "| --- | --- | --- |", ...rows].join("\n");
 }

@@ -1,6 +1,15 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { bool, ConfigError, describeConfig, loadConfig, num, str } from "@shadowmesh/common";
+import {
+  bool,
+  ConfigError,
+  describeConfig,
+  loadConfig,
+  logLevel,
+  num,
+  shutdownSpec,
+  str,
+} from "@shadowmesh/common";
 
 /** Every setting of metrics-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "METRICS_SERVICE_";
@@ -26,11 +35,7 @@ export const spec = {
     default: 9103,
     desc: "HTTP port serving /metrics, /healthz and /readyz; 0 picks a free one (logged).",
   }),
-  LOG_LEVEL: str({
-    choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
-    default: "info",
-    desc: "pino log level; per-request lines are debug.",
-  }),
+  LOG_LEVEL: logLevel(),
   DATA_DIR: str({
     default: ".data/metrics",
     desc: "Directory of the SQLite store (shadow.db); a relative path is resolved against the repository root.",
@@ -99,14 +104,7 @@ export const spec = {
     default: 0.02,
     desc: "ROLLBACK when the shadow's feedback accuracy is below the primary's by more than this.",
   }),
-  SHUTDOWN_TIMEOUT_MS: num({
-    default: 10_000,
-    desc: "Longest a graceful shutdown may take before exiting anyway.",
-  }),
-  SHUTDOWN_DELAY_MS: num({
-    default: 0,
-    desc: "Pause between reporting NOT_SERVING and closing the port (let load balancers notice; 5000 in k8s).",
-  }),
+  ...shutdownSpec(),
 };
 
 export type Config = ReturnType<typeof readConfig>;

@@ -1,7 +1,16 @@
 import { hostname } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { bool, ConfigError, describeConfig, loadConfig, num, str } from "@shadowmesh/common";
+import {
+  bool,
+  ConfigError,
+  describeConfig,
+  loadConfig,
+  logLevel,
+  num,
+  shutdownSpec,
+  str,
+} from "@shadowmesh/common";
 
 /** Every setting of model-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "MODEL_SERVICE_";
@@ -39,11 +48,7 @@ export const spec = {
     default: "",
     desc: "Instance name reported with every prediction; empty means the host name.",
   }),
-  LOG_LEVEL: str({
-    choices: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
-    default: "info",
-    desc: "pino log level; per-request lines are debug.",
-  }),
+  LOG_LEVEL: logLevel(),
   BATCHING: bool({
     default: true,
     desc: "Coalesce concurrent Predict calls into one inference run; false runs every call as a batch of one.",
@@ -87,14 +92,7 @@ export const spec = {
     default: 2_000,
     desc: "On shutdown, longest time spent sending the records still queued.",
   }),
-  SHUTDOWN_TIMEOUT_MS: num({
-    default: 10_000,
-    desc: "Longest a graceful shutdown may take before exiting anyway.",
-  }),
-  SHUTDOWN_DELAY_MS: num({
-    default: 0,
-    desc: "Pause between reporting NOT_SERVING and closing the port (let load balancers notice; 5000 in k8s).",
-  }),
+  ...shutdownSpec(),
 };
 
 export type Config = ReturnType<typeof readConfig>;

@@ -13,9 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * spam and a ham example on the Classify page, sends feedback, opens the Shadow page and waits for the comparison to
  * count the pairs. Screenshots of each page (wide and narrow) go to .test-output/e2e/.
  *
- * Needs: `npx tsc -b` (services) and `npm run build -w web` (web/dist). Uses the bundled models in models/spam-v1 and
- * models/spam-v2; while they have not been trained yet, a small fixture model from model-service's tests stands in
- * for both (the test says so in its output).
+ * Needs: `npx tsc -b` (services) and `npm run build -w web` (web/dist), and serves the bundled models in
+ * models/spam-v1 (primary) and models/spam-v2 (shadow).
  */
 
 const run = promisify(execFile);
@@ -46,10 +45,6 @@ type StartMesh = (options: {
   readyTimeoutMs?: number;
 }) => Promise<Mesh>;
 
-const bundled = ["spam-v1", "spam-v2"].every((name) =>
-  existsSync(path.join(ROOT, "models", name, "model.json")),
-);
-
 let work: string;
 let mesh: Mesh | undefined;
 let context: BrowserContext | undefined;
@@ -63,6 +58,9 @@ beforeAll(async () => {
     existsSync(path.join(ROOT, "services/app-service/dist/main.js")),
     "services are not built: run npx tsc -b",
   ).toBe(true);
+  for (const name of ["spam-v1", "spam-v2"]) {
+    expect(existsSync(path.join(ROOT, "models", name, "model.json")), `models/${name} is missing`).toBe(true);
+  }
   if (!existsSync(path.join(ROOT, "web/dist/index.html"))) {
     // A fresh clone has no web build yet; `npm run build` makes one, and so does this test when it is missing.
     await run("npm", ["run", "build", "-w", "web"], { cwd: ROOT });
@@ -70,21 +68,6 @@ beforeAll(async () => {
   mkdirSync(OUTPUT, { recursive: true });
   work = mkdtempSync(path.join(tmpdir(), "shadowmesh-e2e-"));
   const env: Record<string, string> = { MODEL_SERVICE_LOG_LEVEL: "warn", APP_SERVICE_LOG_LEVEL: "warn" };
-  if (!bundled) {
-    console.warn(
-      "browser e2e: models/spam-v1 and spam-v2 are not trained yet; using a fixture model for both roles",
-    );
-    const fixture = path.join(ROOT, "services/model-service/src/testing/fixture-model.ts");
-    const { writeFixtureModel } = (await import(pathToFileURL(fixture).href)) as {
-      writeFixtureModel: (dir: string, options: Record<string, unknown>) => Promise<void>;
-    };
-    const dir = path.join(work, "model");
-    await writeFixtureModel(dir, {
-      name: "spam-fixture",
-      spamWords: ["prize", "lottery", "viagra", "money", "cash", "free"],
-    });
-    env.MODEL_SERVICE_MODEL_DIR = dir;
-  }
   const { startMesh } = (await import(pathToFileURL(path.join(ROOT, "scripts/lib/mesh.ts")).href)) as {
     startMesh: StartMesh;
   };

@@ -1,10 +1,9 @@
+import { settingsTable as table } from "@shadowmesh/common";
 import { PREFIX, spec } from "../config.js";
 
-/** The README's settings table, from the same spec that `--help` prints. */
-export function settingsTable(): string {
-  const rows = Object.entries(spec).map(([key, validator]) => {
-    const value = validator.default === undefined ? "(required)" : JSON.stringify(validator.default);
-    return `| \`${PREFIX}${key}\` | \`${value}\` | ${(validator.desc ?? "").replaceAll("|", "\\|")} |`;
-  });
-  return ["| Setting | Default | Description |", "| --- | --- | --- |", ...rows].join("\n");
+/** The README's settings table, generated from the same spec that `--help` prints. */
+export const settingsTable = (): string => table(PREFIX, spec);
+
+if (process.argv[1]?.endsWith("settings-table.ts")) {
+  console.log(settingsTable());
 }
