@@ -1,12 +1,10 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createGrpcClient } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "./config.js";
-import { type ChildService, MAIN_JS, startChildService } from "./testing/child.js";
+import { type ChildService, MAIN_JS, runToEnd, startChildService } from "./testing/child.js";
 
 /** The built service as a process: --help, refusing bad settings, its ops port, and a clean SIGTERM. */
 
@@ -23,20 +21,8 @@ afterEach(() => {
   }
 });
 
-function run(args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [MAIN_JS, ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once("close", (code) => resolve({ code, stdout, stderr })),
-  );
-}
+const run = (args: string[], env: Record<string, string>) =>
+  runToEnd(process.execPath, [MAIN_JS, ...args], env);
 
 describe("metrics-service process", () => {
   it("prints what it is and every setting with --help", async () => {

@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../config.js";
+import { runToEnd } from "../testing/child.js";
 import { startTestServer, type TestServer } from "../testing/harness.js";
 import { pair, type RecordSpec, wire } from "../testing/records.js";
 import { formatDuration, parseDuration, table } from "./format-report.js";
@@ -12,21 +12,12 @@ afterEach(async () => {
 });
 
 /** Runs the CLI exactly as `npm run shadow:report` does (tsx on the source). */
-function runCli(args: string[], env: Record<string, string> = {}) {
-  const tsx = path.join(REPO_ROOT, "node_modules/.bin/tsx");
-  const child = spawn(tsx, [path.join(REPO_ROOT, "services/metrics-service/src/cli/report.ts"), ...args], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once("close", (code) => resolve({ code, stdout, stderr })),
+const runCli = (args: string[], env: Record<string, string> = {}) =>
+  runToEnd(
+    path.join(REPO_ROOT, "node_modules/.bin/tsx"),
+    [path.join(REPO_ROOT, "services/metrics-service/src/cli/report.ts"), ...args],
+    env,
   );
-}
 
 describe("shadow:report CLI", () => {
   it("prints the report as readable tables and as JSON", async () => {
