@@ -1,4 +1,5 @@
 export * from "./config.js";
+export * from "./feedback-token.js";
 export * from "./grpc-adapter.js";
 export * from "./grpc-client.js";
 export * from "./grpc-codes.js";

@@ -161,6 +161,14 @@ export declare type PredictionRecord = Message<"shadowmesh.metrics.v1.Prediction
    * @generated from field: string instance = 12;
    */
   instance: string;
+
+  /**
+   * Who observed this outcome. A record from the mirroring caller (a mirrored call that failed or timed out on
+   * its way to or at the shadow) outweighs the shadow's own record of the same request and batch index.
+   *
+   * @generated from field: shadowmesh.metrics.v1.RecordSource source = 13;
+   */
+  source: RecordSource;
 };
 
 /**
@@ -237,11 +245,19 @@ export declare type SubmitFeedbackRequest = Message<"shadowmesh.metrics.v1.Submi
   batchIndex: number;
 
   /**
-   * The label the user says is right.
+   * The label the user says is right; it must be one of the model's labels.
    *
    * @generated from field: string label = 3;
    */
   label: string;
+
+  /**
+   * The token that came with the prediction (Prediction.feedback_token); without a valid one the call fails with
+   * PERMISSION_DENIED, so knowing a request id is not enough to give feedback.
+   *
+   * @generated from field: string feedback_token = 4;
+   */
+  feedbackToken: string;
 };
 
 /**
@@ -1178,6 +1194,40 @@ export enum CheckOutcome {
  * Describes the enum shadowmesh.metrics.v1.CheckOutcome.
  */
 export declare const CheckOutcomeSchema: GenEnum<CheckOutcome>;
+
+/**
+ * RecordSource says who observed the outcome of a prediction.
+ *
+ * @generated from enum shadowmesh.metrics.v1.RecordSource
+ */
+export enum RecordSource {
+  /**
+   * Not set: treated as RECORD_SOURCE_MODEL_SERVICE (records from reporters that predate this field).
+   *
+   * @generated from enum value: RECORD_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The model-service that served the call reported its own answer.
+   *
+   * @generated from enum value: RECORD_SOURCE_MODEL_SERVICE = 1;
+   */
+  MODEL_SERVICE = 1,
+
+  /**
+   * The caller that mirrored the call to the shadow (app-service in local mode) reported how the call ended for it,
+   * for example DEADLINE_EXCEEDED while the shadow hung. Only failures are reported this way.
+   *
+   * @generated from enum value: RECORD_SOURCE_MIRROR = 2;
+   */
+  MIRROR = 2,
+}
+
+/**
+ * Describes the enum shadowmesh.metrics.v1.RecordSource.
+ */
+export declare const RecordSourceSchema: GenEnum<RecordSource>;
 
 /**
  * MetricsService collects the predictions of the primary and the shadow model-services, joins them by request id,

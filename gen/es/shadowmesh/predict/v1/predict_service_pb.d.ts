@@ -161,7 +161,8 @@ export declare type Prediction = Message<"shadowmesh.predict.v1.Prediction"> & {
   modelVersion: string;
 
   /**
-   * The request id this prediction belongs to (the `x-request-id` of the call).
+   * The request id this prediction belongs to: the join key between primary and shadow. The edge (app-service, or
+   * Istio's ingress in a cluster) creates it; a caller's own `x-request-id` never chooses it (see client_request_id).
    *
    * @generated from field: string request_id = 5;
    */
@@ -173,6 +174,22 @@ export declare type Prediction = Message<"shadowmesh.predict.v1.Prediction"> & {
    * @generated from field: double inference_ms = 6;
    */
   inferenceMs: number;
+
+  /**
+   * Proof that the caller received this prediction, set by the edge (app-service): SubmitFeedback about this
+   * request id and batch index is accepted only with this token. Empty when the model-service is called directly
+   * or when feedback is disabled.
+   *
+   * @generated from field: string feedback_token = 7;
+   */
+  feedbackToken: string;
+
+  /**
+   * The caller's own `x-request-id`, when it sent one: kept for correlating logs, never used to join records.
+   *
+   * @generated from field: string client_request_id = 8;
+   */
+  clientRequestId: string;
 };
 
 /**
