@@ -31,6 +31,10 @@ describe("readConfig", () => {
     [{ [`${P}MAX_DISAGREEMENTS`]: "100000" }, "MAX_DISAGREEMENTS must be between 0 and 500"],
     [{ [`${P}SQLITE_SYNCHRONOUS`]: "OFF" }, "SQLITE_SYNCHRONOUS"],
     [{ [`${P}STORE_RAW_TEXT`]: "maybe" }, "STORE_RAW_TEXT"],
+    [{ [`${P}EXPECTED_MIRROR_PERCENT`]: "150" }, "EXPECTED_MIRROR_PERCENT must be between 0 and 100"],
+    [{ [`${P}VERDICT_MIN_COVERAGE`]: "-0.1" }, "VERDICT_MIN_COVERAGE must be between 0 and 1"],
+    [{ [`${P}VERDICT_MAX_SHADOW_SILENCE_MS`]: "0" }, "VERDICT_MAX_SHADOW_SILENCE_MS must be a positive"],
+    [{ [`${P}FEEDBACK_SECRET`]: "short" }, "FEEDBACK_SECRET must be at least 32 characters"],
   ])("refuses %j with one readable line", (env, message) => {
     let error: unknown;
     try {
@@ -41,6 +45,15 @@ describe("readConfig", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(message);
     expect((error as Error).message).not.toContain("\n");
+  });
+
+  it("keeps the feedback secret readable but out of anything that serialises the configuration (the start log)", () => {
+    const secret = "s".repeat(40);
+    const config = readConfig({ [`${P}FEEDBACK_SECRET`]: secret });
+    expect(config.FEEDBACK_SECRET).toBe(secret);
+    expect(JSON.stringify(config)).not.toContain(secret);
+    expect(readConfig({}).FEEDBACK_SECRET).toBe("");
+    expect(readConfig({}).EXPECTED_MIRROR_PERCENT).toBe(100);
   });
 
   it("describes every setting in --help", () => {

@@ -4,6 +4,7 @@ import {
   bool,
   ConfigError,
   describeConfig,
+  feedbackSecretProblem,
   loadConfig,
   logLevel,
   num,
@@ -104,6 +105,22 @@ export const spec = {
     default: 0.02,
     desc: "ROLLBACK when the shadow's feedback accuracy is below the primary's by more than this.",
   }),
+  EXPECTED_MIRROR_PERCENT: num({
+    default: 100,
+    desc: "Share of primary requests mirrored to the shadow (the mesh's mirror percentage), 0 to 100; coverage is measured against it.",
+  }),
+  VERDICT_MIN_COVERAGE: num({
+    default: 0.9,
+    desc: "PROMOTE needs the shadow's records for at least this share of the expected mirrored primary records (else HOLD).",
+  }),
+  VERDICT_MAX_SHADOW_SILENCE_MS: num({
+    default: 30_000,
+    desc: "HOLD when primary records keep arriving this long after the shadow's last record (divided by the mirror share).",
+  }),
+  FEEDBACK_SECRET: str({
+    default: "",
+    desc: "Secret verifying feedback tokens (same value as APP_SERVICE_FEEDBACK_SECRET), at least 32 characters; empty disables feedback.",
+  }),
   ...shutdownSpec(),
 };
 
@@ -154,12 +171,23 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     "VERDICT_MIN_PAIRS",
     "VERDICT_MIN_FEEDBACK",
     "VERDICT_MAX_LATENCY_P99_RATIO",
+    "VERDICT_MAX_SHADOW_SILENCE_MS",
   ]);
   requireRatio(config, [
     "VERDICT_MIN_AGREEMENT",
     "VERDICT_MAX_ERROR_RATE_INCREASE",
     "VERDICT_MAX_ACCURACY_DROP",
+    "VERDICT_MIN_COVERAGE",
   ]);
+  if (!(config.EXPECTED_MIRROR_PERCENT >= 0 && config.EXPECTED_MIRROR_PERCENT <= 100)) {
+    fail(
+      `${PREFIX}EXPECTED_MIRROR_PERCENT must be between 0 and 100 (got ${config.EXPECTED_MIRROR_PERCENT})`,
+    );
+  }
+  const secretProblem = feedbackSecretProblem(config.FEEDBACK_SECRET);
+  if (secretProblem) {
+    fail(`${PREFIX}FEEDBACK_SECRET ${secretProblem}`);
+  }
   if (!(config.VERDICT_LATENCY_SLACK_MS >= 0)) {
     fail(`${PREFIX}VERDICT_LATENCY_SLACK_MS must not be negative`);
   }
@@ -180,6 +208,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   if (config.WATCH_MIN_INTERVAL_MS > config.WATCH_INTERVAL_MS) {
     fail(`${PREFIX}WATCH_MIN_INTERVAL_MS must not exceed ${PREFIX}WATCH_INTERVAL_MS`);
   }
+  // The secret stays readable but is not enumerable, so that logging the configuration (main.ts does at start)
+  // never prints it.
+  Object.defineProperty(config, "FEEDBACK_SECRET", { enumerable: false });
   return config;
 }
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createGrpcClient } from "@shadowmesh/common";
+import { createGrpcClient, feedbackToken } from "@shadowmesh/common";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ChildService, startChildService } from "./testing/child.js";
@@ -13,6 +13,7 @@ import { pair, wire } from "./testing/records.js";
  * piece of feedback it acknowledged.
  */
 
+const SECRET = "durability-test-feedback-secret-0123456789";
 const dirs: string[] = [];
 const children: ChildService[] = [];
 
@@ -31,6 +32,7 @@ async function start(dataDir: string, synchronous: string) {
   const service = await startChildService({
     METRICS_SERVICE_DATA_DIR: dataDir,
     METRICS_SERVICE_SQLITE_SYNCHRONOUS: synchronous,
+    METRICS_SERVICE_FEEDBACK_SECRET: SECRET,
   });
   children.push(service);
   return service;
@@ -57,7 +59,13 @@ describe("durability", () => {
           );
         }
         writes.push(client.reportPredictions({ records }));
-        writes.push(client.submitFeedback({ requestId: `b${b}-0`, label: "ham" }));
+        writes.push(
+          client.submitFeedback({
+            requestId: `b${b}-0`,
+            label: "ham",
+            feedbackToken: feedbackToken(SECRET, `b${b}-0`, 0),
+          }),
+        );
       }
       const acks = await Promise.all(writes);
       expect(acks).toHaveLength(2 * batches);

@@ -1,11 +1,15 @@
 import { spawn } from "node:child_process";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { feedbackToken } from "@shadowmesh/common";
 import { CheckOutcome, Decision } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./testing/harness.js";
 import { durationOfMs, pair, type RecordSpec, wire } from "./testing/records.js";
 
 const servers: TestServer[] = [];
+const SECRET = "a-feedback-secret-of-at-least-32-characters";
+/** The feedback token the edge hands out with a prediction. */
+const token = (requestId: string, batchIndex = 0) => feedbackToken(SECRET, requestId, batchIndex);
 
 async function start(env: Record<string, string> = {}, now?: () => number) {
   const server = await startTestServer(env, now);
@@ -79,7 +83,7 @@ describe("metrics-service over gRPC", () => {
   });
 
   it("keeps feedback, says whether the request is known, and moves each role's accuracy", async () => {
-    const { client } = await start();
+    const { client } = await start({ METRICS_SERVICE_FEEDBACK_SECRET: SECRET });
     const t = Date.now() - 1000;
     await client.reportPredictions({
       records: [
@@ -87,20 +91,32 @@ describe("metrics-service over gRPC", () => {
         ...pair("b", t, { label: "spam" }, { label: "ham" }),
       ].map(wire),
     });
-    expect(await client.submitFeedback({ requestId: "a", label: "spam" })).toMatchObject({
+    expect(
+      await client.submitFeedback({ requestId: "a", label: "spam", feedbackToken: token("a") }),
+    ).toMatchObject({
       requestKnown: true,
     });
-    expect(await client.submitFeedback({ requestId: "b", label: "spam" })).toMatchObject({
+    expect(
+      await client.submitFeedback({ requestId: "b", label: "spam", feedbackToken: token("b") }),
+    ).toMatchObject({
       requestKnown: true,
     });
-    expect(await client.submitFeedback({ requestId: "b", label: "ham" })).toMatchObject({
+    expect(
+      await client.submitFeedback({ requestId: "b", label: "ham", feedbackToken: token("b") }),
+    ).toMatchObject({
       requestKnown: true,
     });
-    expect(await client.submitFeedback({ requestId: "nobody", label: "ham" })).toMatchObject({
+    expect(
+      await client.submitFeedback({ requestId: "nobody", label: "ham", feedbackToken: token("nobody") }),
+    ).toMatchObject({
       requestKnown: false,
     });
-    expect(await codeOf(client.submitFeedback({ requestId: "a", label: "" }))).toBe(Code.InvalidArgument);
-    expect(await codeOf(client.submitFeedback({ requestId: "", label: "spam" }))).toBe(Code.InvalidArgument);
+    expect(
+      await codeOf(client.submitFeedback({ requestId: "a", label: "", feedbackToken: token("a") })),
+    ).toBe(Code.InvalidArgument);
+    expect(
+      await codeOf(client.submitFeedback({ requestId: "", label: "spam", feedbackToken: token("") })),
+    ).toBe(Code.InvalidArgument);
     const { report } = await client.getShadowReport({});
     expect([report?.primary?.feedbackCount, report?.primary?.correctCount]).toEqual([2n, 1n]);
     expect([report?.shadow?.feedbackCount, report?.shadow?.correctCount]).toEqual([2n, 2n]);
@@ -273,7 +289,10 @@ describe("Prometheus", () => {
   }
 
   it("exports the comparison and the verdict as gauges that promtool accepts", async () => {
-    const server = await start({ METRICS_SERVICE_VERDICT_MIN_PAIRS: "10" });
+    const server = await start({
+      METRICS_SERVICE_VERDICT_MIN_PAIRS: "10",
+      METRICS_SERVICE_FEEDBACK_SECRET: SECRET,
+    });
     const t = Date.now() - 1000;
     const records: RecordSpec[] = [];
     for (let i = 0; i < 20; i++) {
@@ -283,7 +302,19 @@ describe("Prometheus", () => {
     records.push(...pair("err", t, { label: "ham" }, { code: 14 }));
     await server.client.reportPredictions({ records: records.map(wire) });
     await server.client.reportPredictions({ records: records.map(wire) });
-    await server.client.submitFeedback({ requestId: "g19", label: "spam" });
+    await server.client.submitFeedback({ requestId: "g19", label: "spam", feedbackToken: token("g19") });
+    await server.client
+      .submitFeedback({ requestId: "g18", label: "banana", feedbackToken: token("g18") })
+      .catch(() => {});
+    await server.client.submitFeedback({ requestId: "g17", label: "spam" }).catch(() => {});
+    // A reused id: the shadow's record fingerprints another text.
+    await server.client.reportPredictions({
+      records: [
+        wire({ requestId: "dup", role: "primary", timeMs: t, label: "spam" }),
+        wire({ requestId: "dup", role: "shadow", timeMs: t, label: "ham", sha256: "other" }),
+        ...pair("bad", t, { code: 3 }, { code: 3 }).map(wire),
+      ],
+    });
 
     const text = await server.registry.metrics();
     const result = await promtool(text);
@@ -295,7 +326,7 @@ describe("Prometheus", () => {
         .find((l) => l.startsWith(name))
         ?.split(" ")
         .at(-1);
-    expect(line("shadowmesh_shadow_pairs{")).toBe("21");
+    expect(line("shadowmesh_shadow_pairs{")).toBe("23");
     expect(line("shadowmesh_shadow_compared_pairs{")).toBe("20");
     expect(line('shadowmesh_shadow_unmatched_records{side="primary"')).toBe("1");
     expect(line('shadowmesh_shadow_label_flips{from="spam",to="ham"')).toBe("1");
@@ -308,6 +339,17 @@ describe("Prometheus", () => {
     expect(line('shadowmesh_verdict{decision="ROLLBACK"')).toBe("1");
     expect(line('shadowmesh_verdict{decision="PROMOTE"')).toBe("0");
     expect(Number(line("shadowmesh_shadow_report_duration_seconds{"))).toBeGreaterThan(0);
-    expect(text).toMatch(/^grpc_server_handled_total\{.*grpc_method="ReportPredictions".*\} 2$/m);
+    expect(line("shadowmesh_shadow_conflicts{")).toBe("1");
+    expect(line('shadowmesh_shadow_caller_error_pairs{grpc_code="3"')).toBe("1");
+    expect(line("shadowmesh_shadow_judged_pairs{")).toBe("21");
+    expect(line('shadowmesh_shadow_records{role="primary"')).toBe("24");
+    expect(line("shadowmesh_shadow_expected_mirror_ratio{")).toBe("1");
+    expect(Number(line("shadowmesh_shadow_coverage_ratio{"))).toBeCloseTo(23 / 24);
+    expect(line("shadowmesh_shadow_settled_primary_records{")).toBe("24");
+    expect(line("shadowmesh_shadow_silence_seconds{")).toBe("0");
+    expect(Number(line('shadowmesh_shadow_last_record_timestamp_seconds{role="primary"'))).toBe(t / 1000);
+    expect(line('shadowmesh_feedback_refused_total{grpc_code="3"')).toBe("1");
+    expect(line('shadowmesh_feedback_refused_total{grpc_code="7"')).toBe("1");
+    expect(text).toMatch(/^grpc_server_handled_total\{.*grpc_method="ReportPredictions".*\} 3$/m);
   });
 });

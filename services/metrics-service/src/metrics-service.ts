@@ -1,10 +1,12 @@
 import { type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { verifyFeedbackToken } from "@shadowmesh/common";
 import {
   type GetShadowReportRequest,
   type GetShadowReportResponseSchema,
   type MetricsService,
+  RecordSource,
   type ReportPredictionsRequest,
   type ReportPredictionsResponseSchema,
   Role,
@@ -16,7 +18,7 @@ import {
   type WatchShadowReportResponseSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { createInlineEngine, type ReportEngine } from "./report-engine.js";
-import type { RoleNumber, ShadowStore, StoredRecord } from "./store.js";
+import type { RoleNumber, ShadowStore, SourceNumber, StoredRecord } from "./store.js";
 import type { VerdictThresholds } from "./verdict.js";
 
 /** How the service behaves; main.ts fills it from the configuration. */
@@ -39,12 +41,21 @@ export interface ShadowServiceOptions {
   /** WatchShadowReport: without new data, how often the report is recomputed (pending records age, windows slide). */
   watchRefreshMs: number;
   thresholds: VerdictThresholds;
+  /** The share of primary requests expected to be mirrored to the shadow (0–1): the base of the coverage check. */
+  expectedMirrorRatio: number;
+  /** Verifies feedback tokens; empty: feedback is disabled (FAILED_PRECONDITION). */
+  feedbackSecret: string;
+  /** How long records are kept: models not seen for this long no longer vouch for a label. */
+  retentionMs: number;
 }
 
 /** Hooks for the service's own Prometheus counters. */
 export interface ShadowServiceObserver {
-  ingested(role: RoleNumber, accepted: number, duplicates: number): void;
+  /** `replaced` of the accepted replaced the shadow's own record (a MIRROR record). */
+  ingested(role: RoleNumber, accepted: number, duplicates: number, replaced?: number): void;
   feedback(requestKnown: boolean): void;
+  /** A SubmitFeedback call refused, with its gRPC code. */
+  feedbackRefused?(code: Code): void;
 }
 
 export interface ShadowServiceDeps {
@@ -59,7 +70,10 @@ export interface ShadowServiceDeps {
   now?: () => number;
 }
 
-const MAX_ID_LENGTH = 256;
+/** Request ids: 1–128 printable ASCII characters without spaces (what the edge creates and model-services keep). */
+export const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+/** The largest batch index: model-service's largest PredictBatch (MODEL_SERVICE_PREDICT_BATCH_MAX_TEXTS ≤ 100 000). */
+export const MAX_BATCH_INDEX = 99_999;
 /** A report is reused for this long (ms) while the store has not changed: watchers and scrapes share it. */
 const REPORT_REUSE_MS = 1000;
 /** A watch waits at least this many times the last report's computing time between updates (≤ 20 % busy). */
@@ -87,6 +101,25 @@ function timeOf(time: Timestamp | undefined, fallbackMs: number): number {
 function invalid(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
 }
+
+/** Why a request id or batch index is unusable, or undefined. */
+function idProblem(requestId: string, batchIndex: number): string | undefined {
+  if (!REQUEST_ID_PATTERN.test(requestId)) {
+    return `request_id must be 1 to 128 printable ASCII characters without spaces (got ${requestId.length} characters${
+      requestId.length > 0 && requestId.length <= 128 ? " with a space, control or non-ASCII character" : ""
+    })`;
+  }
+  if (batchIndex > MAX_BATCH_INDEX) {
+    return `batch_index must be at most ${MAX_BATCH_INDEX} (got ${batchIndex})`;
+  }
+  return undefined;
+}
+
+const SOURCES: Record<number, SourceNumber> = {
+  [RecordSource.UNSPECIFIED]: 0,
+  [RecordSource.MODEL_SERVICE]: 1,
+  [RecordSource.MIRROR]: 2,
+};
 
 /** Resolves on the next store change, after `timeoutMs`, or on abort — whichever comes first. */
 class ChangeWaiter {
@@ -158,6 +191,8 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   readonly #now: () => number;
   readonly #engine: ReportEngine;
   readonly #cache = new Map<string, { version: number; atMs: number; report: Promise<ShadowReport> }>();
+  /** The labels of each model (name@version) seen, and when it was last seen: for feedback on unknown requests. */
+  readonly #modelLabels = new Map<string, { labels: Set<string>; lastMs: number }>();
   #lastDurationMs = 0;
 
   constructor(deps: ShadowServiceDeps) {
@@ -167,6 +202,46 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     this.#observer = deps.observer;
     this.#shutdownSignal = deps.shutdownSignal;
     this.#now = deps.now ?? Date.now;
+    for (const { model, labels, lastMs } of this.#store.recentModelLabels()) {
+      this.#modelLabels.set(model, { labels, lastMs });
+    }
+  }
+
+  #learnLabels(record: StoredRecord): void {
+    if (record.grpcCode !== 0 || record.probabilities.length === 0) {
+      return;
+    }
+    const key = `${record.modelName}@${record.modelVersion}`;
+    const known = this.#modelLabels.get(key);
+    if (!known) {
+      this.#modelLabels.set(key, {
+        labels: new Set(record.probabilities.map(([label]) => label)),
+        lastMs: record.timeMs,
+      });
+      return;
+    }
+    known.lastMs = Math.max(known.lastMs, record.timeMs);
+    for (const [label] of record.probabilities) {
+      known.labels.add(label);
+    }
+  }
+
+  /** The labels feedback about this request may name: its records' labels, else those of models seen recently. */
+  #labelsFor(requestId: string): Set<string> {
+    const own = this.#store.requestLabels(requestId);
+    if (own.size > 0) {
+      return own;
+    }
+    const since = this.#now() - this.#options.retentionMs;
+    const labels = new Set<string>();
+    for (const { labels: modelLabels, lastMs } of this.#modelLabels.values()) {
+      if (lastMs >= since) {
+        for (const label of modelLabels) {
+          labels.add(label);
+        }
+      }
+    }
+    return labels;
   }
 
   reportPredictions(
@@ -178,11 +253,21 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     }
     const receivedMs = this.#now();
     const records: StoredRecord[] = request.records.map((record, i) => {
-      if (record.requestId === "" || record.requestId.length > MAX_ID_LENGTH) {
-        throw invalid(`record ${i}: request_id must be 1 to ${MAX_ID_LENGTH} characters`);
+      const problem = idProblem(record.requestId, record.batchIndex);
+      if (problem) {
+        throw invalid(`record ${i}: ${problem}`);
       }
       if (record.role !== Role.PRIMARY && record.role !== Role.SHADOW) {
         throw invalid(`record ${i} (${record.requestId}): role must be ROLE_PRIMARY or ROLE_SHADOW`);
+      }
+      const source = SOURCES[record.source];
+      if (source === undefined) {
+        throw invalid(`record ${i} (${record.requestId}): unknown source ${record.source}`);
+      }
+      if (source === 2 && (record.role !== Role.SHADOW || record.grpcStatusCode === 0)) {
+        throw invalid(
+          `record ${i} (${record.requestId}): a RECORD_SOURCE_MIRROR record must be a SHADOW record of a failed call`,
+        );
       }
       if (record.label.length > MAX_LABEL_LENGTH || record.probabilities.length > MAX_LABELS) {
         throw invalid(`record ${i} (${record.requestId}): label or probabilities too large`);
@@ -204,14 +289,23 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
         inputLength: record.input?.length ?? 0,
         inputText: storeRawText && record.input?.text ? record.input.text : null,
         instance: record.instance,
+        source,
       };
     });
     const result = this.#store.insertRecords(records);
+    for (const record of records) {
+      this.#learnLabels(record);
+    }
     if (this.#observer) {
       for (const role of [1, 2] as const) {
         const sent = records.filter((r) => r.role === role).length;
         if (sent > 0) {
-          this.#observer.ingested(role, result.acceptedByRole[role], sent - result.acceptedByRole[role]);
+          this.#observer.ingested(
+            role,
+            result.acceptedByRole[role],
+            sent - result.acceptedByRole[role],
+            role === 2 ? result.replaced : 0,
+          );
         }
       }
     }
@@ -219,11 +313,52 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   }
 
   submitFeedback(request: SubmitFeedbackRequest): MessageInitShape<typeof SubmitFeedbackResponseSchema> {
-    if (request.requestId === "" || request.requestId.length > MAX_ID_LENGTH) {
-      throw invalid(`request_id must be 1 to ${MAX_ID_LENGTH} characters`);
+    try {
+      return this.#submitFeedback(request);
+    } catch (error) {
+      this.#observer?.feedbackRefused?.(ConnectError.from(error).code);
+      throw error;
+    }
+  }
+
+  /**
+   * Feedback is evidence, so it needs proof (README: "Feedback needs proof"): the checks run in this order, so that a
+   * caller without a token learns nothing about the labels or the requests.
+   */
+  #submitFeedback(request: SubmitFeedbackRequest): MessageInitShape<typeof SubmitFeedbackResponseSchema> {
+    const secret = this.#options.feedbackSecret;
+    if (secret === "") {
+      throw new ConnectError(
+        "feedback is disabled: metrics-service has no METRICS_SERVICE_FEEDBACK_SECRET",
+        Code.FailedPrecondition,
+      );
+    }
+    const problem = idProblem(request.requestId, request.batchIndex);
+    if (problem) {
+      throw invalid(problem);
+    }
+    if (!verifyFeedbackToken(secret, request.requestId, request.batchIndex, request.feedbackToken)) {
+      throw new ConnectError(
+        request.feedbackToken === ""
+          ? "feedback needs the feedback_token that came with the prediction"
+          : "the feedback_token does not belong to this request id and batch index",
+        Code.PermissionDenied,
+      );
     }
     if (request.label === "" || request.label.length > MAX_LABEL_LENGTH) {
       throw invalid(`label must be 1 to ${MAX_LABEL_LENGTH} characters`);
+    }
+    const labels = this.#labelsFor(request.requestId);
+    if (labels.size === 0) {
+      throw new ConnectError(
+        "no model's labels are known yet (no prediction was reported), so the label cannot be checked; retry shortly",
+        Code.Unavailable,
+      );
+    }
+    if (!labels.has(request.label)) {
+      throw invalid(
+        `label ${JSON.stringify(request.label.slice(0, 64))} is not one of the model's labels (${[...labels].sort().join(", ")})`,
+      );
     }
     const requestKnown = this.#store.upsertFeedback(
       request.requestId,
@@ -314,6 +449,7 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       joinWindowMs: this.#options.joinWindowMs,
       maxDisagreements: limit,
       includeText: this.#options.storeRawText,
+      expectedMirrorRatio: this.#options.expectedMirrorRatio,
       thresholds: this.#options.thresholds,
     });
     const entry = { version, atMs: nowMs, report };

@@ -1,3 +1,4 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   Decision,
   Role,
@@ -140,6 +141,45 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
     "A role's accuracy on feedback-labelled predictions.",
     ["role"],
   );
+  const judged = gauge(
+    "shadowmesh_shadow_judged_pairs",
+    "Pairs the models are judged on: pairs minus conflicts and caller-error pairs (the verdict's base).",
+  );
+  const roleRecords = gauge(
+    "shadowmesh_shadow_records",
+    "Every record of a role in the window, paired or not (a total; comparison numbers come from judged pairs).",
+    ["role"],
+  );
+  const coverageRatio = gauge(
+    "shadowmesh_shadow_coverage_ratio",
+    "Settled primary records with a shadow record, divided by the number expected at the configured mirror share.",
+  );
+  const expectedMirror = gauge(
+    "shadowmesh_shadow_expected_mirror_ratio",
+    "The configured share of primary requests mirrored to the shadow (METRICS_SERVICE_EXPECTED_MIRROR_PERCENT / 100).",
+  );
+  const settled = gauge(
+    "shadowmesh_shadow_settled_primary_records",
+    "Primary records past the join window (paired or unmatched): the base of the coverage.",
+  );
+  const silence = gauge(
+    "shadowmesh_shadow_silence_seconds",
+    "How long primary records kept arriving after the shadow's newest own record (0 when it keeps up).",
+  );
+  const lastRecord = gauge(
+    "shadowmesh_shadow_last_record_timestamp_seconds",
+    "Time of the newest record in the window by role (shadow: its own records, not the mirror's); absent when none.",
+    ["role"],
+  );
+  const conflicts = gauge(
+    "shadowmesh_shadow_conflicts",
+    "Pairs whose inputs differ (a request id reused for another text): never compared.",
+  );
+  const callerErrors = gauge(
+    "shadowmesh_shadow_caller_error_pairs",
+    "Pairs both models refused with the same caller-caused gRPC code: never counted against a model.",
+    ["grpc_code"],
+  );
   const verdict = gauge(
     "shadowmesh_verdict",
     "The current verdict on the shadow model: 1 for the decision in force, 0 for the others.",
@@ -156,6 +196,12 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
     name: "shadowmesh_feedback_submitted_total",
     help: "Feedback submissions, by whether predictions for the request were known.",
     labelNames: ["request_known"] as const,
+    registers: [registry],
+  });
+  const feedbackRefused = new Counter({
+    name: "shadowmesh_feedback_refused_total",
+    help: "SubmitFeedback calls refused, by gRPC code (PERMISSION_DENIED: no valid token; INVALID_ARGUMENT: bad label or id).",
+    labelNames: ["grpc_code"] as const,
     registers: [registry],
   });
   const retentionDeleted = new Counter({
@@ -208,15 +254,38 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
       feedback.set({ role, correct: "false" }, Number(summary.feedbackCount - summary.correctCount));
       accuracy.set({ role }, summary.accuracy);
     }
+    judged.set(Number(totals?.judgedPairCount ?? 0n));
+    roleRecords.set({ role: "primary" }, Number(totals?.primaryRecordCount ?? 0n));
+    roleRecords.set({ role: "shadow" }, Number(totals?.shadowRecordCount ?? 0n));
+    const coverage = report.coverage;
+    coverageRatio.set(coverage?.ratio ?? 0);
+    expectedMirror.set(coverage?.expectedRatio ?? 0);
+    settled.set(Number(coverage?.settledPrimaryCount ?? 0n));
+    silence.set(Number(coverage?.shadowSilence?.seconds ?? 0n) + (coverage?.shadowSilence?.nanos ?? 0) / 1e9);
+    lastRecord.reset();
+    if (coverage?.lastPrimaryTime) {
+      lastRecord.set({ role: "primary" }, timestampMs(coverage.lastPrimaryTime) / 1000);
+    }
+    if (coverage?.lastShadowTime) {
+      lastRecord.set({ role: "shadow" }, timestampMs(coverage.lastShadowTime) / 1000);
+    }
+    conflicts.set(Number(totals?.conflictCount ?? 0n));
+    callerErrors.reset();
+    for (const entry of report.callerErrors) {
+      callerErrors.set({ grpc_code: String(entry.grpcStatusCode) }, Number(entry.pairCount));
+    }
     for (const [decision, name] of DECISIONS) {
       verdict.set({ decision: name }, report.verdict?.decision === decision ? 1 : 0);
     }
   }
 
   return {
-    ingested(role, accepted, duplicates) {
-      if (accepted > 0) {
-        ingested.inc({ role: ROLE_NAME[role], outcome: "accepted" }, accepted);
+    ingested(role, accepted, duplicates, replaced = 0) {
+      if (accepted - replaced > 0) {
+        ingested.inc({ role: ROLE_NAME[role], outcome: "accepted" }, accepted - replaced);
+      }
+      if (replaced > 0) {
+        ingested.inc({ role: ROLE_NAME[role], outcome: "replaced" }, replaced);
       }
       if (duplicates > 0) {
         ingested.inc({ role: ROLE_NAME[role], outcome: "duplicate" }, duplicates);
@@ -224,6 +293,9 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
     },
     feedback(requestKnown) {
       feedbackSubmitted.inc({ request_known: String(requestKnown) });
+    },
+    feedbackRefused(code) {
+      feedbackRefused.inc({ grpc_code: String(code) });
     },
     retention(deleted) {
       retentionDeleted.inc({ table: "records" }, deleted.records);

@@ -27,7 +27,10 @@ const options: ReportOptions = {
     latencySlackMs: 2,
     minFeedback: 1,
     maxAccuracyDrop: 0.02,
+    minCoverage: 0.9,
+    maxShadowSilenceMs: 30_000,
   },
+  expectedMirrorRatio: 1,
 };
 
 /** The report's content; the time it was generated naturally differs. */

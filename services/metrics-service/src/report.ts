@@ -1,13 +1,14 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
+  type ConflictSchema,
   type DisagreementSchema,
   Role,
   type ShadowReport,
   ShadowReportSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { mean, quantileSorted, sortedCopy, wilson } from "./stats.js";
-import type { RecordDetail, ReportRow, RoleNumber } from "./store.js";
+import { type RecordDetail, type ReportRow, type RoleNumber, SOURCE_MIRROR } from "./store.js";
 import { decide, type VerdictThresholds } from "./verdict.js";
 
 /**
@@ -18,8 +19,13 @@ import { decide, type VerdictThresholds } from "./verdict.js";
  * - A record without such a partner is **pending** while it is younger than the join window (its partner may still
  *   arrive), and **unmatched** after that — counted by side. A record whose partner exists but is further away
  *   than the join window is unmatched at once.
- * - Only pairs where both calls succeeded are **compared** (agreement, flips, score delta, disagreements); a pair
- *   with a failed side still counts as a pair and its failure as an error of that role.
+ * - A pair whose input fingerprints differ is a **conflict** (the request id was reused for another text): never
+ *   compared. A pair both models refused with the same caller-caused code is a **caller error**: nobody's fault.
+ *   The other pairs are **judged**: every per-role comparison number (errors, latency, accuracy) and the verdict
+ *   come from them, so both models are measured on the same requests.
+ * - Only judged pairs where both calls succeeded are **compared** (agreement, flips, score delta, disagreements,
+ *   latency, accuracy); a judged pair with a failed side counts its failure as an error of that role.
+ * - Every record still counts in the totals (`all_*`), paired or not; unmatched primaries feed the coverage check.
  */
 
 export interface ReportOptions {
@@ -30,8 +36,18 @@ export interface ReportOptions {
   maxDisagreements: number;
   /** Whether raw input text (stored only with the opt-in) is shown in disagreements. */
   includeText: boolean;
+  /** The share of primary requests expected to be mirrored to the shadow (0–1). */
+  expectedMirrorRatio: number;
   thresholds: VerdictThresholds;
 }
+
+/**
+ * gRPC codes that describe the caller's request, not a model's fault: INVALID_ARGUMENT (empty or over-long text),
+ * OUT_OF_RANGE, and RESOURCE_EXHAUSTED (a message over the size limit; a model-service under overload answers
+ * UNAVAILABLE or DEADLINE_EXCEEDED instead). A pair is a caller error only when both models answered the same one of
+ * these codes; a code on one side only is that model's error (it refused what the other accepted).
+ */
+export const CALLER_ERROR_CODES: ReadonlySet<number> = new Set([3, 11, 8]);
 
 /** Upper bounds (ms) of the latency histogram in the report; a last +Inf bucket follows. */
 export const LATENCY_BUCKETS_MS = [0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
@@ -55,28 +71,44 @@ export function seriesStepMs(windowMs: number): number {
 const isOk = (r: ReportRow) => r.grpcCode === 0 && r.label !== "";
 
 class RoleAccumulator {
+  /** Judged pairs: the comparison numbers. */
   records = 0;
   errors = 0;
   errorsByCode = new Map<number, number>();
   latencies: number[] = [];
-  models = new Map<string, { name: string; version: string; lastMs: number }>();
   feedback = 0;
   correct = 0;
+  /** Every record of the role in the window: the totals. */
+  allRecords = 0;
+  allErrors = 0;
+  models = new Map<string, { name: string; version: string; lastMs: number }>();
 
   constructor(readonly role: Role) {}
 
-  add(record: ReportRow): void {
-    this.records++;
+  /** Any record of this role in the window. */
+  total(record: ReportRow): void {
+    this.allRecords++;
+    if (!isOk(record)) {
+      this.allErrors++;
+    }
     const key = `${record.modelName}\u0000${record.modelVersion}`;
     const model = this.models.get(key);
     if (!model || model.lastMs < record.timeMs) {
       this.models.set(key, { name: record.modelName, version: record.modelVersion, lastMs: record.timeMs });
     }
+  }
+
+  /** This role's record of a judged pair. */
+  judged(record: ReportRow): void {
+    this.records++;
     if (!isOk(record)) {
       this.errors++;
       this.errorsByCode.set(record.grpcCode, (this.errorsByCode.get(record.grpcCode) ?? 0) + 1);
-      return;
     }
+  }
+
+  /** This role's record of a compared pair (both calls succeeded): latency and accuracy. */
+  compared(record: ReportRow): void {
     this.latencies.push(record.latencyMs);
     if (record.feedbackLabel !== null) {
       this.feedback++;
@@ -115,8 +147,19 @@ function roleSummary(acc: RoleAccumulator) {
     feedbackCount: BigInt(acc.feedback),
     correctCount: BigInt(acc.correct),
     accuracy: acc.feedback > 0 ? acc.correct / acc.feedback : 0,
+    allRecordCount: BigInt(acc.allRecords),
+    allErrorCount: BigInt(acc.allErrors),
+    allErrorRate: acc.allRecords > 0 ? acc.allErrors / acc.allRecords : 0,
   };
 }
+
+/** Two fingerprints of different inputs; an empty one (a reporter that sent none) is not evidence of a conflict. */
+const differentInputs = (a: ReportRow, b: ReportRow) =>
+  a.inputSha256 !== "" && b.inputSha256 !== "" && a.inputSha256 !== b.inputSha256;
+
+/** Both calls refused with the same caller-caused code. */
+const callerError = (a: ReportRow, b: ReportRow) =>
+  a.grpcCode !== 0 && a.grpcCode === b.grpcCode && CALLER_ERROR_CODES.has(a.grpcCode);
 
 interface RequestRecords {
   primary?: ReportRow;
@@ -158,7 +201,15 @@ export function buildReport(
   };
   let requestCount = 0;
   let pairCount = 0;
+  let judgedCount = 0;
   let compared = 0;
+  let settledPrimary = 0;
+  let mirroredPrimary = 0;
+  let firstPrimaryMs = Number.POSITIVE_INFINITY;
+  let lastPrimaryMs = Number.NEGATIVE_INFINITY;
+  let lastShadowMs = Number.NEGATIVE_INFINITY;
+  const conflicts: { timeMs: number; primary: ReportRow; shadow: ReportRow }[] = [];
+  const callerErrors = new Map<number, number>();
   let agreeing = 0;
   let pending = 0;
   const unmatched: Record<RoleNumber, number> = { 1: 0, 2: 0 };
@@ -172,6 +223,18 @@ export function buildReport(
     series.set(at, { pairs: 0, agreeing: 0 });
   }
 
+  for (const record of records) {
+    if (record.timeMs < startMs) {
+      continue;
+    }
+    if (record.role === 1) {
+      firstPrimaryMs = Math.min(firstPrimaryMs, record.timeMs);
+      lastPrimaryMs = Math.max(lastPrimaryMs, record.timeMs);
+    } else if (record.source !== SOURCE_MIRROR) {
+      lastShadowMs = Math.max(lastShadowMs, record.timeMs);
+    }
+  }
+
   for (const { primary, shadow } of requests.values()) {
     if (primary && shadow && Math.abs(primary.timeMs - shadow.timeMs) <= joinWindowMs) {
       if (primary.timeMs < startMs) {
@@ -179,12 +242,27 @@ export function buildReport(
       }
       requestCount++;
       pairCount++;
-      roles[1].add(primary);
-      roles[2].add(shadow);
+      settledPrimary++;
+      mirroredPrimary++;
+      roles[1].total(primary);
+      roles[2].total(shadow);
+      if (differentInputs(primary, shadow)) {
+        conflicts.push({ timeMs: primary.timeMs, primary, shadow });
+        continue;
+      }
+      if (callerError(primary, shadow)) {
+        callerErrors.set(primary.grpcCode, (callerErrors.get(primary.grpcCode) ?? 0) + 1);
+        continue;
+      }
+      judgedCount++;
+      roles[1].judged(primary);
+      roles[2].judged(shadow);
       if (!isOk(primary) || !isOk(shadow)) {
         continue;
       }
       compared++;
+      roles[1].compared(primary);
+      roles[2].compared(shadow);
       const agree = primary.label === shadow.label;
       if (agree) {
         agreeing++;
@@ -211,11 +289,14 @@ export function buildReport(
         continue;
       }
       counted = true;
-      roles[record.role].add(record);
+      roles[record.role].total(record);
       if (!partnerTooFar && nowMs - record.timeMs < joinWindowMs) {
         pending++;
       } else {
         unmatched[record.role]++;
+        if (record.role === 1) {
+          settledPrimary++;
+        }
       }
     }
     if (counted) {
@@ -263,9 +344,52 @@ export function buildReport(
       };
     });
 
+  const conflictList = conflicts
+    .sort((a, b) => b.timeMs - a.timeMs)
+    .slice(0, options.maxDisagreements)
+    .map(({ timeMs, primary }): MessageInitShape<typeof ConflictSchema> => {
+      const found = details(primary.requestId, primary.batchIndex);
+      const input = (detail: RecordDetail | undefined) => ({
+        sha256: detail?.inputSha256 ?? "",
+        length: detail?.inputLength ?? 0,
+        text: options.includeText ? (detail?.inputText ?? "") : "",
+      });
+      return {
+        requestId: primary.requestId,
+        batchIndex: primary.batchIndex,
+        time: timestampFromMs(timeMs),
+        primaryInput: input(found[1]),
+        shadowInput: input(found[2]),
+      };
+    });
+
+  const expected = Math.max(0, options.expectedMirrorRatio);
+  const coverage = settledPrimary > 0 && expected > 0 ? mirroredPrimary / (settledPrimary * expected) : 0;
+  // How long the primary's records kept coming after the shadow's newest own record (from the first primary
+  // record of the window when the shadow reported nothing in it).
+  const shadowSilenceMs =
+    lastPrimaryMs === Number.NEGATIVE_INFINITY
+      ? 0
+      : Math.max(
+          0,
+          lastPrimaryMs - (lastShadowMs === Number.NEGATIVE_INFINITY ? firstPrimaryMs : lastShadowMs),
+        );
+  let callerErrorPairs = 0;
+  for (const n of callerErrors.values()) {
+    callerErrorPairs += n;
+  }
+
   const verdict = decide(
     {
-      pairCount,
+      pairCount: judgedCount,
+      allPairCount: pairCount,
+      conflictCount: conflicts.length,
+      callerErrorPairCount: callerErrorPairs,
+      expectedMirrorRatio: expected,
+      settledPrimaryCount: settledPrimary,
+      mirroredPrimaryCount: mirroredPrimary,
+      coverage,
+      shadowSilenceMs,
       comparedPairCount: compared,
       agreementRate: interval.rate,
       agreementLowerBound: interval.lower,
@@ -287,14 +411,40 @@ export function buildReport(
     generateTime: timestampFromMs(Date.now()),
     totals: {
       requestCount: BigInt(requestCount),
-      primaryRecordCount: BigInt(roles[1].records),
-      shadowRecordCount: BigInt(roles[2].records),
+      primaryRecordCount: BigInt(roles[1].allRecords),
+      shadowRecordCount: BigInt(roles[2].allRecords),
       pairCount: BigInt(pairCount),
       unmatchedPrimaryCount: BigInt(unmatched[1]),
       unmatchedShadowCount: BigInt(unmatched[2]),
       pendingCount: BigInt(pending),
-      mirrorRatio: roles[1].records > 0 ? roles[2].records / roles[1].records : 0,
+      mirrorRatio: roles[1].allRecords > 0 ? roles[2].allRecords / roles[1].allRecords : 0,
+      conflictCount: BigInt(conflicts.length),
+      callerErrorPairCount: BigInt(callerErrorPairs),
+      judgedPairCount: BigInt(judgedCount),
     },
+    coverage: {
+      expectedRatio: expected,
+      settledPrimaryCount: BigInt(settledPrimary),
+      mirroredPrimaryCount: BigInt(mirroredPrimary),
+      ratio: coverage,
+      minRatio: options.thresholds.minCoverage,
+      ...(lastPrimaryMs > Number.NEGATIVE_INFINITY
+        ? { lastPrimaryTime: timestampFromMs(lastPrimaryMs) }
+        : {}),
+      ...(lastShadowMs > Number.NEGATIVE_INFINITY ? { lastShadowTime: timestampFromMs(lastShadowMs) } : {}),
+      shadowSilence: durationFromMs(shadowSilenceMs),
+      maxShadowSilence: durationFromMs(
+        Math.round(
+          expected > 0
+            ? options.thresholds.maxShadowSilenceMs / expected
+            : options.thresholds.maxShadowSilenceMs,
+        ),
+      ),
+    },
+    callerErrors: [...callerErrors.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([code, count]) => ({ grpcStatusCode: code, pairCount: BigInt(count) })),
+    recentConflicts: conflictList,
     agreement: {
       agreeingCount: BigInt(agreeing),
       pairCount: BigInt(compared),

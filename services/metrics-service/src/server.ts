@@ -47,7 +47,12 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
       latencySlackMs: config.VERDICT_LATENCY_SLACK_MS,
       minFeedback: config.VERDICT_MIN_FEEDBACK,
       maxAccuracyDrop: config.VERDICT_MAX_ACCURACY_DROP,
+      minCoverage: config.VERDICT_MIN_COVERAGE,
+      maxShadowSilenceMs: config.VERDICT_MAX_SHADOW_SILENCE_MS,
     },
+    expectedMirrorRatio: config.EXPECTED_MIRROR_PERCENT / 100,
+    feedbackSecret: config.FEEDBACK_SECRET,
+    retentionMs: config.RETENTION_HOURS * 3_600_000,
   };
 }
 

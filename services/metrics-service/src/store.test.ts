@@ -33,11 +33,13 @@ describe("ShadowStore", () => {
       accepted: 3,
       duplicates: 0,
       acceptedByRole: { 1: 2, 2: 1 },
+      replaced: 0,
     });
     expect(store.insertRecords(batch)).toEqual({
       accepted: 0,
       duplicates: 3,
       acceptedByRole: { 1: 0, 2: 0 },
+      replaced: 0,
     });
     expect(store.counts().records).toBe(3);
   });
@@ -158,10 +160,117 @@ describe("ShadowStore", () => {
     store.close();
     const db = new Database(path.join(dir, DATABASE_FILE));
     db.exec("ALTER TABLE records DROP COLUMN score_delta");
+    db.exec("ALTER TABLE records DROP COLUMN source");
     db.pragma("user_version = 1");
     db.close();
     store = new ShadowStore({ dataDir: dir });
     expect(store.reportRows(0).map((r) => r.scoreDelta)).toEqual([expect.closeTo(0.5), expect.closeTo(0.5)]);
+  });
+
+  it("opens a file written by schema version 2 (before record sources) and still finds every record", () => {
+    store.close();
+    rmSync(path.join(dir, DATABASE_FILE), { force: true });
+    // Version 2's schema and writes, frozen here as that version of metrics-service made them.
+    const db = new Database(path.join(dir, DATABASE_FILE));
+    db.pragma("journal_mode = WAL");
+    db.exec(`CREATE TABLE records (
+      request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, role INTEGER NOT NULL CHECK (role IN (1, 2)),
+      model_name TEXT NOT NULL, model_version TEXT NOT NULL, label TEXT NOT NULL, probabilities TEXT NOT NULL,
+      latency_ms REAL NOT NULL, grpc_code INTEGER NOT NULL, time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+      input_sha256 TEXT NOT NULL, input_length INTEGER NOT NULL, input_text TEXT, instance TEXT NOT NULL,
+      score_delta REAL,
+      PRIMARY KEY (request_id, batch_index, role))`);
+    db.exec("CREATE INDEX records_by_time ON records (time_ms)");
+    db.exec(`CREATE TABLE feedback (request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, label TEXT NOT NULL,
+      time_ms INTEGER NOT NULL, PRIMARY KEY (request_id, batch_index))`);
+    db.exec("CREATE INDEX feedback_by_time ON feedback (time_ms)");
+    const insert = db.prepare(
+      `INSERT INTO records VALUES (?, ?, ?, 'spam', ?, ?, ?, 1.5, ?, ?, ?, ?, 42, NULL, 'pod', ?)`,
+    );
+    const probabilities = (spam: number) =>
+      JSON.stringify([
+        ["ham", 1 - spam],
+        ["spam", spam],
+      ]);
+    for (let i = 0; i < 50; i++) {
+      insert.run(
+        `old-${i}`,
+        0,
+        1,
+        "1.0.0",
+        "spam",
+        probabilities(0.9),
+        0,
+        1000 + i,
+        1000 + i,
+        `sha-${i}`,
+        0.1,
+      );
+      insert.run(
+        `old-${i}`,
+        0,
+        2,
+        "2.0.0",
+        "spam",
+        probabilities(0.8),
+        0,
+        1001 + i,
+        1001 + i,
+        `sha-${i}`,
+        0.1,
+      );
+    }
+    insert.run("old-failed", 0, 2, "2.0.0", "", "[]", 14, 1000, 1000, "sha-f", null);
+    db.prepare("INSERT INTO feedback VALUES ('old-3', 0, 'spam', 2000)").run();
+    db.pragma("user_version = 2");
+    db.close();
+
+    store = new ShadowStore({ dataDir: dir });
+    expect(store.counts()).toEqual({ records: 101, feedback: 1 });
+    const rows = store.reportRows(0);
+    expect(rows).toHaveLength(101);
+    expect(new Set(rows.map((r) => r.source))).toEqual(new Set([0]));
+    expect(rows.find((r) => r.requestId === "old-3" && r.role === 2)?.feedbackLabel).toBe("spam");
+    expect(rows.find((r) => r.requestId === "old-7")?.scoreDelta).toBeCloseTo(0.1);
+    expect(rows.find((r) => r.requestId === "old-failed")?.grpcCode).toBe(14);
+    // An old (UNSPECIFIED) record gives way to a MIRROR record of the same call, as a MODEL_SERVICE one would.
+    const mirror = {
+      ...stored({ requestId: "old-9", role: "shadow", code: 4, timeMs: 1009, source: "mirror" }),
+    };
+    expect(store.insertRecords([mirror]).replaced).toBe(1);
+    expect(
+      store
+        .reportRows(0)
+        .filter((r) => r.requestId === "old-9")
+        .map((r) => [r.role, r.grpcCode, r.scoreDelta]),
+    ).toEqual(
+      expect.arrayContaining([
+        [1, 0, null],
+        [2, 4, null],
+      ]),
+    );
+    expect(store.requestLabels("old-1")).toEqual(new Set(["ham", "spam"]));
+  });
+
+  it("gives a MIRROR record precedence over the shadow's own record, never the reverse", () => {
+    const own = stored({ requestId: "m", role: "shadow", label: "ham", timeMs: 1000 });
+    const mirror = stored({ requestId: "m", role: "shadow", code: 4, timeMs: 1002, source: "mirror" });
+    const unspecified = { ...own, source: 0 as const };
+    expect(store.insertRecords([own])).toMatchObject({ accepted: 1, replaced: 0 });
+    expect(store.insertRecords([mirror])).toMatchObject({ accepted: 1, replaced: 1 });
+    expect(store.insertRecords([mirror])).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(store.insertRecords([own, unspecified])).toMatchObject({ accepted: 0, duplicates: 2 });
+    expect(store.recordsSince(0).map((r) => [r.grpcCode, r.source])).toEqual([[4, 2]]);
+    // A MIRROR record for the primary role is stored like any other (the service refuses them).
+    const other = stored({
+      requestId: "u",
+      role: "shadow",
+      label: "ham",
+      timeMs: 1000,
+      source: "unspecified",
+    });
+    store.insertRecords([other]);
+    expect(store.insertRecords([{ ...mirror, requestId: "u" }]).replaced).toBe(1);
   });
 
   it("refuses a database written by a newer version", () => {

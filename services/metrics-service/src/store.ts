@@ -12,6 +12,12 @@ import { scoreDelta } from "./stats.js";
 /** Role numbers as in the proto (ROLE_PRIMARY = 1, ROLE_SHADOW = 2). */
 export type RoleNumber = 1 | 2;
 
+/** Record sources as in the proto: RECORD_SOURCE_UNSPECIFIED = 0, _MODEL_SERVICE = 1, _MIRROR = 2. */
+export type SourceNumber = 0 | 1 | 2;
+
+/** RECORD_SOURCE_MIRROR: a failure the mirroring caller saw; it outweighs the shadow's own record. */
+export const SOURCE_MIRROR = 2;
+
 /** One prediction record as stored. */
 export interface StoredRecord {
   requestId: string;
@@ -34,6 +40,8 @@ export interface StoredRecord {
   /** Only with the raw-text opt-in; else null. */
   inputText: string | null;
   instance: string;
+  /** Who reported it (0 unspecified, 1 the model-service, 2 the mirroring caller). */
+  source: SourceNumber;
 }
 
 /** A stored record with the feedback label of its request, if any. */
@@ -58,6 +66,9 @@ export interface ReportRow {
   /** The pair's score delta, set on both records once both succeeded; null before. */
   scoreDelta: number | null;
   feedbackLabel: string | null;
+  /** The input's fingerprint: a pair whose fingerprints differ is a conflict, never compared. */
+  inputSha256: string;
+  source: SourceNumber;
 }
 
 /** A record's probabilities and input fingerprint, for a disagreement. */
@@ -76,16 +87,19 @@ export interface StoreOptions {
 }
 
 export interface InsertResult {
+  /** Records stored: for the first time, or replacing a record of lower precedence. */
   accepted: number;
   duplicates: number;
-  /** Records stored for the first time, by role. */
+  /** Records stored, by role. */
   acceptedByRole: Record<RoleNumber, number>;
+  /** Of the accepted, the MIRROR records that replaced the shadow's own record of the same key. */
+  replaced: number;
 }
 
 /** The file name of the database inside the data directory. */
 export const DATABASE_FILE = "shadow.db";
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** MIGRATIONS[v] takes the schema from version v to v + 1. */
 const MIGRATIONS: string[][] = [
@@ -121,12 +135,15 @@ const MIGRATIONS: string[][] = [
   // The score delta of a pair, computed once at ingest (backfilled below), so that reports need not parse every
   // record's probabilities.
   ["ALTER TABLE records ADD COLUMN score_delta REAL"],
+  // Who reported a record (RecordSource): a MIRROR record replaces the shadow's own one. Records stored before
+  // are UNSPECIFIED (0), which is treated as the model-service's own.
+  ["ALTER TABLE records ADD COLUMN source INTEGER NOT NULL DEFAULT 0"],
 ];
 
 const OK = "grpc_code = 0 AND label != ''";
 
 const REPORT_ROWS_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
-    r.grpc_code, r.time_ms, r.score_delta, f.label
+    r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source
   FROM records r
   LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
   WHERE r.time_ms >= ?`;
@@ -146,7 +163,22 @@ type ReportRowTuple = [
   number,
   number | null,
   string | null,
+  string,
+  number,
 ];
+
+const sourceOf = (n: number): SourceNumber => (n === 1 || n === 2 ? n : 0);
+
+/** The labels named in stored probability vectors (JSON of [label, probability] pairs). */
+function labelsIn(vectors: readonly string[]): Set<string> {
+  const labels = new Set<string>();
+  for (const vector of vectors) {
+    for (const [label] of JSON.parse(vector) as [string, number][]) {
+      labels.add(label);
+    }
+  }
+  return labels;
+}
 
 function readReportRows(statement: Database.Statement, fromMs: number): ReportRow[] {
   return (statement.all(fromMs) as ReportRowTuple[]).map((r) => ({
@@ -161,6 +193,8 @@ function readReportRows(statement: Database.Statement, fromMs: number): ReportRo
     timeMs: r[8],
     scoreDelta: r[9],
     feedbackLabel: r[10],
+    inputSha256: r[11],
+    source: sourceOf(r[12]),
   }));
 }
 
@@ -245,6 +279,7 @@ interface RecordRow {
   input_length: number;
   input_text: string | null;
   instance: string;
+  source: number;
   feedback_label: string | null;
 }
 
@@ -265,6 +300,7 @@ function toRecord(row: RecordRow): RecordWithFeedback {
     inputLength: row.input_length,
     inputText: row.input_text,
     instance: row.instance,
+    source: sourceOf(row.source),
     feedbackLabel: row.feedback_label,
   };
 }
@@ -273,6 +309,11 @@ export class ShadowStore implements ReportSource {
   readonly file: string;
   readonly #db: Database.Database;
   readonly #insertRecord: Database.Statement;
+  readonly #existingSource: Database.Statement;
+  readonly #replaceRecord: Database.Statement;
+  readonly #clearScoreDelta: Database.Statement;
+  readonly #requestLabels: Database.Statement;
+  readonly #recentLabels: Database.Statement;
   readonly #insertMany: (records: readonly StoredRecord[]) => InsertResult;
   readonly #upsertFeedback: Database.Statement;
   readonly #recordExists: Database.Statement;
@@ -299,25 +340,58 @@ export class ShadowStore implements ReportSource {
 
     this.#insertRecord = this.#db.prepare(
       `INSERT OR IGNORE INTO records (request_id, batch_index, role, model_name, model_version, label, probabilities,
-         latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text, instance)
+         latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text, instance, source)
        VALUES (@requestId, @batchIndex, @role, @modelName, @modelVersion, @label, @probabilities, @latencyMs,
-         @grpcCode, @timeMs, @receivedMs, @inputSha256, @inputLength, @inputText, @instance)`,
+         @grpcCode, @timeMs, @receivedMs, @inputSha256, @inputLength, @inputText, @instance, @source)`,
+    );
+    this.#existingSource = this.#db
+      .prepare("SELECT source FROM records WHERE request_id = ? AND batch_index = ? AND role = ?")
+      .pluck();
+    this.#replaceRecord = this.#db.prepare(
+      `UPDATE records SET model_name = @modelName, model_version = @modelVersion, label = @label,
+         probabilities = @probabilities, latency_ms = @latencyMs, grpc_code = @grpcCode, time_ms = @timeMs,
+         received_ms = @receivedMs, input_sha256 = @inputSha256, input_length = @inputLength,
+         input_text = @inputText, instance = @instance, source = @source, score_delta = NULL
+       WHERE request_id = @requestId AND batch_index = @batchIndex AND role = @role`,
+    );
+    this.#clearScoreDelta = this.#db.prepare(
+      "UPDATE records SET score_delta = NULL WHERE request_id = ? AND batch_index = ?",
     );
     this.#insertMany = this.#db.transaction((records: readonly StoredRecord[]) => {
       const acceptedByRole: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+      let replaced = 0;
       for (const record of records) {
-        const changes = this.#insertRecord.run({
-          ...record,
-          probabilities: JSON.stringify(record.probabilities),
-        }).changes;
+        const row = { ...record, probabilities: JSON.stringify(record.probabilities) };
+        let changes = this.#insertRecord.run(row).changes;
+        if (changes === 0 && record.source === SOURCE_MIRROR) {
+          // Precedence (README: "Ingest and feedback"): what the mirroring caller saw outweighs the shadow's own
+          // record of the same call; the reverse never happens, and the same source twice is a duplicate.
+          const existing = this.#existingSource.get(record.requestId, record.batchIndex, record.role);
+          if (existing !== SOURCE_MIRROR) {
+            changes = this.#replaceRecord.run(row).changes;
+            this.#clearScoreDelta.run(record.requestId, record.batchIndex);
+            replaced += changes;
+          }
+        }
         acceptedByRole[record.role] += changes;
         if (changes > 0 && record.grpcCode === 0 && record.label !== "") {
           this.#pairDelta(record);
         }
       }
       const accepted = acceptedByRole[1] + acceptedByRole[2];
-      return { accepted, duplicates: records.length - accepted, acceptedByRole };
+      return { accepted, duplicates: records.length - accepted, acceptedByRole, replaced };
     });
+    this.#requestLabels = this.#db
+      .prepare("SELECT probabilities FROM records WHERE request_id = ? AND label != ''")
+      .pluck();
+    this.#recentLabels = this.#db
+      .prepare(
+        `SELECT model_name, model_version, MAX(time_ms), probabilities FROM
+           (SELECT model_name, model_version, time_ms, probabilities FROM records WHERE label != ''
+            ORDER BY time_ms DESC LIMIT ?)
+         GROUP BY model_name, model_version`,
+      )
+      .raw();
     this.#upsertFeedback = this.#db.prepare(
       `INSERT INTO feedback (request_id, batch_index, label, time_ms) VALUES (?, ?, ?, ?)
        ON CONFLICT (request_id, batch_index) DO UPDATE SET label = excluded.label, time_ms = excluded.time_ms`,
@@ -363,7 +437,7 @@ export class ShadowStore implements ReportSource {
           this.#db.exec(statement);
         }
       }
-      if (current >= 1) {
+      if (current === 1) {
         this.#backfillScoreDeltas();
       }
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -481,6 +555,25 @@ export class ShadowStore implements ReportSource {
       this.#changed();
     }
     return { records, feedback };
+  }
+
+  /** The labels in the probabilities of a request's records (any batch index, either role); empty when unknown. */
+  requestLabels(requestId: string): Set<string> {
+    return labelsIn(this.#requestLabels.all(requestId) as string[]);
+  }
+
+  /**
+   * The labels of each model (name and version) among the newest `limit` successful records, with the time of its
+   * newest record: the models seen recently, for checking feedback about a request not reported yet.
+   */
+  recentModelLabels(limit = 2000): { model: string; labels: Set<string>; lastMs: number }[] {
+    return (this.#recentLabels.all(limit) as [string, string, number, string][]).map(
+      ([name, version, lastMs, probabilities]) => ({
+        model: `${name}@${version}`,
+        labels: labelsIn([probabilities]),
+        lastMs,
+      }),
+    );
   }
 
   /** Row counts, for logs and tests. */

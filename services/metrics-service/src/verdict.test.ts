@@ -10,11 +10,21 @@ const thresholds: VerdictThresholds = {
   latencySlackMs: 2,
   minFeedback: 30,
   maxAccuracyDrop: 0.02,
+  minCoverage: 0.9,
+  maxShadowSilenceMs: 30_000,
 };
 
 /** A shadow that meets every threshold. */
 const good: VerdictInput = {
   pairCount: 1000,
+  allPairCount: 1000,
+  conflictCount: 0,
+  callerErrorPairCount: 0,
+  expectedMirrorRatio: 1,
+  settledPrimaryCount: 1000,
+  mirroredPrimaryCount: 1000,
+  coverage: 1,
+  shadowSilenceMs: 0,
   comparedPairCount: 1000,
   agreementRate: 0.98,
   agreementLowerBound: 0.97,
@@ -37,26 +47,75 @@ describe("decide", () => {
     expect(verdict.decision).toBe(Decision.PROMOTE);
     expect(verdict.checks.map((c) => [c.name, c.outcome])).toEqual([
       ["min_pairs", CheckOutcome.PASS],
+      ["coverage", CheckOutcome.PASS],
+      ["shadow_silence", CheckOutcome.PASS],
       ["agreement_lower_bound", CheckOutcome.PASS],
       ["shadow_error_rate", CheckOutcome.PASS],
       ["latency_p99_ratio", CheckOutcome.PASS],
       ["feedback_accuracy", CheckOutcome.PASS],
     ]);
-    expect(verdict.reasons).toHaveLength(5);
+    expect(verdict.reasons).toHaveLength(7);
     const agreement = verdict.checks.find((c) => c.name === "agreement_lower_bound");
     expect(agreement?.observed).toBe(0.97);
     expect(agreement?.threshold).toBe(0.9);
   });
 
   it("says INSUFFICIENT_DATA below the minimum pairs and skips every other check, even a bad one", () => {
-    const verdict = decide({ ...good, pairCount: 99, shadowErrorRate: 1 }, thresholds);
+    const verdict = decide({ ...good, pairCount: 99, allPairCount: 99, shadowErrorRate: 1 }, thresholds);
     expect(verdict.decision).toBe(Decision.INSUFFICIENT_DATA);
-    expect(verdict.reasons).toEqual(["Only 99 pairs observed; at least 100 are needed before a decision."]);
+    expect(verdict.reasons).toEqual([
+      "Only 99 judged pairs observed; at least 100 are needed before a decision.",
+    ]);
     expect(verdict.checks.every((c) => c.outcome === CheckOutcome.SKIPPED)).toBe(true);
   });
 
   it("decides at exactly the minimum number of pairs", () => {
     expect(decide({ ...good, pairCount: 100 }, thresholds).decision).toBe(Decision.PROMOTE);
+  });
+
+  it("holds when the shadow answered materially less than the expected mirror share, saying so", () => {
+    const input = { ...good, settledPrimaryCount: 2000, mirroredPrimaryCount: 1000, coverage: 0.5 };
+    const verdict = decide(input, thresholds);
+    expect(verdict.decision).toBe(Decision.HOLD);
+    expect(verdict.reasons).toEqual([
+      "Coverage 50.0 %: the shadow has a record for 1000 of the 2000 settled primary records, 2000 expected at a " +
+        "100.0 % mirror share; below 90.0 %, so the shadow was not tested on the traffic it would serve " +
+        "(mirror dropped, shadow down, or its reports lost).",
+    ]);
+    expect(outcomes({ ...input, coverage: 0.9 }).coverage).toBe(CheckOutcome.PASS);
+    // Against a sampled mirror, the same count is full coverage.
+    expect(outcomes({ ...input, expectedMirrorRatio: 0.5, coverage: 1 }).coverage).toBe(CheckOutcome.PASS);
+    // Mirroring off: nothing to measure.
+    expect(outcomes({ ...input, expectedMirrorRatio: 0, coverage: 0 }).coverage).toBe(CheckOutcome.SKIPPED);
+  });
+
+  it("holds when primary records keep arriving after the shadow's stopped, scaled by the mirror share", () => {
+    const input = { ...good, shadowSilenceMs: 30_001 };
+    const verdict = decide(input, thresholds);
+    expect(verdict.decision).toBe(Decision.HOLD);
+    expect(verdict.reasons[0]).toMatch(/shadow's records stopped: primary records kept arriving for 30\.0 s/);
+    expect(outcomes({ ...good, shadowSilenceMs: 30_000 }).shadow_silence).toBe(CheckOutcome.PASS);
+    expect(outcomes({ ...input, expectedMirrorRatio: 0.1 }).shadow_silence).toBe(CheckOutcome.PASS);
+    expect(outcomes({ ...good, shadowSilenceMs: 300_001, expectedMirrorRatio: 0.1 }).shadow_silence).toBe(
+      CheckOutcome.WARN,
+    );
+  });
+
+  it("still rolls back on evidence from the pairs when coverage is low", () => {
+    const input = { ...good, coverage: 0.5, shadowErrorRate: 0.5 };
+    expect(decide(input, thresholds).decision).toBe(Decision.ROLLBACK);
+  });
+
+  it("counts only judged pairs towards the minimum and says what was left out", () => {
+    const verdict = decide(
+      { ...good, pairCount: 99, allPairCount: 120, conflictCount: 1, callerErrorPairCount: 20 },
+      thresholds,
+    );
+    expect(verdict.decision).toBe(Decision.INSUFFICIENT_DATA);
+    expect(verdict.reasons[0]).toBe(
+      "Only 99 judged pairs observed (120 paired; left out: 1 with different inputs, 20 refused by both for the " +
+        "caller's fault); at least 100 are needed before a decision.",
+    );
   });
 
   it("holds when the agreement's lower bound is below the threshold", () => {

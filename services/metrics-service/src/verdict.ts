@@ -24,12 +24,32 @@ export interface VerdictThresholds {
   minFeedback: number;
   /** ROLLBACK when shadow accuracy < primary accuracy − this. */
   maxAccuracyDrop: number;
+  /** PROMOTE needs the coverage (shadow records present ÷ expected) at least this; below: HOLD. */
+  minCoverage: number;
+  /**
+   * PROMOTE needs the shadow's silence (how long primary records kept arriving after its newest record) at most
+   * this, divided by the expected mirror share (a sampled shadow is legitimately quiet for longer); above: HOLD.
+   */
+  maxShadowSilenceMs: number;
 }
 
 /** What the verdict looks at, taken from the report. */
 export interface VerdictInput {
-  /** Requests with both a primary and a shadow record. */
+  /** Judged pairs: both records present, same input, not both refused for the caller's fault. */
   pairCount: number;
+  /** Every pair, judged or not (conflicts and caller-error pairs included). */
+  allPairCount: number;
+  conflictCount: number;
+  callerErrorPairCount: number;
+  /** The configured share of primary requests mirrored to the shadow (0–1). */
+  expectedMirrorRatio: number;
+  /** Primary records past the join window (paired or unmatched), and how many of them have a shadow record. */
+  settledPrimaryCount: number;
+  mirroredPrimaryCount: number;
+  /** mirrored ÷ (settled × expected); 0 when nothing is settled. */
+  coverage: number;
+  /** How long primary records kept arriving after the shadow's newest own record (ms). */
+  shadowSilenceMs: number;
   /** Pairs where both calls succeeded, so the labels could be compared. */
   comparedPairCount: number;
   agreementRate: number;
@@ -46,6 +66,7 @@ export interface VerdictInput {
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+const seconds = (x: number) => `${(x / 1000).toFixed(1)} s`;
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 function check(
@@ -67,9 +88,15 @@ export function evaluateChecks(input: VerdictInput, t: VerdictThresholds): Verdi
       CheckOutcome.SKIPPED,
       observed,
       threshold,
-      `${what} not judged: only ${input.pairCount} of the ${t.minPairs} pairs needed.`,
+      `${what} not judged: only ${input.pairCount} of the ${t.minPairs} judged pairs needed.`,
     );
   const checks: VerdictCheck[] = [];
+  const leftOut = input.allPairCount - input.pairCount;
+  const apart =
+    leftOut > 0
+      ? ` (${input.allPairCount} paired; left out: ${input.conflictCount} with different inputs, ` +
+        `${input.callerErrorPairCount} refused by both for the caller's fault)`
+      : "";
 
   checks.push(
     enough
@@ -78,16 +105,97 @@ export function evaluateChecks(input: VerdictInput, t: VerdictThresholds): Verdi
           CheckOutcome.PASS,
           input.pairCount,
           t.minPairs,
-          `${input.pairCount} pairs observed; ${t.minPairs} are needed.`,
+          `${input.pairCount} judged pairs observed${apart}; ${t.minPairs} are needed.`,
         )
       : check(
           "min_pairs",
           CheckOutcome.SKIPPED,
           input.pairCount,
           t.minPairs,
-          `Only ${input.pairCount} pairs observed; at least ${t.minPairs} are needed before a decision.`,
+          `Only ${input.pairCount} judged pairs observed${apart}; at least ${t.minPairs} are needed before a decision.`,
         ),
   );
+
+  // Coverage: a shadow that answered materially less than the mirrored share cannot be promoted, whatever the
+  // pairs say (README: "The verdict").
+  const coverageName = "coverage";
+  if (!enough) {
+    checks.push(skip(coverageName, input.coverage, t.minCoverage, "Coverage"));
+  } else if (input.expectedMirrorRatio <= 0 || input.settledPrimaryCount === 0) {
+    checks.push(
+      check(
+        coverageName,
+        CheckOutcome.SKIPPED,
+        input.coverage,
+        t.minCoverage,
+        "Coverage not judged: no share of the traffic is expected to be mirrored, or no primary record is settled.",
+      ),
+    );
+  } else {
+    const expected = input.settledPrimaryCount * input.expectedMirrorRatio;
+    const what =
+      `Coverage ${pct(input.coverage)}: the shadow has a record for ${input.mirroredPrimaryCount} of the ` +
+      `${input.settledPrimaryCount} settled primary records, ${Math.round(expected)} expected at a ` +
+      `${pct(input.expectedMirrorRatio)} mirror share;`;
+    checks.push(
+      input.coverage + 1e-12 >= t.minCoverage
+        ? check(
+            coverageName,
+            CheckOutcome.PASS,
+            input.coverage,
+            t.minCoverage,
+            `${what} at least ${pct(t.minCoverage)}.`,
+          )
+        : check(
+            coverageName,
+            CheckOutcome.WARN,
+            input.coverage,
+            t.minCoverage,
+            `${what} below ${pct(t.minCoverage)}, so the shadow was not tested on the traffic it would serve ` +
+              "(mirror dropped, shadow down, or its reports lost).",
+          ),
+    );
+  }
+
+  // Silence: primary records keep arriving while the shadow's stopped (a hung or dead shadow, whose reports are
+  // the only signal in a cluster where Envoy discards the mirror's result).
+  const silenceName = "shadow_silence";
+  const allowedMs = input.expectedMirrorRatio > 0 ? t.maxShadowSilenceMs / input.expectedMirrorRatio : 0;
+  if (!enough) {
+    checks.push(skip(silenceName, input.shadowSilenceMs, allowedMs, "Shadow silence"));
+  } else if (input.expectedMirrorRatio <= 0) {
+    checks.push(
+      check(
+        silenceName,
+        CheckOutcome.SKIPPED,
+        input.shadowSilenceMs,
+        allowedMs,
+        "Shadow silence not judged: no share of the traffic is expected to be mirrored.",
+      ),
+    );
+  } else if (input.shadowSilenceMs <= allowedMs) {
+    checks.push(
+      check(
+        silenceName,
+        CheckOutcome.PASS,
+        input.shadowSilenceMs,
+        allowedMs,
+        `The shadow's records keep up with the primary's (behind by ${seconds(input.shadowSilenceMs)}, at most ` +
+          `${seconds(allowedMs)} allowed).`,
+      ),
+    );
+  } else {
+    checks.push(
+      check(
+        silenceName,
+        CheckOutcome.WARN,
+        input.shadowSilenceMs,
+        allowedMs,
+        `The shadow's records stopped: primary records kept arriving for ${seconds(input.shadowSilenceMs)} after ` +
+          `the shadow's last one (at most ${seconds(allowedMs)} allowed); the shadow is down, hung or not reporting.`,
+      ),
+    );
+  }
 
   // Agreement: the lower bound of the interval, so that a few lucky pairs cannot promote.
   const agreementName = "agreement_lower_bound";
@@ -140,7 +248,7 @@ export function evaluateChecks(input: VerdictInput, t: VerdictThresholds): Verdi
         input.shadowErrorRate,
         errorLimit,
         `Shadow error rate ${pct(input.shadowErrorRate)} is within ${pct(t.maxErrorRateIncrease)} of the ` +
-          `primary's ${pct(input.primaryErrorRate)}.`,
+          `primary's ${pct(input.primaryErrorRate)} on the same ${input.pairCount} judged pairs.`,
       ),
     );
   } else {
@@ -151,7 +259,7 @@ export function evaluateChecks(input: VerdictInput, t: VerdictThresholds): Verdi
         input.shadowErrorRate,
         errorLimit,
         `Shadow error rate ${pct(input.shadowErrorRate)} exceeds the primary's ${pct(input.primaryErrorRate)} ` +
-          `by more than ${pct(t.maxErrorRateIncrease)}.`,
+          `by more than ${pct(t.maxErrorRateIncrease)} on the same ${input.pairCount} judged pairs.`,
       ),
     );
   }

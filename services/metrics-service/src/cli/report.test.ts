@@ -1,4 +1,5 @@
 import path from "node:path";
+import { feedbackToken } from "@shadowmesh/common";
 import { afterEach, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../config.js";
 import { runToEnd } from "../testing/child.js";
@@ -21,7 +22,11 @@ const runCli = (args: string[], env: Record<string, string> = {}) =>
 
 describe("shadow:report CLI", () => {
   it("prints the report as readable tables and as JSON", async () => {
-    const server = await startTestServer({ METRICS_SERVICE_VERDICT_MIN_PAIRS: "3" });
+    const secret = "cli-test-feedback-secret-0123456789abcdef";
+    const server = await startTestServer({
+      METRICS_SERVICE_VERDICT_MIN_PAIRS: "3",
+      METRICS_SERVICE_FEEDBACK_SECRET: secret,
+    });
     servers.push(server);
     const t = Date.now() - 1000;
     const records: RecordSpec[] = [
@@ -31,7 +36,11 @@ describe("shadow:report CLI", () => {
       ...pair("four", t, { label: "ham" }, { code: 14 }),
     ];
     await server.client.reportPredictions({ records: records.map(wire) });
-    await server.client.submitFeedback({ requestId: "three", label: "spam" });
+    await server.client.submitFeedback({
+      requestId: "three",
+      label: "spam",
+      feedbackToken: feedbackToken(secret, "three", 0),
+    });
 
     const text = await runCli(["--window", "15m"], { SHADOW_REPORT_ADDRESS: `127.0.0.1:${server.port}` });
     expect(text.stderr).toBe("");

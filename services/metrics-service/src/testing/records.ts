@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   type PredictionRecordSchema,
+  RecordSource,
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { RecordWithFeedback, RoleNumber } from "../store.js";
@@ -21,7 +23,16 @@ export interface RecordSpec {
   feedback?: string | null;
   text?: string;
   model?: string;
+  /** The input's fingerprint; default `sha-<request id>`. */
+  sha256?: string;
+  /** Who reported it: the model-service itself (default) or the mirroring caller. */
+  source?: "model" | "mirror" | "unspecified";
 }
+
+/** The hex SHA-256 of a text, as model-service fingerprints inputs. */
+export const sha256Of = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+
+const SOURCE_NUMBER = { unspecified: 0, model: 1, mirror: 2 } as const;
 
 /** A Duration init from (fractional) milliseconds, with whole nanoseconds. */
 export function durationOfMs(ms: number) {
@@ -57,10 +68,11 @@ export function stored(spec: RecordSpec): RecordWithFeedback {
     grpcCode: spec.code ?? 0,
     timeMs: spec.timeMs,
     receivedMs: spec.timeMs,
-    inputSha256: `sha-${spec.requestId}`,
+    inputSha256: spec.sha256 ?? `sha-${spec.requestId}`,
     inputLength: 42,
     inputText: spec.text ?? null,
     instance: spec.role,
+    source: SOURCE_NUMBER[spec.source ?? "model"],
     feedbackLabel: spec.feedback ?? null,
   };
 }
@@ -81,6 +93,7 @@ export function wire(spec: RecordSpec): MessageInitShape<typeof PredictionRecord
     time: timestampFromMs(record.timeMs),
     input: { sha256: record.inputSha256, length: record.inputLength, text: spec.text ?? "" },
     instance: record.instance,
+    source: [RecordSource.UNSPECIFIED, RecordSource.MODEL_SERVICE, RecordSource.MIRROR][record.source],
   };
 }
 

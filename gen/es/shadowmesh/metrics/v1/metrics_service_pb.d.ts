@@ -475,6 +475,30 @@ export declare type Totals = Message<"shadowmesh.metrics.v1.Totals"> & {
    * @generated from field: double mirror_ratio = 8;
    */
   mirrorRatio: number;
+
+  /**
+   * The number of pairs whose input fingerprints (SHA-256) differ: the same request id was used for two different
+   * texts. Such a pair is never compared; it is counted here and listed in ShadowReport.recent_conflicts.
+   *
+   * @generated from field: uint64 conflict_count = 9;
+   */
+  conflictCount: bigint;
+
+  /**
+   * The number of pairs that both models refused with the same caller-caused gRPC code (INVALID_ARGUMENT,
+   * OUT_OF_RANGE, RESOURCE_EXHAUSTED): the caller's error, never counted against a model.
+   *
+   * @generated from field: uint64 caller_error_pair_count = 10;
+   */
+  callerErrorPairCount: bigint;
+
+  /**
+   * The number of pairs the models are judged on: pair_count minus conflicts and caller-error pairs. The per-role
+   * comparison numbers (RoleSummary) and the verdict come from these pairs only.
+   *
+   * @generated from field: uint64 judged_pair_count = 11;
+   */
+  judgedPairCount: bigint;
 };
 
 /**
@@ -482,6 +506,159 @@ export declare type Totals = Message<"shadowmesh.metrics.v1.Totals"> & {
  * Use `create(TotalsSchema)` to create a new message.
  */
 export declare const TotalsSchema: GenMessage<Totals>;
+
+/**
+ * Coverage says how much of the traffic the shadow answered, relative to the share that should have been mirrored.
+ *
+ * @generated from message shadowmesh.metrics.v1.Coverage
+ */
+export declare type Coverage = Message<"shadowmesh.metrics.v1.Coverage"> & {
+  /**
+   * The configured share of primary requests mirrored to the shadow, between 0 and 1 (1 mirrors everything).
+   *
+   * @generated from field: double expected_ratio = 1;
+   */
+  expectedRatio: number;
+
+  /**
+   * The number of primary records in the window that are settled: paired, or unmatched after the join window.
+   * Records still waiting inside the join window are left out.
+   *
+   * @generated from field: uint64 settled_primary_count = 2;
+   */
+  settledPrimaryCount: bigint;
+
+  /**
+   * The number of settled primary records with a shadow record (a pair, whatever its outcome).
+   *
+   * @generated from field: uint64 mirrored_primary_count = 3;
+   */
+  mirroredPrimaryCount: bigint;
+
+  /**
+   * mirrored_primary_count / (settled_primary_count × expected_ratio); 0 when nothing is settled.
+   *
+   * @generated from field: double ratio = 4;
+   */
+  ratio: number;
+
+  /**
+   * The lowest ratio that still allows PROMOTE (the coverage check).
+   *
+   * @generated from field: double min_ratio = 5;
+   */
+  minRatio: number;
+
+  /**
+   * The time of the newest primary record in the window; unset when there is none.
+   *
+   * @generated from field: google.protobuf.Timestamp last_primary_time = 6;
+   */
+  lastPrimaryTime?: Timestamp | undefined;
+
+  /**
+   * The time of the newest record the shadow reported itself in the window (records the mirroring caller reported
+   * for failed mirrored calls are left out); unset when there is none.
+   *
+   * @generated from field: google.protobuf.Timestamp last_shadow_time = 7;
+   */
+  lastShadowTime?: Timestamp | undefined;
+
+  /**
+   * How long primary records kept arriving after the shadow's newest record (0 when the shadow is not behind).
+   *
+   * @generated from field: google.protobuf.Duration shadow_silence = 8;
+   */
+  shadowSilence?: Duration | undefined;
+
+  /**
+   * The longest shadow_silence that still allows PROMOTE (the shadow_silence check).
+   *
+   * @generated from field: google.protobuf.Duration max_shadow_silence = 9;
+   */
+  maxShadowSilence?: Duration | undefined;
+};
+
+/**
+ * Describes the message shadowmesh.metrics.v1.Coverage.
+ * Use `create(CoverageSchema)` to create a new message.
+ */
+export declare const CoverageSchema: GenMessage<Coverage>;
+
+/**
+ * CallerErrorCount counts the pairs both models refused with the same caller-caused gRPC code.
+ *
+ * @generated from message shadowmesh.metrics.v1.CallerErrorCount
+ */
+export declare type CallerErrorCount = Message<"shadowmesh.metrics.v1.CallerErrorCount"> & {
+  /**
+   * The gRPC status code both models answered.
+   *
+   * @generated from field: uint32 grpc_status_code = 1;
+   */
+  grpcStatusCode: number;
+
+  /**
+   * The number of pairs.
+   *
+   * @generated from field: uint64 pair_count = 2;
+   */
+  pairCount: bigint;
+};
+
+/**
+ * Describes the message shadowmesh.metrics.v1.CallerErrorCount.
+ * Use `create(CallerErrorCountSchema)` to create a new message.
+ */
+export declare const CallerErrorCountSchema: GenMessage<CallerErrorCount>;
+
+/**
+ * Conflict is a pair whose two records fingerprint different inputs, so they cannot be compared.
+ *
+ * @generated from message shadowmesh.metrics.v1.Conflict
+ */
+export declare type Conflict = Message<"shadowmesh.metrics.v1.Conflict"> & {
+  /**
+   * The request id both records carry.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * The position of the text in a PredictBatch call; 0 for Predict.
+   *
+   * @generated from field: uint32 batch_index = 2;
+   */
+  batchIndex: number;
+
+  /**
+   * The time of the primary record.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 3;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * The primary's input fingerprint (raw text only with the operator's opt-in).
+   *
+   * @generated from field: shadowmesh.metrics.v1.InputFingerprint primary_input = 4;
+   */
+  primaryInput?: InputFingerprint | undefined;
+
+  /**
+   * The shadow's input fingerprint (raw text only with the operator's opt-in).
+   *
+   * @generated from field: shadowmesh.metrics.v1.InputFingerprint shadow_input = 5;
+   */
+  shadowInput?: InputFingerprint | undefined;
+};
+
+/**
+ * Describes the message shadowmesh.metrics.v1.Conflict.
+ * Use `create(ConflictSchema)` to create a new message.
+ */
+export declare const ConflictSchema: GenMessage<Conflict>;
 
 /**
  * Agreement measures how often both models give the same label on paired requests.
@@ -669,7 +846,9 @@ export declare type ErrorCount = Message<"shadowmesh.metrics.v1.ErrorCount"> & {
 export declare const ErrorCountSchema: GenMessage<ErrorCount>;
 
 /**
- * RoleSummary describes one role's side of the comparison.
+ * RoleSummary describes one role's side of the comparison. Its comparison numbers (record_count through accuracy)
+ * come from judged pairs only (Totals.judged_pair_count), so both roles are measured on the same requests; the
+ * all_* fields count every record of the role in the window, paired or not.
  *
  * @generated from message shadowmesh.metrics.v1.RoleSummary
  */
@@ -682,35 +861,35 @@ export declare type RoleSummary = Message<"shadowmesh.metrics.v1.RoleSummary"> &
   role: Role;
 
   /**
-   * The model versions this role served in the window, newest first.
+   * The model versions this role served in the window (all records), newest first.
    *
    * @generated from field: repeated shadowmesh.metrics.v1.ModelRef models = 2;
    */
   models: ModelRef[];
 
   /**
-   * The number of records this role reported.
+   * The number of this role's records in judged pairs (the same for both roles).
    *
    * @generated from field: uint64 record_count = 3;
    */
   recordCount: bigint;
 
   /**
-   * The number of records with a non-OK gRPC status code.
+   * The number of those records that failed (non-OK gRPC status code, or no label).
    *
    * @generated from field: uint64 error_count = 4;
    */
   errorCount: bigint;
 
   /**
-   * The share of records that failed, between 0 and 1.
+   * error_count / record_count, between 0 and 1.
    *
    * @generated from field: double error_rate = 5;
    */
   errorRate: number;
 
   /**
-   * The median server-side latency in milliseconds, over successful records.
+   * The median server-side latency in milliseconds, over judged pairs where both calls succeeded.
    *
    * @generated from field: double latency_p50_ms = 6;
    */
@@ -757,6 +936,27 @@ export declare type RoleSummary = Message<"shadowmesh.metrics.v1.RoleSummary"> &
    * @generated from field: double accuracy = 12;
    */
   accuracy: number;
+
+  /**
+   * Every record of this role in the window, paired or not (a total, not a comparison number).
+   *
+   * @generated from field: uint64 all_record_count = 13;
+   */
+  allRecordCount: bigint;
+
+  /**
+   * The failed records among all_record_count, caller errors and unmatched records included.
+   *
+   * @generated from field: uint64 all_error_count = 14;
+   */
+  allErrorCount: bigint;
+
+  /**
+   * all_error_count / all_record_count; 0 when there are no records.
+   *
+   * @generated from field: double all_error_rate = 15;
+   */
+  allErrorRate: number;
 };
 
 /**
@@ -1034,7 +1234,7 @@ export declare type ShadowReport = Message<"shadowmesh.metrics.v1.ShadowReport">
   latencyP99Ratio: number;
 
   /**
-   * The failed records by role and gRPC status code.
+   * The failed records in judged pairs by role and gRPC status code: the errors that count against a model.
    *
    * @generated from field: repeated shadowmesh.metrics.v1.ErrorCount errors = 11;
    */
@@ -1060,6 +1260,27 @@ export declare type ShadowReport = Message<"shadowmesh.metrics.v1.ShadowReport">
    * @generated from field: shadowmesh.metrics.v1.Verdict verdict = 14;
    */
   verdict?: Verdict | undefined;
+
+  /**
+   * How much of the traffic the shadow answered, and when each side last reported.
+   *
+   * @generated from field: shadowmesh.metrics.v1.Coverage coverage = 15;
+   */
+  coverage?: Coverage | undefined;
+
+  /**
+   * The pairs both models refused with the same caller-caused code, by code; never counted against a model.
+   *
+   * @generated from field: repeated shadowmesh.metrics.v1.CallerErrorCount caller_errors = 16;
+   */
+  callerErrors: CallerErrorCount[];
+
+  /**
+   * The most recent conflicts (pairs with different inputs), newest first, at most max_disagreements.
+   *
+   * @generated from field: repeated shadowmesh.metrics.v1.Conflict recent_conflicts = 17;
+   */
+  recentConflicts: Conflict[];
 };
 
 /**
