@@ -1,4 +1,4 @@
-import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
+import { type Duration, type Timestamp, timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import { grpcCodeName } from "@shadowmesh/common";
 import {
   CheckOutcome,
@@ -70,9 +70,13 @@ export function formatDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
+const seconds = (d: Duration | undefined) =>
+  `${((Number(d?.seconds ?? 0n) * 1000 + (d?.nanos ?? 0) / 1e6) / 1000).toFixed(1)} s`;
+const when = (t: Timestamp | undefined) => (t ? timestampDate(t).toISOString() : "none in the window");
+
 function roleColumn(summary: RoleSummary | undefined): string[] {
   if (!summary) {
-    return ["-", "0", "0", "-", "-", "-", "-"];
+    return ["-", "0", "0", "-", "-", "-", "-", "0", "0"];
   }
   return [
     summary.models.map((m) => `${m.name}@${m.version}`).join(", ") || "-",
@@ -84,6 +88,8 @@ function roleColumn(summary: RoleSummary | undefined): string[] {
     summary.feedbackCount > 0n
       ? `${pct(summary.accuracy)} (${summary.correctCount}/${summary.feedbackCount})`
       : "no feedback",
+    String(summary.allRecordCount),
+    `${summary.allErrorCount} (${pct(summary.allErrorRate)})`,
   ];
 }
 
@@ -108,12 +114,30 @@ export function formatReport(report: ShadowReport): string {
   out.push(
     table([
       ["requests", String(totals?.requestCount ?? 0n)],
+      ["primary records (all)", String(totals?.primaryRecordCount ?? 0n)],
+      ["shadow records (all)", String(totals?.shadowRecordCount ?? 0n)],
       ["pairs", String(totals?.pairCount ?? 0n)],
+      ["judged pairs (the comparison's base)", String(totals?.judgedPairCount ?? 0n)],
+      ["conflicts (same id, different input)", String(totals?.conflictCount ?? 0n)],
+      ["caller-error pairs (nobody's fault)", String(totals?.callerErrorPairCount ?? 0n)],
       ["mirror ratio", pct(totals?.mirrorRatio ?? 0)],
       ["unmatched primary", String(totals?.unmatchedPrimaryCount ?? 0n)],
       ["unmatched shadow", String(totals?.unmatchedShadowCount ?? 0n)],
       ["pending (in join window)", String(totals?.pendingCount ?? 0n)],
     ]),
+  );
+  out.push("");
+
+  const coverage = report.coverage;
+  out.push(
+    `Coverage: ${pct(coverage?.ratio ?? 0)} — ${coverage?.mirroredPrimaryCount ?? 0n} of ` +
+      `${coverage?.settledPrimaryCount ?? 0n} settled primary records have a shadow record, at an expected ` +
+      `mirror share of ${pct(coverage?.expectedRatio ?? 0)} (PROMOTE needs ${pct(coverage?.minRatio ?? 0)})`,
+  );
+  out.push(
+    `Last records: primary ${when(coverage?.lastPrimaryTime)}, shadow ${when(coverage?.lastShadowTime)}; ` +
+      `shadow silent for ${seconds(coverage?.shadowSilence)} while the primary's kept coming ` +
+      `(PROMOTE allows ${seconds(coverage?.maxShadowSilence)})`,
   );
   out.push("");
   out.push(
@@ -146,14 +170,18 @@ export function formatReport(report: ShadowReport): string {
   const shadow = roleColumn(report.shadow);
   const labels = [
     "models",
-    "records",
+    "records (judged pairs)",
     "errors",
     "latency p50",
     "latency p95",
     "latency p99",
     "feedback accuracy",
+    "all records (total)",
+    "all errors (total)",
   ];
-  out.push("Per role");
+  out.push(
+    `Per role (errors, latency and accuracy on the ${totals?.judgedPairCount ?? 0n} judged pairs; totals below)`,
+  );
   out.push(
     table([
       ["", "primary", "shadow"],
@@ -165,8 +193,44 @@ export function formatReport(report: ShadowReport): string {
   );
   out.push("");
 
+  if (report.callerErrors.length > 0) {
+    out.push("Caller errors (both models refused identically; counted against neither)");
+    out.push(
+      table(
+        report.callerErrors.map((e) => [
+          `${grpcCodeName(e.grpcStatusCode)} (${e.grpcStatusCode})`,
+          `${e.pairCount} pairs`,
+        ]),
+      ),
+    );
+    out.push("");
+  }
+
+  if (report.recentConflicts.length > 0) {
+    out.push(
+      `Conflicts: pairs whose inputs differ, never compared (${totals?.conflictCount ?? 0n}; newest first)`,
+    );
+    const fingerprint = (input: { sha256: string; length: number } | undefined) =>
+      `sha256:${(input?.sha256 ?? "").slice(0, 12)} len ${input?.length ?? 0}`;
+    out.push(
+      table(
+        [
+          ["time", "request id", "primary input", "shadow input"],
+          ...report.recentConflicts.map((c) => [
+            c.time ? timestampDate(c.time).toISOString() : "?",
+            c.batchIndex > 0 ? `${c.requestId}#${c.batchIndex}` : c.requestId,
+            fingerprint(c.primaryInput),
+            fingerprint(c.shadowInput),
+          ]),
+        ],
+        4,
+      ),
+    );
+    out.push("");
+  }
+
   if (report.errors.length > 0) {
-    out.push("Errors by gRPC code");
+    out.push("Errors in judged pairs by gRPC code");
     out.push(
       table(
         report.errors.map((e) => [

@@ -34,6 +34,9 @@ describe("shadow:report CLI", () => {
       ...pair("two", t, { label: "ham" }, { label: "ham" }),
       ...pair("three", t, { label: "ham" }, { label: "spam" }),
       ...pair("four", t, { label: "ham" }, { code: 14 }),
+      ...pair("blank", t, { code: 3 }, { code: 3 }),
+      { requestId: "reused", role: "primary", timeMs: t, label: "ham", sha256: "aaaaaaaaaaaaaaaa" },
+      { requestId: "reused", role: "shadow", timeMs: t, label: "spam", sha256: "bbbbbbbbbbbbbbbb" },
     ];
     await server.client.reportPredictions({ records: records.map(wire) });
     await server.client.submitFeedback({
@@ -47,7 +50,16 @@ describe("shadow:report CLI", () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toContain("Shadow report, window 15m");
     expect(text.stdout).toMatch(/^Verdict: (ROLLBACK|HOLD)$/m);
-    expect(text.stdout).toMatch(/^ {2}pairs +4$/m);
+    expect(text.stdout).toMatch(/^ {2}pairs +6$/m);
+    expect(text.stdout).toMatch(/^ {2}judged pairs \(the comparison's base\) +4$/m);
+    expect(text.stdout).toMatch(/^ {2}conflicts \(same id, different input\) +1$/m);
+    expect(text.stdout).toMatch(/^ {2}caller-error pairs \(nobody's fault\) +1$/m);
+    expect(text.stdout).toMatch(/^Coverage: 100\.0 % — 6 of 6 settled primary records have a shadow record/m);
+    expect(text.stdout).toMatch(/^Last records: primary \d{4}-.*shadow \d{4}-.*silent for 0\.0 s/m);
+    expect(text.stdout).toMatch(/^ {2}InvalidArgument \(3\) +1 pairs$/m);
+    expect(text.stdout).toMatch(/^ {2}\S+ +reused +sha256:aaaaaaaaaaaa len 42 +sha256:bbbbbbbbbbbb len 42$/m);
+    expect(text.stdout).toMatch(/^ {2}all records \(total\) +6 +6$/m);
+    expect(text.stdout).toMatch(/^ {2}all errors \(total\) +1 \(16\.7 %\) +2 \(33\.3 %\)$/m);
     expect(text.stdout).toMatch(/Agreement: 66\.7 % of 3 compared pairs/);
     expect(text.stdout).toMatch(/^ {2}ham +1 +1$/m);
     expect(text.stdout).toMatch(/^ {2}shadow +Unavailable \(14\) +1$/m);
@@ -60,7 +72,7 @@ describe("shadow:report CLI", () => {
       totals: { pairCount: string };
       verdict: { decision: string };
     };
-    expect(parsed.totals.pairCount).toBe("4");
+    expect(parsed.totals.pairCount).toBe("6");
     expect(parsed.verdict.decision).toMatch(/^DECISION_(ROLLBACK|HOLD)$/);
   });
 
