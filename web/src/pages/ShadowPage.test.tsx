@@ -25,7 +25,30 @@ function fullReport(pairs = 40): ShadowReport {
       pairCount: BigInt(pairs),
       unmatchedPrimaryCount: 2n,
       mirrorRatio: pairs / (pairs + 2),
+      judgedPairCount: BigInt(pairs - 3),
+      conflictCount: 1n,
+      callerErrorPairCount: 2n,
     },
+    coverage: {
+      expectedRatio: 1,
+      settledPrimaryCount: BigInt(pairs + 2),
+      mirroredPrimaryCount: BigInt(pairs),
+      ratio: pairs / (pairs + 2),
+      minRatio: 0.9,
+      lastPrimaryTime: timestampFromDate(now),
+      lastShadowTime: timestampFromDate(new Date(now.getTime() - 45_000)),
+      shadowSilence: { seconds: 45n, nanos: 0 },
+      maxShadowSilence: { seconds: 30n, nanos: 0 },
+    },
+    callerErrors: [{ grpcStatusCode: 3, pairCount: 2n }],
+    recentConflicts: [
+      {
+        requestId: "req-reused-7",
+        time: timestampFromDate(now),
+        primaryInput: { sha256: "1111111111aaaa", length: 10 },
+        shadowInput: { sha256: "2222222222bbbb", length: 12 },
+      },
+    ],
     agreement: {
       agreeingCount: BigInt(pairs - 3),
       pairCount: BigInt(pairs),
@@ -55,6 +78,8 @@ function fullReport(pairs = 40): ShadowReport {
       feedbackCount: 4n,
       correctCount: 3n,
       accuracy: 0.75,
+      allRecordCount: BigInt(pairs + 2 + 3),
+      allErrorCount: 2n,
     },
     shadow: {
       role: Role.SHADOW,
@@ -210,6 +235,30 @@ describe("the Shadow page", () => {
     const disagreements = screen.getByRole("region", { name: "Recent disagreements" });
     expect(within(disagreements).getByText("req-disagree-1")).toBeInTheDocument();
     expect(within(disagreements).getByText("Spam (70.0 %)")).toBeInTheDocument();
+  });
+
+  it("shows coverage, unmatched records, conflicts, caller errors and the last record times plainly", async () => {
+    const stream = controlledStream();
+    render(withApi({ metrics: { watchShadowReport: () => stream.watch() } }, () => <ShadowPage />));
+    stream.push(fullReport(40));
+    const traffic = await screen.findByRole("region", { name: "Traffic" });
+    const stat = (label: string) => within(traffic).getByText(label, { selector: "dt" }).parentElement;
+    expect(stat("Coverage")).toHaveTextContent("95.2 %");
+    expect(stat("Coverage")).toHaveTextContent(/40 of 42 settled primary records .* promotion needs 90\.0 %/);
+    expect(stat("Judged pairs")).toHaveTextContent("37");
+    expect(stat("Primary only")).toHaveTextContent("2");
+    expect(stat("Conflicts")).toHaveTextContent("1");
+    expect(stat("Caller errors")).toHaveTextContent("2");
+    expect(within(traffic).getByText(/2 pairs × INVALID_ARGUMENT on both sides/)).toBeInTheDocument();
+    const conflicts = within(traffic).getByRole("table", { name: /inputs differ/ });
+    expect(within(conflicts).getByRole("row", { name: /req-reused-7/ })).toHaveTextContent(
+      /1111111111.*2222222222/,
+    );
+    expect(screen.getByTestId("last-records")).toHaveTextContent(
+      /silent for 45\.0 s while the primary's kept coming \(promotion allows 30\.0 s\)/,
+    );
+    const accuracy = screen.getByRole("region", { name: "Accuracy on feedback" });
+    expect(within(accuracy).getByRole("row", { name: /Primary/ })).toHaveTextContent("45 (2)");
   });
 
   it("updates live as new reports arrive", async () => {

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema, timestampDate } from "@bufbuild/protobuf/wkt";
+import { type Duration, DurationSchema, type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   CheckOutcome,
@@ -98,6 +98,15 @@ function latencyBuckets(role: RoleSummary | undefined): LatencyBucketView[] {
 function modelsOf(role: RoleSummary | undefined): string {
   const models = role?.models ?? [];
   return models.length > 0 ? models.map((model) => `${model.name} ${model.version}`).join(", ") : "—";
+}
+
+function secondsOf(duration: Duration | undefined): string {
+  const ms = Number(duration?.seconds ?? 0n) * 1000 + (duration?.nanos ?? 0) / 1e6;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function timeOf(timestamp: Timestamp | undefined): string {
+  return timestamp ? time(timestampDate(timestamp)) : "none in this window";
 }
 
 function topScore(probabilities: readonly { label: string; probability: number }[], label: string): string {
@@ -278,6 +287,7 @@ function Section(props: { title: string; id: string; children: JSX.Element }) {
 function ReportView(props: { report: ShadowReport }) {
   const r = () => props.report;
   const totals = () => r().totals;
+  const coverage = () => r().coverage;
   const agreement = () => r().agreement;
   const decision = () => DECISIONS[r().verdict?.decision ?? Decision.UNSPECIFIED];
   const labels = () => {
@@ -341,9 +351,27 @@ function ReportView(props: { report: ShadowReport }) {
       </section>
 
       <Section title="Traffic" id="traffic-heading">
+        <p class="muted small">
+          The models are compared only on <strong>judged pairs</strong>: requests both answered, with the same
+          input, that the caller did not break. Everything else is counted here, never in a model's numbers.
+        </p>
         <dl class="stats">
           <Stat label="Requests" value={count(totals()?.requestCount ?? 0n)} />
-          <Stat label="Pairs compared" value={count(totals()?.pairCount ?? 0n)} />
+          <Stat label="Pairs" value={count(totals()?.pairCount ?? 0n)} hint="both models reported" />
+          <Stat
+            label="Judged pairs"
+            value={count(totals()?.judgedPairCount ?? 0n)}
+            hint="errors, latency and accuracy are compared on these"
+          />
+          <Stat
+            label="Coverage"
+            value={percent(coverage()?.ratio ?? 0)}
+            hint={`${count(coverage()?.mirroredPrimaryCount ?? 0n)} of ${count(
+              coverage()?.settledPrimaryCount ?? 0n,
+            )} settled primary records have a shadow record (expected share ${percent(
+              coverage()?.expectedRatio ?? 0,
+            )}; promotion needs ${percent(coverage()?.minRatio ?? 0)})`}
+          />
           <Stat
             label="Mirror ratio"
             value={percent(totals()?.mirrorRatio ?? 0)}
@@ -360,7 +388,70 @@ function ReportView(props: { report: ShadowReport }) {
             hint="primary record lost"
           />
           <Stat label="Waiting for partner" value={count(totals()?.pendingCount ?? 0n)} />
+          <Stat
+            label="Conflicts"
+            value={count(totals()?.conflictCount ?? 0n)}
+            hint="same request id, different input: never compared"
+          />
+          <Stat
+            label="Caller errors"
+            value={count(totals()?.callerErrorPairCount ?? 0n)}
+            hint="both models refused the request identically: counted against neither"
+          />
         </dl>
+        <p data-testid="last-records">
+          Last records: primary {timeOf(coverage()?.lastPrimaryTime)}, shadow{" "}
+          {timeOf(coverage()?.lastShadowTime)}. The shadow has been silent for{" "}
+          {secondsOf(coverage()?.shadowSilence)} while the primary's kept coming (promotion allows{" "}
+          {secondsOf(coverage()?.maxShadowSilence)}).
+        </p>
+        <Show when={r().callerErrors.length > 0}>
+          <h3>Refused by both models (caller errors)</h3>
+          <ul class="caller-errors">
+            <For each={r().callerErrors}>
+              {(error) => (
+                <li>
+                  {count(error.pairCount)} pairs ×{" "}
+                  {GRPC_CODES[error.grpcStatusCode] ?? `code ${error.grpcStatusCode}`} on both sides
+                </li>
+              )}
+            </For>
+          </ul>
+        </Show>
+        <Show when={r().recentConflicts.length > 0}>
+          <h3>Conflicting pairs</h3>
+          <div class="table-wrap">
+            <table>
+              <caption>Pairs whose inputs differ (newest first): not compared</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Time</th>
+                  <th scope="col">Request id</th>
+                  <th scope="col">Primary input</th>
+                  <th scope="col">Shadow input</th>
+                </tr>
+              </thead>
+              <tbody>
+                <For each={r().recentConflicts}>
+                  {(conflict) => (
+                    <tr>
+                      <td>{time(conflict.time ? timestampDate(conflict.time) : undefined)}</td>
+                      <td>
+                        <code>{conflict.requestId}</code>
+                      </td>
+                      <td>
+                        <code>{conflict.primaryInput?.sha256.slice(0, 10) ?? "—"}</code>
+                      </td>
+                      <td>
+                        <code>{conflict.shadowInput?.sha256.slice(0, 10) ?? "—"}</code>
+                      </td>
+                    </tr>
+                  )}
+                </For>
+              </tbody>
+            </table>
+          </div>
+        </Show>
       </Section>
 
       <Section title="Agreement" id="agreement-heading">
@@ -472,7 +563,8 @@ function ReportView(props: { report: ShadowReport }) {
                 <th scope="col">Role</th>
                 <th scope="col">Accuracy</th>
                 <th scope="col">Correct / with feedback</th>
-                <th scope="col">Errors</th>
+                <th scope="col">Errors (judged pairs)</th>
+                <th scope="col">All records (errors)</th>
               </tr>
             </thead>
             <tbody>
@@ -490,6 +582,9 @@ function ReportView(props: { report: ShadowReport }) {
                     </td>
                     <td>
                       {count(role.summary?.errorCount ?? 0n)} ({percent(role.summary?.errorRate ?? 0)})
+                    </td>
+                    <td>
+                      {count(role.summary?.allRecordCount ?? 0n)} ({count(role.summary?.allErrorCount ?? 0n)})
                     </td>
                   </tr>
                 )}
