@@ -131,6 +131,16 @@ export function assembleImage(
           ? path.join(imageRoot, copy.absoluteDest, isDir ? "" : path.basename(source))
           : path.join(imageRoot, copy.absoluteDest);
       fs.mkdirSync(isDir ? dest : path.dirname(dest), { recursive: true });
+      if (copy.from !== undefined && isDir) {
+        // The build stage's output is read-only and never changes: hard links stand for copies (fast), with a
+        // real copy when the two directories are on different file systems.
+        try {
+          execFileSync("cp", ["-al", `${from}/.`, dest]);
+        } catch {
+          execFileSync("cp", ["-a", `${from}/.`, dest]);
+        }
+        continue;
+      }
       fs.cpSync(from, dest, {
         recursive: true,
         verbatimSymlinks: true,
@@ -198,7 +208,8 @@ export function startContainer(
 
 /** A directory the image's user may write to (a mounted volume): owned by that user when we are root. */
 export function volume(dir: string, resolved: ResolvedStage): string {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  fs.mkdirSync(dir, { mode: 0o700 });
   if (isRoot) {
     const { uid, gid } = numericUser(resolved.user);
     fs.chownSync(dir, uid, gid);
@@ -231,7 +242,7 @@ export function removeTree(dir: string): void {
   if (!isRoot) {
     execFileSync("chmod", ["-R", "u+w", dir]);
   }
-  fs.rmSync(dir, { recursive: true, force: true });
+  execFileSync("rm", ["-rf", "--", dir]);
 }
 
 /** Tracked files of the repository under `dir` (relative, slash-separated). */
