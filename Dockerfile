@@ -40,6 +40,7 @@ RUN node scripts/images/production-layout.mjs /out
 
 # What the three images share: the base without npm, yarn and corepack (nothing runs them), production mode.
 FROM ${NODE_IMAGE} AS runtime
+ARG NODE_IMAGE
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
     /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
 ENV NODE_ENV=production
@@ -49,7 +50,7 @@ LABEL org.opencontainers.image.source="https://github.com/shadowmesh/shadowmesh"
       org.opencontainers.image.vendor="Shadowmesh" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="0.1.0" \
-      org.opencontainers.image.base.name="docker.io/library/node:20.20.2-bookworm-slim"
+      org.opencontainers.image.base.name="${NODE_IMAGE}"
 
 # gRPC PredictService (50051) and /metrics, /healthz, /readyz (9101). Serves /app/models/spam-v1 unless
 # MODEL_SERVICE_MODEL_DIR names another bundled model (/app/models/spam-v2); MODEL_SERVICE_ROLE=PRIMARY|SHADOW.

@@ -278,6 +278,9 @@ describe("the parsers behind these checks", () => {
         "WORKDIR /app",
         "USER 1:1",
         "FROM one AS two",
+        "ARG BASE",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile ARG reference, not a template
+        'LABEL base="${BASE}" plain=x',
         "WORKDIR sub",
         "ENV LEGACY value with spaces",
         "COPY --from=one /x/ ./y/",
@@ -290,8 +293,13 @@ describe("the parsers behind these checks", () => {
     expect(two.env).toEqual({ A: "1", B: "two words", LEGACY: "value with spaces" });
     expect(two.workdir).toBe("/app/sub");
     expect(two.user).toBe("1:1");
+    expect(two.labels).toEqual({ base: "node:20.1.0-bookworm-slim", plain: "x" });
     expect(two.copies[0]).toMatchObject({ from: "one", sources: ["/x/"], absoluteDest: "/app/sub/y/" });
     expect(() => parseDockerfile("FROM $NOPE\n")).toThrow(/\$NOPE has no value/);
+    // A global ARG is not visible in a stage that does not declare it again.
+    expect(() => resolveStage(parseDockerfile("ARG X=1\nFROM a AS s\nLABEL x=$X\n"), "s")).toThrow(
+      /\$X has no value/,
+    );
     expect(() => parseDockerfile("FROM a\nFETCH b\n")).toThrow(/unknown instruction/);
     expect(() => parseDockerfile("FROM a\nRUN <<EOF\nx\nEOF\n")).toThrow(/heredoc/);
   });

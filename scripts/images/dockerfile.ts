@@ -120,7 +120,9 @@ export function parseDockerfile(text: string): Dockerfile {
         throw new DockerfileError(`line ${instruction.line}: only ARG may come before the first FROM`);
       }
       for (const [name, value] of parseArg(instruction)) {
-        globalArgs.set(name, value);
+        if (value !== undefined) {
+          globalArgs.set(name, value);
+        }
       }
       continue;
     }
@@ -142,10 +144,11 @@ function toInstruction(text: string, line: number): Instruction {
   return { keyword, args, line };
 }
 
-function parseArg(instruction: Instruction): [string, string][] {
+/** `ARG NAME[=default] …`: the default is undefined when none is given. */
+function parseArg(instruction: Instruction): [string, string | undefined][] {
   return splitWords(instruction.args, instruction.line).map((word) => {
     const eq = word.indexOf("=");
-    return eq < 0 ? [word, ""] : [word.slice(0, eq), word.slice(eq + 1)];
+    return eq < 0 ? [word, undefined] : [word.slice(0, eq), word.slice(eq + 1)];
   });
 }
 
@@ -357,20 +360,33 @@ export function resolveStage(file: Dockerfile, name: string): ResolvedStage {
   let entrypoint: Instruction | undefined;
   let cmd: Instruction | undefined;
   for (const link of chain) {
+    // ARGs are per stage: a global one is visible only when the stage declares it again (ARG NAME).
+    const args = new Map<string, string>();
+    const vars = () => new Map([...args, ...Object.entries(env)]);
     for (const instruction of link.instructions) {
       switch (instruction.keyword) {
+        case "ARG":
+          for (const [key, value] of parseArg(instruction)) {
+            const known = value ?? file.globalArgs.get(key);
+            if (known !== undefined) {
+              args.set(key, known);
+            }
+          }
+          break;
         case "ENV":
           for (const [key, value] of parsePairs(instruction)) {
-            env[key] = value;
+            env[key] = substitute(value, vars(), instruction.line);
           }
           break;
         case "LABEL":
           for (const [key, value] of parsePairs(instruction)) {
-            labels[key] = value;
+            labels[key] = substitute(value, vars(), instruction.line);
           }
           break;
         case "WORKDIR":
-          workdir = joinPosix(workdir, instruction.args).replace(/\/$/, "") || "/";
+          workdir =
+            joinPosix(workdir, substitute(instruction.args, vars(), instruction.line)).replace(/\/$/, "") ||
+            "/";
           break;
         case "USER":
           user = instruction.args;
