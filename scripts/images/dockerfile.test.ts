@@ -188,6 +188,26 @@ describe("Dockerfile targets", () => {
   });
 });
 
+describe("the README's Container images section", () => {
+  it("names every target's build command, its ports, its user and the base image the Dockerfile uses", () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const section = /^## Container images\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? "";
+    expect(section).not.toBe("");
+    const file = loadDockerfile();
+    for (const service of SERVICES) {
+      expect(section).toContain(
+        `docker build --target ${service.padEnd(15)} -t ghcr.io/shadowmesh/${service}:${rootPackage.version} .`,
+      );
+      const row = section.split("\n").find((line) => line.startsWith(`| \`${service}\``)) ?? "";
+      for (const port of resolveStage(file, service).exposed) {
+        expect(row, `${service} row names port ${port}`).toContain(port);
+      }
+    }
+    expect(section).toContain("10001");
+    expect(section).toContain(resolveStage(file, "build").baseImage);
+  });
+});
+
 describe("Dockerfile COPY sources and .dockerignore", () => {
   const file = loadDockerfile();
   const ignore = loadDockerIgnore();
