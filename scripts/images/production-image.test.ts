@@ -41,7 +41,6 @@ const SECRET = "images-test-feedback-secret-0123456789abcdef";
 let work: string;
 const images = new Map<Service, { root: string; resolved: ResolvedStage }>();
 const containers: Container[] = [];
-let layoutSeconds = 0;
 
 function healthStatus(port: number): Promise<number> {
   const client = createGrpcClient(Health, `127.0.0.1:${port}`);
@@ -82,7 +81,7 @@ beforeAll(async () => {
   const started = Date.now();
   const out = path.join(work, "out");
   const layout = await runLayout(ROOT, out, step.services);
-  layoutSeconds = (Date.now() - started) / 1000;
+  const layoutSeconds = (Date.now() - started) / 1000;
   if (layout.code !== 0) {
     throw new Error(`the layout step failed:\n${layout.output}`);
   }
