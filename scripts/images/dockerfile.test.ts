@@ -136,7 +136,14 @@ describe("Dockerfile targets", () => {
   }
 
   it("only metrics-service declares a volume, its data dir", () => {
-    expect(resolveStage(file, "metrics-service").volumes).toEqual(["/var/lib/shadowmesh"]);
+    const metrics = resolveStage(file, "metrics-service");
+    expect(metrics.volumes).toEqual(["/var/lib/shadowmesh"]);
+    // A fresh named volume takes the directory's owner: the service's user must be able to write its store.
+    expect(
+      metrics.runs.some(({ instruction }) =>
+        /mkdir -p \/var\/lib\/shadowmesh && chown 10001:10001 \/var\/lib\/shadowmesh/.test(instruction.args),
+      ),
+    ).toBe(true);
     expect(resolveStage(file, "model-service").volumes).toEqual([]);
     expect(resolveStage(file, "app-service").volumes).toEqual([]);
   });
