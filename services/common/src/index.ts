@@ -12,3 +12,4 @@ export * from "./ops-server.js";
 export * from "./reflection.js";
 export * from "./request-id.js";
 export * from "./shutdown.js";
+export * from "./text.js";

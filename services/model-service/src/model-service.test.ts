@@ -169,10 +169,59 @@ describe("model-service with a fixture ONNX model", () => {
     for (const error of errors) {
       expect(ConnectError.from(error).code).toBe(Code.InvalidArgument);
     }
-    expect(ConnectError.from(errors[2]).rawMessage).toMatch(/201 characters; the limit is 200/);
+    expect(ConnectError.from(errors[2]).rawMessage).toMatch(
+      /201 characters \(Unicode code points\); the limit is 200/,
+    );
     expect(ConnectError.from(errors[3]).rawMessage).toMatch(/the limit is 8/);
     expect(ConnectError.from(errors[4]).rawMessage).toMatch(/texts\[1\]/);
     expect(await codeOf(svc.predict.predict({ text: "still alive" }))).toBe("ok");
+  });
+
+  it("counts text of only NUL, zero-width, format or control characters as empty, in Predict and PredictBatch", async () => {
+    const blanks = [
+      "\0",
+      "\0\0\0",
+      "\u200b\u200c\u200d",
+      "\u2060\ufeff",
+      "\u00ad\u202e",
+      "\0 \u200b\n\u3000\u2028",
+    ];
+    for (const text of blanks) {
+      const error = ConnectError.from(await svc.predict.predict({ text }).catch((e) => e));
+      expect(error.code, JSON.stringify(text)).toBe(Code.InvalidArgument);
+      expect(error.rawMessage).toBe(
+        "text must not be empty: it has only whitespace, control, format or zero-width characters",
+      );
+      const batchError = ConnectError.from(
+        await svc.predict.predictBatch({ texts: ["fine", text] }).catch((e) => e),
+      );
+      expect(batchError.code).toBe(Code.InvalidArgument);
+      expect(batchError.rawMessage).toMatch(/^texts\[1\] must not be empty/);
+    }
+    // Content wrapped in zero-width characters is still content.
+    const { prediction } = await svc.predict.predict({ text: "\u200bfree\u200b\ufeff" });
+    expect(prediction?.label).toBe("spam");
+    // A NUL before content would hide it from the model (ONNX Runtime cuts string tensors at NUL): refused.
+    const hidden = ConnectError.from(await svc.predict.predict({ text: "\0free money" }).catch((e) => e));
+    expect(hidden.code).toBe(Code.InvalidArgument);
+    expect(hidden.rawMessage).toMatch(/^text contains a NUL character \(U\+0000\) at position 0/);
+  });
+
+  it("counts the length limit in characters (code points), with astral characters at the boundary", async () => {
+    const emoji = "\u{1f600}"; // one character, two UTF-16 code units, four UTF-8 bytes
+    const atLimit = await svc.predict.predict({ text: emoji.repeat(200) });
+    expect(atLimit.prediction?.label).toBe("ham");
+    const mixed = await svc.predict.predictBatch({ texts: [`free ${emoji.repeat(195)}`, emoji.repeat(200)] });
+    expect(mixed.predictions.map((p) => p.label)).toEqual(["spam", "ham"]);
+    const over = ConnectError.from(await svc.predict.predict({ text: emoji.repeat(201) }).catch((e) => e));
+    expect(over.code).toBe(Code.InvalidArgument);
+    expect(over.rawMessage).toBe(
+      "text has 201 characters (Unicode code points); the limit is 200 (max_text_chars)",
+    );
+    const overInBatch = ConnectError.from(
+      await svc.predict.predictBatch({ texts: [emoji.repeat(200), `x${emoji.repeat(200)}`] }).catch((e) => e),
+    );
+    expect(overInBatch.rawMessage).toMatch(/^texts\[1\] has 201 characters/);
   });
 
   it("refuses a message over the receive limit with RESOURCE_EXHAUSTED", async () => {

@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { type Logger, REQUEST_ID_HEADER, requestIdFrom } from "@shadowmesh/common";
+import { type Logger, REQUEST_ID_HEADER, requestIdFrom, textProblem } from "@shadowmesh/common";
 import type {
   GetModelResponseSchema,
   PredictBatchRequest,
@@ -215,17 +215,14 @@ function deadlineOf(context: HandlerContext): number | undefined {
   return left === undefined ? undefined : Date.now() + left;
 }
 
-const NON_SPACE = /\S/;
-
-/** Empty or whitespace-only text, or text over the model's limit, is INVALID_ARGUMENT. */
+/**
+ * Empty text (only whitespace, control, format or zero-width characters: the shared rule in
+ * `@shadowmesh/common`'s text.ts) or text over the model's limit in characters (Unicode code points) is
+ * INVALID_ARGUMENT.
+ */
 export function validateText(text: string, maxTextChars: number, field: string): void {
-  if (!NON_SPACE.test(text)) {
-    throw new ConnectError(`${field} must not be empty or only whitespace`, Code.InvalidArgument);
-  }
-  if (text.length > maxTextChars) {
-    throw new ConnectError(
-      `${field} has ${text.length} characters; the limit is ${maxTextChars} (max_text_chars)`,
-      Code.InvalidArgument,
-    );
+  const problem = textProblem(text, maxTextChars, field);
+  if (problem !== undefined) {
+    throw new ConnectError(problem, Code.InvalidArgument);
   }
 }
