@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { listenErrorCode } from "./listen.js";
 
 /** Options for every grpc-js server of ours; each one is explained because each one matters in production. */
 export interface GrpcServerOptions {
@@ -18,13 +19,42 @@ export function createGrpcServer(options: GrpcServerOptions = {}): grpc.Server {
   });
 }
 
-/** Binds `server` to host:port over plaintext HTTP/2 (h2c; TLS is the mesh's job) and returns the bound port. */
+const BIND_FAILED_LOG = "No address added out of total";
+let bindLogFiltered = false;
+
+/**
+ * grpc-js logs a failed bind on stderr ("E No address added out of total 1 resolved") before it calls back with
+ * the same error; bindGrpcServer reports that error itself (one line per service, see listen.ts), so that one log
+ * line is dropped. Every other grpc-js log line is written as grpc-js's default logger writes it.
+ */
+function filterBindFailureLog(): void {
+  if (bindLogFiltered) return;
+  bindLogFiltered = true;
+  const write =
+    (prefix: string) =>
+    (message?: unknown, ...rest: unknown[]) => {
+      if (typeof message === "string" && message.startsWith(BIND_FAILED_LOG)) return;
+      console.error(`${prefix} ${String(message)}`, ...rest);
+    };
+  grpc.setLogger({ error: write("E"), info: write("I"), debug: write("D") });
+}
+
+/**
+ * Binds `server` to host:port over plaintext HTTP/2 (h2c; TLS is the mesh's job) and returns the bound port. A
+ * failure rejects with the system error code (EADDRINUSE …) as `code`, which grpc-js itself leaves only in the
+ * message.
+ */
 export function bindGrpcServer(server: grpc.Server, host: string, port: number): Promise<number> {
   const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  filterBindFailureLog();
   return new Promise((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
       if (error) {
-        reject(new Error(`cannot listen on ${address}: ${error.message}`));
+        reject(
+          Object.assign(new Error(`cannot listen on ${address}: ${error.message}`), {
+            code: listenErrorCode(error),
+          }),
+        );
         return;
       }
       resolve(bound);

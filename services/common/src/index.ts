@@ -6,6 +6,7 @@ export * from "./grpc-codes.js";
 export * from "./grpc-metrics.js";
 export * from "./grpc-server.js";
 export * from "./health.js";
+export * from "./listen.js";
 export * from "./logger.js";
 export * from "./main.js";
 export * from "./ops-server.js";
