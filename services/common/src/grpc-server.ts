@@ -7,8 +7,40 @@ export interface GrpcServerOptions {
   maxReceiveMessageBytes?: number;
 }
 
+/** When each call's request headers were received (process.hrtime.bigint()), keyed by its request metadata. */
+const receivedAt = new WeakMap<grpc.Metadata, bigint>();
+
+/**
+ * Stamps every call with the time its request headers were received. grpc-js runs server interceptors in the
+ * HTTP/2 server's "stream" event, i.e. in the event-loop turn that reads the call's HEADERS frame from the socket:
+ * the earliest moment a grpc-js server can see a call. The request message arrives (and is deserialized) later,
+ * and only then does grpc-js call the handler; the metadata object seen here is the one the handler gets, which
+ * is how the stamp reaches it (see callReceivedAt). A WeakMap, not a header, so that no caller can forge it.
+ */
+const stampReceipt: grpc.ServerInterceptor = (_method, call) => {
+  const at = process.hrtime.bigint();
+  return new grpc.ServerInterceptingCall(call, {
+    start: (next) =>
+      next({
+        onReceiveMetadata: (metadata, nextMetadata) => {
+          receivedAt.set(metadata, at);
+          nextMetadata(metadata);
+        },
+      }),
+  });
+};
+
+/**
+ * When the call with this request metadata had its headers received (process.hrtime.bigint()), if it came through a
+ * server made by createGrpcServer.
+ */
+export function callReceivedAt(metadata: grpc.Metadata): bigint | undefined {
+  return receivedAt.get(metadata);
+}
+
 export function createGrpcServer(options: GrpcServerOptions = {}): grpc.Server {
   return new grpc.Server({
+    interceptors: [stampReceipt],
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
     // Close idle client connections after 5 minutes so that long-lived peers re-resolve and rebalance.
     "grpc.max_connection_idle_ms": 5 * 60_000,

@@ -1,12 +1,16 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createGrpcClient, type GrpcClient } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import {
+  PredictRequestSchema,
+  PredictService,
+} from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "./config.js";
 import { loadModel } from "./model.js";
@@ -17,6 +21,8 @@ import {
   deferred,
   FakeClassifier,
   fakeInfo,
+  latencyMs,
+  openRawCall,
   quietLogger,
   startMetricsSink,
   tempDir,
@@ -372,6 +378,81 @@ describe("model-service health and deadlines with a controllable model", () => {
       expect(model.runs.flat()).not.toContain("too late");
     } finally {
       await svc.close();
+    }
+  });
+});
+
+describe("latency includes the time a call waits before and after its handler starts", () => {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const handlingSum = async (metricsUrl: string) => {
+    const text = await (await fetch(metricsUrl)).text();
+    const line = text
+      .split("\n")
+      .find((l) => /^grpc_server_handling_seconds_sum\{[^}]*grpc_method="Predict"/.test(l));
+    return Number(line?.split(" ").pop() ?? "0");
+  };
+
+  it("a call queued behind a slow batch reports the time it waited, to metrics-service and in the histogram", async () => {
+    const model = new FakeClassifier();
+    const sink = await startMetricsSink();
+    const svc = await startService(
+      testConfig({ MODEL_DIR: "/nowhere", METRICS_SERVICE_ADDRESS: sink.address }),
+      async () => model,
+    );
+    try {
+      const before = await handlingSum(svc.metricsUrl);
+      const gate = deferred();
+      model.gate = gate.promise;
+      const blocker = svc.predict.predict(
+        { text: "blocker" },
+        { headers: { "x-request-id": "slow-blocker" } },
+      );
+      while (model.runs.length === 0) await pause(5);
+      const queued = svc.predict.predict({ text: "queued" }, { headers: { "x-request-id": "slow-queued" } });
+      while (svc.service.batcher.queued === 0) await pause(5);
+      const held = process.hrtime.bigint();
+      await pause(300); // the slow batch
+      const heldMs = Number(process.hrtime.bigint() - held) / 1e6;
+      model.gate = undefined;
+      gate.resolve();
+      await Promise.all([blocker, queued]);
+      await sink.waitFor((records) => records.filter((r) => r.requestId.startsWith("slow-")).length === 2);
+      for (const id of ["slow-blocker", "slow-queued"]) {
+        const record = sink.records.find((r) => r.requestId === id);
+        expect(record && latencyMs(record), id).toBeGreaterThanOrEqual(heldMs);
+      }
+      expect((await handlingSum(svc.metricsUrl)) - before).toBeGreaterThanOrEqual((2 * heldMs) / 1000);
+    } finally {
+      await svc.close();
+      await sink.close();
+    }
+  });
+
+  it("counts from the receipt of the request headers, before the message arrived and the handler ran", async () => {
+    const sink = await startMetricsSink();
+    const svc = await startService(
+      testConfig({ MODEL_DIR: "/nowhere", METRICS_SERVICE_ADDRESS: sink.address }),
+      async () => new FakeClassifier(),
+    );
+    try {
+      const before = await handlingSum(svc.metricsUrl);
+      const call = await openRawCall(svc.address, "/shadowmesh.predict.v1.PredictService/Predict", {
+        "x-request-id": "slow-upload",
+      });
+      const seen = process.hrtime.bigint(); // the server has read the headers by now
+      await pause(300); // a slow upload (or a busy event loop): the message arrives later
+      const sentAfterMs = Number(process.hrtime.bigint() - seen) / 1e6;
+      call.send(toBinary(PredictRequestSchema, create(PredictRequestSchema, { text: "free money" })));
+      expect((await call.result).status).toBe(0);
+      call.close();
+      await sink.waitFor((records) => records.some((r) => r.requestId === "slow-upload"));
+      const record = sink.records.find((r) => r.requestId === "slow-upload");
+      expect(record?.label).toBe("spam");
+      expect(record && latencyMs(record)).toBeGreaterThanOrEqual(sentAfterMs);
+      expect((await handlingSum(svc.metricsUrl)) - before).toBeGreaterThanOrEqual(sentAfterMs / 1000);
+    } finally {
+      await svc.close();
+      await sink.close();
     }
   });
 });

@@ -1,7 +1,13 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { type Logger, REQUEST_ID_HEADER, requestIdFrom, textProblem } from "@shadowmesh/common";
+import {
+  callStartedAt,
+  type Logger,
+  REQUEST_ID_HEADER,
+  requestIdFrom,
+  textProblem,
+} from "@shadowmesh/common";
 import type {
   GetModelResponseSchema,
   PredictBatchRequest,
@@ -50,7 +56,7 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
     request: PredictRequest,
     context: HandlerContext,
   ): Promise<MessageInitShape<typeof PredictResponseSchema>> {
-    const started = process.hrtime.bigint();
+    const started = callStartedAt(context);
     const requestId = this.#begin(context);
     const text = request.text;
     try {
@@ -68,7 +74,7 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
     request: PredictBatchRequest,
     context: HandlerContext,
   ): Promise<MessageInitShape<typeof PredictBatchResponseSchema>> {
-    const started = process.hrtime.bigint();
+    const started = callStartedAt(context);
     const requestId = this.#begin(context);
     const texts = request.texts;
     try {

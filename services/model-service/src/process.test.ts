@@ -3,14 +3,18 @@ import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcClient } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
-import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import {
+  PredictRequestSchema,
+  PredictService,
+} from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./config.js";
 import { writeFixtureModel } from "./testing/fixture-model.js";
-import { startMetricsSink, tempDir } from "./testing/helpers.js";
+import { latencyMs, openRawCall, startMetricsSink, tempDir } from "./testing/helpers.js";
 
 /**
  * Tests against the real program (main.ts in a child process), called by real third-party clients: buf curl
@@ -275,6 +279,45 @@ print(json.dumps({
       expect(version).toBe("1.1.0");
     } finally {
       client.close();
+    }
+  });
+});
+
+describe("latency of a stopped process", () => {
+  it("a call whose headers were read before a SIGSTOP reports the time stopped; metrics-service and /metrics see it", async () => {
+    const dir = await tempDir();
+    const sink = await startMetricsSink();
+    let child: Child | undefined;
+    try {
+      await writeFixtureModel(dir.dir);
+      child = await startChild({
+        MODEL_SERVICE_MODEL_DIR: dir.dir,
+        MODEL_SERVICE_METRICS_SERVICE_ADDRESS: sink.address,
+      });
+      const call = await openRawCall(child.address, "/shadowmesh.predict.v1.PredictService/Predict", {
+        "x-request-id": "stopped-1",
+      });
+      const seen = process.hrtime.bigint(); // the process has read the call's headers
+      child.process.kill("SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // stopped, as a hung shadow is
+      child.process.kill("SIGCONT");
+      const heldMs = Number(process.hrtime.bigint() - seen) / 1e6;
+      call.send(toBinary(PredictRequestSchema, create(PredictRequestSchema, { text: "free money" })));
+      expect((await call.result).status).toBe(0);
+      call.close();
+      await sink.waitFor((records) => records.some((r) => r.requestId === "stopped-1"));
+      const record = sink.records.find((r) => r.requestId === "stopped-1");
+      expect(record && latencyMs(record)).toBeGreaterThanOrEqual(heldMs);
+      const metrics = await (await fetch(`http://127.0.0.1:${child.metricsPort}/metrics`)).text();
+      const sum = metrics
+        .split("\n")
+        .find((line) => /^grpc_server_handling_seconds_sum\{[^}]*grpc_method="Predict"/.test(line));
+      expect(Number(sum?.split(" ").pop())).toBeGreaterThanOrEqual(heldMs / 1000);
+    } finally {
+      if (child) child.process.kill("SIGCONT");
+      await kill(child);
+      await sink.close();
+      await dir.cleanup();
     }
   });
 });
