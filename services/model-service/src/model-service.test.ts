@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { rename, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -16,7 +17,7 @@ import type { Config } from "./config.js";
 import { loadModel } from "./model.js";
 import type { ModelLoader } from "./model-manager.js";
 import { createModelService, type ModelService } from "./model-service.js";
-import { writeFixtureModel } from "./testing/fixture-model.js";
+import { buildFixtureOnnx, writeFixtureModel } from "./testing/fixture-model.js";
 import {
   deferred,
   FakeClassifier,
@@ -532,6 +533,112 @@ describe("hot reload", () => {
         version = (await svc.predict.getModel({})).model?.version ?? "";
       }
       expect(version).toBe("1.1.0");
+    } finally {
+      await svc.close();
+      await dir.cleanup();
+    }
+  });
+
+  const waitForVersion = async (svc: Running, version: string, timeoutMs = 20_000) => {
+    const until = Date.now() + timeoutMs;
+    let seen = "";
+    while (seen !== version && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      seen = (await svc.predict.getModel({})).model?.version ?? "";
+    }
+    expect(seen).toBe(version);
+  };
+  const failedReloads = async (svc: Running) => {
+    const text = await (await fetch(svc.metricsUrl)).text();
+    return Number(/model_service_model_reloads_total\{result="failed"[^}]*\} (\d+)/.exec(text)?.[1] ?? "0");
+  };
+
+  it("rejects a model.onnx that does not match the manifest's sha256 (watch and SIGHUP), counts it, keeps serving", async () => {
+    const dir = await tempDir();
+    await writeFixtureModel(dir.dir, { version: "1.0.0" });
+    const svc = await startService(testConfig({ MODEL_DIR: dir.dir, WATCH_MODEL: "true" }));
+    try {
+      // Another valid ONNX model under the unchanged model.json (same name, version and sha256).
+      await writeFile(path.join(dir.dir, ".model.onnx.tmp"), buildFixtureOnnx({ spamProbability: 0.7 }));
+      await rename(path.join(dir.dir, ".model.onnx.tmp"), path.join(dir.dir, "model.onnx"));
+      const until = Date.now() + 20_000;
+      while ((await failedReloads(svc)) === 0 && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await failedReloads(svc)).toBeGreaterThanOrEqual(1);
+      const failedByWatch = await failedReloads(svc);
+      expect(await svc.service.reload("SIGHUP")).toBe("failed");
+      expect(await failedReloads(svc)).toBe(failedByWatch + 1);
+      const { prediction } = await svc.predict.predict({ text: "free" });
+      expect(prediction?.modelVersion).toBe("1.0.0");
+      expect(prediction?.scores[1]?.probability).toBeCloseTo(0.9, 5); // the old model, not the 0.7 one
+      // The matching manifest arrives: the new model is loaded.
+      await writeFixtureModel(dir.dir, { version: "1.0.1", spamProbability: 0.7 });
+      await waitForVersion(svc, "1.0.1");
+      expect((await svc.predict.predict({ text: "free" })).prediction?.scores[1]?.probability).toBeCloseTo(
+        0.7,
+        5,
+      );
+    } finally {
+      await svc.close();
+      await dir.cleanup();
+    }
+  });
+
+  it.each([
+    ["renamed (mv dir dir.old && mv new dir)", "rename"],
+    ["a symlink swapped atomically (ln -s new tmp && mv -T tmp dir)", "symlink"],
+  ])("follows a model directory that is %s, and keeps watching the new one", async (_what, style) => {
+    const parent = await tempDir();
+    const modelDir = path.join(parent.dir, "model");
+    if (style === "rename") {
+      await writeFixtureModel(modelDir, { version: "1.0.0" });
+    } else {
+      await writeFixtureModel(path.join(parent.dir, "v1"), { version: "1.0.0" });
+      await symlink(path.join(parent.dir, "v1"), modelDir);
+    }
+    const svc = await startService(testConfig({ MODEL_DIR: modelDir, WATCH_MODEL: "true" }));
+    try {
+      const next = path.join(parent.dir, "v2");
+      await writeFixtureModel(next, { version: "2.0.0" });
+      if (style === "rename") {
+        await rename(modelDir, path.join(parent.dir, "model.old"));
+        await rename(next, modelDir);
+      } else {
+        await symlink(next, path.join(parent.dir, "tmp"));
+        await rename(path.join(parent.dir, "tmp"), modelDir);
+      }
+      await waitForVersion(svc, "2.0.0");
+      // Further changes inside the new directory are seen: the watch moved with MODEL_DIR.
+      await writeFixtureModel(modelDir, { version: "2.1.0" });
+      await waitForVersion(svc, "2.1.0");
+      expect(await svc.service.reload("SIGHUP")).toBe("unchanged");
+    } finally {
+      await svc.close();
+      await parent.cleanup();
+    }
+  });
+
+  it("follows Kubernetes ConfigMap-style updates (files are symlinks through ..data, swapped atomically)", async () => {
+    const dir = await tempDir();
+    // What the kubelet's atomic writer does: a timestamped directory, ..data pointing at it, and the visible files
+    // as symlinks through ..data; an update writes a new directory and renames a new ..data symlink over the old.
+    const publish = async (stamp: string, version: string) => {
+      await writeFixtureModel(path.join(dir.dir, stamp), { version });
+      await symlink(stamp, path.join(dir.dir, "..data_tmp"));
+      await rename(path.join(dir.dir, "..data_tmp"), path.join(dir.dir, "..data"));
+    };
+    await publish("..2025_01_01_00_00_00.1", "1.0.0");
+    await symlink("..data/model.onnx", path.join(dir.dir, "model.onnx"));
+    await symlink("..data/model.json", path.join(dir.dir, "model.json"));
+    const svc = await startService(testConfig({ MODEL_DIR: dir.dir, WATCH_MODEL: "true" }));
+    try {
+      expect((await svc.predict.getModel({})).model?.version).toBe("1.0.0");
+      await publish("..2025_01_01_00_01_00.2", "2.0.0");
+      await rm(path.join(dir.dir, "..2025_01_01_00_00_00.1"), { recursive: true });
+      await waitForVersion(svc, "2.0.0");
+      await publish("..2025_01_01_00_02_00.3", "3.0.0");
+      await waitForVersion(svc, "3.0.0");
     } finally {
       await svc.close();
       await dir.cleanup();

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -13,7 +13,7 @@ import {
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./config.js";
-import { writeFixtureModel } from "./testing/fixture-model.js";
+import { buildFixtureOnnx, writeFixtureModel } from "./testing/fixture-model.js";
 import { latencyMs, openRawCall, startMetricsSink, tempDir } from "./testing/helpers.js";
 
 /**
@@ -279,6 +279,88 @@ print(json.dumps({
       expect(version).toBe("1.1.0");
     } finally {
       client.close();
+    }
+  });
+});
+
+describe("hot reload of the real process after the model directory is replaced", () => {
+  const replaceDir = async (parent: string, version: string) => {
+    const next = path.join(parent, `next-${version}`);
+    await writeFixtureModel(next, { version });
+    await rm(path.join(parent, "model.old"), { recursive: true, force: true });
+    await rename(path.join(parent, "model"), path.join(parent, "model.old"));
+    await rename(next, path.join(parent, "model"));
+  };
+  const waitForVersion = async (address: string, version: string, signal?: () => void) => {
+    const client = createGrpcClient(PredictService, address);
+    try {
+      const until = Date.now() + 30_000;
+      let seen = "";
+      while (seen !== version && Date.now() < until) {
+        signal?.();
+        signal = undefined;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        seen = (await client.getModel({})).model?.version ?? "";
+      }
+      expect(seen).toBe(version);
+    } finally {
+      client.close();
+    }
+  };
+
+  it("SIGHUP reloads from the new directory, and rejects a model.onnx that does not match the manifest", async () => {
+    const parent = await tempDir();
+    let child: Child | undefined;
+    try {
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "1.0.0" });
+      child = await startChild({ MODEL_SERVICE_MODEL_DIR: path.join(parent.dir, "model") });
+      const hup = () => child?.process.kill("SIGHUP");
+      await replaceDir(parent.dir, "2.0.0");
+      await waitForVersion(child.address, "2.0.0", hup);
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "2.1.0" });
+      await waitForVersion(child.address, "2.1.0", hup);
+      // A model.onnx that is not the one model.json describes: rejected, counted, 2.1.0 keeps serving.
+      await writeFile(
+        path.join(parent.dir, "model", "model.onnx"),
+        buildFixtureOnnx({ spamProbability: 0.7 }),
+      );
+      hup();
+      const metricsUrl = `http://127.0.0.1:${child.metricsPort}/metrics`;
+      const until = Date.now() + 30_000;
+      let failed = "0";
+      while (failed === "0" && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const text = await (await fetch(metricsUrl)).text();
+        failed = /model_service_model_reloads_total\{result="failed"[^}]*\} (\d+)/.exec(text)?.[1] ?? "0";
+      }
+      expect(failed).toBe("1");
+      const rejected = child.lines.find((line) => line.includes('"msg":"model reload rejected'));
+      expect(rejected).toMatch(/model\.onnx: sha256 is [0-9a-f]{64} but model\.json says/);
+      await waitForVersion(child.address, "2.1.0");
+    } finally {
+      await kill(child);
+      await parent.cleanup();
+    }
+  });
+
+  it("the file watch follows the replaced directory (MODEL_SERVICE_WATCH_MODEL=true)", async () => {
+    const parent = await tempDir();
+    let child: Child | undefined;
+    try {
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "1.0.0" });
+      child = await startChild({
+        MODEL_SERVICE_MODEL_DIR: path.join(parent.dir, "model"),
+        MODEL_SERVICE_WATCH_MODEL: "true",
+      });
+      await replaceDir(parent.dir, "2.0.0");
+      await waitForVersion(child.address, "2.0.0");
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "2.1.0" });
+      await waitForVersion(child.address, "2.1.0");
+      await replaceDir(parent.dir, "3.0.0");
+      await waitForVersion(child.address, "3.0.0");
+    } finally {
+      await kill(child);
+      await parent.cleanup();
     }
   });
 });
