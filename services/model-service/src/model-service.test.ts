@@ -308,6 +308,7 @@ describe("model-service with a fixture ONNX model", () => {
       "model_service_prediction_score_bucket",
       "model_service_inference_seconds_bucket",
       "model_service_batch_size_bucket",
+      "model_service_wait_seconds_bucket",
       'model_service_model_info{name="spam-fixture",version="1.0.0",sha256="',
       "model_service_report_queue_depth",
       'model_service_report_dropped_total{reason="queue_full"',
@@ -385,6 +386,10 @@ describe("model-service health and deadlines with a controllable model", () => {
 
 describe("latency includes the time a call waits before and after its handler starts", () => {
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const waitSum = async (metricsUrl: string) => {
+    const text = await (await fetch(metricsUrl)).text();
+    return Number(/^model_service_wait_seconds_sum\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? "0");
+  };
   const handlingSum = async (metricsUrl: string) => {
     const text = await (await fetch(metricsUrl)).text();
     const line = text
@@ -402,6 +407,7 @@ describe("latency includes the time a call waits before and after its handler st
     );
     try {
       const before = await handlingSum(svc.metricsUrl);
+      const waitedBefore = await waitSum(svc.metricsUrl);
       const gate = deferred();
       model.gate = gate.promise;
       const blocker = svc.predict.predict(
@@ -423,6 +429,8 @@ describe("latency includes the time a call waits before and after its handler st
         expect(record && latencyMs(record), id).toBeGreaterThanOrEqual(heldMs);
       }
       expect((await handlingSum(svc.metricsUrl)) - before).toBeGreaterThanOrEqual((2 * heldMs) / 1000);
+      // The queued call waited for its run at least as long as the batch was held.
+      expect((await waitSum(svc.metricsUrl)) - waitedBefore).toBeGreaterThanOrEqual(heldMs / 1000);
     } finally {
       await svc.close();
       await sink.close();
@@ -451,6 +459,7 @@ describe("latency includes the time a call waits before and after its handler st
       expect(record?.label).toBe("spam");
       expect(record && latencyMs(record)).toBeGreaterThanOrEqual(sentAfterMs);
       expect((await handlingSum(svc.metricsUrl)) - before).toBeGreaterThanOrEqual(sentAfterMs / 1000);
+      expect(await waitSum(svc.metricsUrl)).toBeGreaterThanOrEqual(sentAfterMs / 1000);
     } finally {
       await svc.close();
       await sink.close();

@@ -62,7 +62,7 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
     try {
       const model = this.#model();
       validateText(text, model.maxTextChars, "text");
-      const result = await this.deps.batcher.submit(text, deadlineOf(context));
+      const result = await this.deps.batcher.submit(text, deadlineOf(context), undefined, started);
       const prediction = this.#succeeded(requestId, 0, text, result, started);
       return { prediction };
     } catch (error) {
@@ -95,7 +95,7 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
       if (deadline !== undefined && deadline <= Date.now()) {
         throw new ConnectError("the deadline passed before the batch ran", Code.DeadlineExceeded);
       }
-      const results = await this.deps.batcher.runNow(texts);
+      const results = await this.deps.batcher.runNow(texts, started);
       return {
         predictions: results.map((result, index) =>
           this.#succeeded(requestId, index, texts[index] as string, result, started),
