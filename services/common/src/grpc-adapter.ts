@@ -148,6 +148,11 @@ class GrpcHandlerContext implements HandlerContext {
     this.#deadline = deadlineAt(call);
   }
 
+  /** Whether the call has ended without the handler: cancelled by the client, or its deadline answered. */
+  get cancelled(): boolean {
+    return this.call.cancelled;
+  }
+
   readonly timeoutMs = (): number | undefined =>
     this.#deadline === undefined ? undefined : this.#deadline - Date.now();
 
@@ -244,6 +249,14 @@ class GrpcHandlerContext implements HandlerContext {
  */
 export function callStartedAt(context: HandlerContext): bigint {
   return context instanceof GrpcHandlerContext ? context.receivedAt : process.hrtime.bigint();
+}
+
+/**
+ * Whether the caller can no longer receive this call's answer: the client cancelled it (RST_STREAM) or grpc-js
+ * already answered DEADLINE_EXCEEDED. Cheap for grpc-js calls (no AbortSignal is created).
+ */
+export function callCancelled(context: HandlerContext): boolean {
+  return context instanceof GrpcHandlerContext ? context.cancelled : context.signal.aborted;
 }
 
 /** When a grpc-js call began: its headers' receipt if stamped (createGrpcServer), else now (the handler's start). */

@@ -437,6 +437,53 @@ describe("latency includes the time a call waits before and after its handler st
     }
   });
 
+  it("a call the caller gave up on while it ran is reported with the caller's code, not OK", async () => {
+    const model = new FakeClassifier();
+    const sink = await startMetricsSink();
+    const svc = await startService(
+      testConfig({ MODEL_DIR: "/nowhere", METRICS_SERVICE_ADDRESS: sink.address }),
+      async () => model,
+    );
+    try {
+      // Deadline: the client gives up after 300 ms while the run is held (grpc-js answers DEADLINE_EXCEEDED).
+      let gate = deferred();
+      model.gate = gate.promise;
+      const late = codeOf(
+        svc.predict.predict({ text: "late" }, { timeoutMs: 300, headers: { "x-request-id": "late-1" } }),
+      );
+      while (model.runs.length === 0) await pause(5);
+      expect(await late).toBe(Code.DeadlineExceeded);
+      await pause(200); // the server's copy of the deadline (from the receipt of the headers) passes too
+      gate.resolve();
+      // Cancel: the client aborts while the run is held.
+      gate = deferred();
+      model.gate = gate.promise;
+      const abort = new AbortController();
+      const gone = codeOf(
+        svc.predict.predict(
+          { text: "gone" },
+          { signal: abort.signal, headers: { "x-request-id": "gone-1" } },
+        ),
+      );
+      while (model.runs.length < 2) await pause(5);
+      abort.abort();
+      expect(await gone).toBe(Code.Canceled);
+      await svc.predict.getModel({}); // a round trip on the same connection: the server has read the RST_STREAM
+      model.gate = undefined;
+      gate.resolve();
+      await sink.waitFor(
+        (records) => records.filter((r) => ["late-1", "gone-1"].includes(r.requestId)).length === 2,
+      );
+      const codeOfRecord = (id: string) => sink.records.find((r) => r.requestId === id)?.grpcStatusCode;
+      expect(codeOfRecord("late-1")).toBe(Code.DeadlineExceeded);
+      expect(codeOfRecord("gone-1")).toBe(Code.Canceled);
+      expect(await codeOf(svc.predict.predict({ text: "after" }))).toBe("ok");
+    } finally {
+      await svc.close();
+      await sink.close();
+    }
+  });
+
   it("counts from the receipt of the request headers, before the message arrived and the handler ran", async () => {
     const sink = await startMetricsSink();
     const svc = await startService(

@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
+  callCancelled,
   callStartedAt,
   type Logger,
   REQUEST_ID_HEADER,
@@ -63,6 +64,7 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
       const model = this.#model();
       validateText(text, model.maxTextChars, "text");
       const result = await this.deps.batcher.submit(text, deadlineOf(context), undefined, started);
+      answerable(context);
       const prediction = this.#succeeded(requestId, 0, text, result, started);
       return { prediction };
     } catch (error) {
@@ -96,6 +98,7 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
         throw new ConnectError("the deadline passed before the batch ran", Code.DeadlineExceeded);
       }
       const results = await this.deps.batcher.runNow(texts, started);
+      answerable(context);
       return {
         predictions: results.map((result, index) =>
           this.#succeeded(requestId, index, texts[index] as string, result, started),
@@ -212,6 +215,22 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
     });
     connectError.metadata.set(REQUEST_ID_HEADER, requestId);
     return connectError;
+  }
+}
+
+/**
+ * Throws when the caller cannot get the answer any more: its deadline passed while the text was classified
+ * (grpc-js has already answered DEADLINE_EXCEEDED) or it cancelled the call. The record then carries that code
+ * instead of OK, so the comparison sees what the caller saw, e.g. a shadow that answers only after the mirror gave
+ * up.
+ */
+function answerable(context: HandlerContext): void {
+  const left = context.timeoutMs();
+  if (left !== undefined && left <= 0) {
+    throw new ConnectError("the deadline passed before the answer was ready", Code.DeadlineExceeded);
+  }
+  if (callCancelled(context)) {
+    throw new ConnectError("the caller cancelled the call before the answer was ready", Code.Canceled);
   }
 }
 

@@ -281,6 +281,51 @@ print(json.dumps({
       client.close();
     }
   });
+  it("calls that reach a stopped process and time out at the caller are never reported as OK", async () => {
+    const dir = await tempDir();
+    const sink = await startMetricsSink();
+    let child: Child | undefined;
+    const client = {
+      current: undefined as ReturnType<typeof createGrpcClient<typeof PredictService>> | undefined,
+    };
+    try {
+      await writeFixtureModel(dir.dir);
+      child = await startChild({
+        MODEL_SERVICE_MODEL_DIR: dir.dir,
+        MODEL_SERVICE_METRICS_SERVICE_ADDRESS: sink.address,
+      });
+      const predict = createGrpcClient(PredictService, child.address);
+      client.current = predict;
+      await predict.predict({ text: "warm up the connection" });
+      child.process.kill("SIGSTOP");
+      const ids = Array.from({ length: 5 }, (_, i) => `hung-${i}`);
+      const codes = await Promise.all(
+        ids.map((id) =>
+          predict.predict({ text: `free ${id}` }, { timeoutMs: 300, headers: { "x-request-id": id } }).then(
+            () => "ok",
+            (error) => Code[ConnectError.from(error).code],
+          ),
+        ),
+      );
+      child.process.kill("SIGCONT");
+      expect(codes).toEqual(ids.map(() => "DeadlineExceeded"));
+      await predict.predict({ text: "marker" }, { headers: { "x-request-id": "hung-marker" } });
+      await sink.waitFor((records) => records.some((r) => r.requestId === "hung-marker"));
+      // Each either never reached a handler (a missing record: the coverage check counts it) or is reported with
+      // the code its caller saw; none says OK.
+      const reported = sink.records.filter((r) => ids.includes(r.requestId));
+      expect(reported.filter((r) => r.grpcStatusCode === 0)).toEqual([]);
+      for (const record of reported) {
+        expect([Code.Canceled, Code.DeadlineExceeded]).toContain(record.grpcStatusCode);
+      }
+    } finally {
+      client.current?.close();
+      if (child) child.process.kill("SIGCONT");
+      await kill(child);
+      await sink.close();
+      await dir.cleanup();
+    }
+  });
 });
 
 describe("hot reload of the real process after the model directory is replaced", () => {
