@@ -4,6 +4,8 @@ import {
   createOpsServer,
   createRegistry,
   installShutdown,
+  listenHttp,
+  listenOrExit,
   readConfigOrExit,
   sleep,
 } from "@shadowmesh/common";
@@ -29,14 +31,14 @@ let stopping = false;
 const ops = createOpsServer({ registry, ready: () => !stopping && app.readiness.ready });
 
 const { server } = app;
-await new Promise<void>((resolve, reject) => {
-  server.once("error", reject);
-  server.listen(config.PORT, config.HOST, () => {
-    server.off("error", reject);
-    resolve();
-  });
-});
-const opsAddress = await ops.listen(config.METRICS_PORT, config.HOST);
+await listenOrExit("app-service", { setting: "APP_SERVICE_PORT", host: config.HOST, port: config.PORT }, () =>
+  listenHttp(server, config.PORT, config.HOST),
+);
+const opsAddress = await listenOrExit(
+  "app-service",
+  { setting: "APP_SERVICE_METRICS_PORT", host: config.HOST, port: config.METRICS_PORT },
+  () => ops.listen(config.METRICS_PORT, config.HOST),
+);
 logger.info(
   {
     config,

@@ -17,6 +17,7 @@ import {
   type ServiceImpl,
 } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { callReceivedAt } from "./grpc-server.js";
 
 /**
  * Serves protobuf-es v2 services on a grpc-js server.
@@ -27,7 +28,10 @@ import * as grpc from "@grpc/grpc-js";
  * here and by a Connect router (in-memory tests, app-service) alike.
  */
 
-/** Observes every finished call: the basis of the grpc_server_* metrics. */
+/**
+ * Observes every finished call: the basis of the grpc_server_* metrics. The duration runs from the receipt of the
+ * call's request headers (see callStartedAt) to its status.
+ */
 export type CallObserver = (method: DescMethod, code: grpc.status, seconds: number) => void;
 
 /** Something that logs unexpected failures; pino's logger fits. */
@@ -138,8 +142,15 @@ class GrpcHandlerContext implements HandlerContext {
     readonly url: string,
     private readonly call: SurfaceCall,
     private readonly shutdownSignal: AbortSignal | undefined,
+    /** When the call's request headers were received (process.hrtime.bigint()); see callStartedAt. */
+    readonly receivedAt: bigint,
   ) {
     this.#deadline = deadlineAt(call);
+  }
+
+  /** Whether the call has ended without the handler: cancelled by the client, or its deadline answered. */
+  get cancelled(): boolean {
+    return this.call.cancelled;
   }
 
   readonly timeoutMs = (): number | undefined =>
@@ -228,6 +239,31 @@ class GrpcHandlerContext implements HandlerContext {
   }
 }
 
+/**
+ * When the call began, as process.hrtime.bigint(): for a call served by the grpc-js adapter on a server made by
+ * createGrpcServer, when its request headers were received — before its message was read and deserialized and
+ * before the handler ran, so a latency measured from here includes the time the call waited inside the process
+ * (a busy event loop, a slow upload). Time before the process read the call from its socket (kernel buffers, a
+ * process stopped with SIGSTOP or blocked in a long synchronous run) cannot be seen by any server. For other
+ * contexts (a Connect router), the time of this call, i.e. the handler's start.
+ */
+export function callStartedAt(context: HandlerContext): bigint {
+  return context instanceof GrpcHandlerContext ? context.receivedAt : process.hrtime.bigint();
+}
+
+/**
+ * Whether the caller can no longer receive this call's answer: the client cancelled it (RST_STREAM) or grpc-js
+ * already answered DEADLINE_EXCEEDED. Cheap for grpc-js calls (no AbortSignal is created).
+ */
+export function callCancelled(context: HandlerContext): boolean {
+  return context instanceof GrpcHandlerContext ? context.cancelled : context.signal.aborted;
+}
+
+/** When a grpc-js call began: its headers' receipt if stamped (createGrpcServer), else now (the handler's start). */
+function startOf(call: SurfaceCall): bigint {
+  return callReceivedAt(call.metadata) ?? process.hrtime.bigint();
+}
+
 function errorToStatus(error: ConnectError): grpc.StatusObject {
   const metadata = headersToMetadata(error.metadata) ?? new grpc.Metadata();
   return { code: grpcStatusOf(error), details: error.rawMessage, metadata };
@@ -262,7 +298,7 @@ export function addService<S extends DescService>(
         call,
         callback,
       ) => {
-        const started = process.hrtime.bigint();
+        const started = startOf(call);
         let context: GrpcHandlerContext | undefined;
         const fail = (error: unknown) => {
           context?.finish();
@@ -274,7 +310,7 @@ export function addService<S extends DescService>(
           fail(unimplemented());
           return;
         }
-        context = new GrpcHandlerContext(service, method, path, call, shutdownSignal);
+        context = new GrpcHandlerContext(service, method, path, call, shutdownSignal, started);
         const ctx = context;
         let result: unknown;
         try {
@@ -305,7 +341,7 @@ export function addService<S extends DescService>(
         MessageShape<DescMessage>,
         MessageShape<DescMessage>
       > = (call) => {
-        const started = process.hrtime.bigint();
+        const started = startOf(call);
         let context: GrpcHandlerContext | undefined;
         const fail = (error: unknown) => {
           context?.finish();
@@ -319,7 +355,7 @@ export function addService<S extends DescService>(
           fail(unimplemented());
           return;
         }
-        context = new GrpcHandlerContext(service, method, path, call, shutdownSignal);
+        context = new GrpcHandlerContext(service, method, path, call, shutdownSignal, started);
         const ctx = context;
         void (async () => {
           try {

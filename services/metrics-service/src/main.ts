@@ -4,6 +4,7 @@ import {
   createOpsServer,
   createRegistry,
   installShutdown,
+  listenOrExit,
   readConfigOrExit,
   sleep,
   stopGrpcServer,
@@ -43,8 +44,16 @@ const { server, health, retention, engine } = createMetricsServer({
 });
 const ops = createOpsServer({ registry, ready: () => health.serving });
 
-const grpcPort = await bindGrpcServer(server, config.HOST, config.GRPC_PORT);
-const opsAddress = await ops.listen(config.METRICS_PORT, config.HOST);
+const grpcPort = await listenOrExit(
+  "metrics-service",
+  { setting: "METRICS_SERVICE_GRPC_PORT", host: config.HOST, port: config.GRPC_PORT },
+  () => bindGrpcServer(server, config.HOST, config.GRPC_PORT),
+);
+const opsAddress = await listenOrExit(
+  "metrics-service",
+  { setting: "METRICS_SERVICE_METRICS_PORT", host: config.HOST, port: config.METRICS_PORT },
+  () => ops.listen(config.METRICS_PORT, config.HOST),
+);
 health.set("SERVING");
 logger.info(
   { config, grpcPort, metricsPort: opsAddress.port, store: store.file, ...store.counts() },

@@ -26,10 +26,13 @@ export interface BatcherOptions {
 export interface BatchObserver {
   /** One inference run finished. */
   ran(model: LoadedModelInfo, size: number, seconds: number): void;
+  /** A call's inference run starts, `seconds` after the call was received (see `submit`'s `receivedAt`). */
+  waited?(seconds: number): void;
 }
 
 interface Pending {
   text: string;
+  receivedAt: bigint | undefined;
   deadline: number | undefined;
   signal: AbortSignal | undefined;
   resolve(result: ItemResult): void;
@@ -65,13 +68,16 @@ export class Batcher {
     return this.#queue.length;
   }
 
-  /** Classifies one text, batched with concurrent calls. `deadline` is ms since the epoch. */
-  submit(text: string, deadline?: number, signal?: AbortSignal): Promise<ItemResult> {
+  /**
+   * Classifies one text, batched with concurrent calls. `deadline` is ms since the epoch; `receivedAt`
+   * (process.hrtime.bigint()) is when the call was received, for the observer's `waited`.
+   */
+  submit(text: string, deadline?: number, signal?: AbortSignal, receivedAt?: bigint): Promise<ItemResult> {
     if (!this.options.enabled) {
-      return this.runNow([text]).then((results) => results[0] as ItemResult);
+      return this.runNow([text], receivedAt).then((results) => results[0] as ItemResult);
     }
     return new Promise<ItemResult>((resolve, reject) => {
-      this.#queue.push({ text, deadline, signal, resolve, reject });
+      this.#queue.push({ text, receivedAt, deadline, signal, resolve, reject });
       if (this.#queue.length === 1) {
         this.#firstQueuedAt = performance.now();
       }
@@ -86,7 +92,8 @@ export class Batcher {
    * Classifies many texts (a PredictBatch call) as one batch of its own, split into runs of at most
    * `maxBatchSize`; results are in the order of `texts`.
    */
-  async runNow(texts: string[]): Promise<ItemResult[]> {
+  async runNow(texts: string[], receivedAt?: bigint): Promise<ItemResult[]> {
+    this.#waited(receivedAt);
     const results: ItemResult[] = [];
     for (let start = 0; start < texts.length; start += this.options.maxBatchSize) {
       results.push(...(await this.#run(texts.slice(start, start + this.options.maxBatchSize))));
@@ -129,6 +136,9 @@ export class Batcher {
       this.#next();
       return;
     }
+    for (const item of batch) {
+      this.#waited(item.receivedAt);
+    }
     this.#running = true;
     this.#run(batch.map((item) => item.text)).then(
       (results) => {
@@ -146,6 +156,12 @@ export class Batcher {
         this.#next();
       },
     );
+  }
+
+  #waited(receivedAt: bigint | undefined): void {
+    if (receivedAt !== undefined && this.observer?.waited) {
+      this.observer.waited(Number(process.hrtime.bigint() - receivedAt) / 1e9);
+    }
   }
 
   #next(): void {

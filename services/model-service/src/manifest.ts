@@ -9,7 +9,7 @@ export interface ModelManifest {
   sha256: string;
   /** The labels, in the order of the probabilities output's columns. */
   labels: string[];
-  /** The longest text (in UTF-16 code units, JavaScript's `length`) a caller may send. */
+  /** The longest text a caller may send, in characters (Unicode code points, not UTF-16 code units). */
   maxTextChars: number;
   decisionThreshold: number;
   opset: number;

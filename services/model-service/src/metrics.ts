@@ -52,6 +52,12 @@ export function createModelMetrics(registry: Registry): ModelMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [registry],
   });
+  const wait = new Histogram({
+    name: "model_service_wait_seconds",
+    help: "Time from the receipt of a call's request headers to the start of its inference run (message upload, event loop, batcher queue), by role.",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
   const info = new Gauge({
     name: "model_service_model_info",
     help: "The model being served (value 1), labelled with its name, version, role and sha256.",
@@ -135,6 +141,9 @@ export function createModelMetrics(registry: Registry): ModelMetrics {
       const entry = boundFor(model);
       entry.inference.observe(seconds);
       entry.batchSize.observe(size);
+    },
+    waited(seconds) {
+      wait.observe(seconds);
     },
     loaded(model, previous) {
       if (previous) {

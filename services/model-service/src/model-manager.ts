@@ -1,9 +1,17 @@
+import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "@shadowmesh/common";
 import { parseManifest } from "./manifest.js";
 import type { Classifier } from "./model.js";
+
+/** The hex sha256 of a file's contents. */
+async function fileSha256(file: string): Promise<string> {
+  return createHash("sha256")
+    .update(await readFile(file))
+    .digest("hex");
+}
 
 /** Loads the model in a directory; `loadModel` in production, a test double in tests. */
 export type ModelLoader = (dir: string) => Promise<Classifier>;
@@ -39,7 +47,10 @@ export class ModelManager {
   #current: Entry | undefined;
   #reloading: Promise<ReloadResult> | undefined;
   #again = false;
-  #watcher: FSWatcher | undefined;
+  #watching = false;
+  #debounceMs = 300;
+  #dirWatcher: FSWatcher | undefined;
+  #parentWatcher: FSWatcher | undefined;
   #debounce: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
@@ -83,9 +94,12 @@ export class ModelManager {
 
   /**
    * Loads the model in the directory again and swaps it in if it differs from the serving one (by sha256 and
-   * version). Reloads never overlap: a request during a reload runs once more after it.
+   * version; model.onnx is hashed and checked against the manifest every time). Reloads never overlap: a request
+   * during a reload runs once more after it.
    */
   reload(reason: string): Promise<ReloadResult> {
+    // MODEL_DIR may name another directory than the one watched (replaced by a rename or a symlink swap).
+    this.#attachDirWatch();
     if (this.#reloading) {
       this.#again = true;
       return this.#reloading;
@@ -109,7 +123,13 @@ export class ModelManager {
     if (current) {
       try {
         const manifest = parseManifest(JSON.parse(await readFile(path.join(this.dir, "model.json"), "utf8")));
-        if (manifest.sha256 === current.info.sha256 && manifest.version === current.info.version) {
+        // Unchanged only if model.onnx still is the file the manifest describes: a replaced model.onnx under an
+        // unchanged model.json goes to the loader, which rejects it (sha256 mismatch) and the old model serves on.
+        if (
+          manifest.sha256 === current.info.sha256 &&
+          manifest.version === current.info.version &&
+          (await fileSha256(path.join(this.dir, "model.onnx"))) === manifest.sha256
+        ) {
           this.logger.info({ reason, version: current.info.version }, "model unchanged: nothing to reload");
           this.hooks.reloaded?.("unchanged");
           return "unchanged";
@@ -164,24 +184,72 @@ export class ModelManager {
     }
   }
 
-  /** Reloads when files in the model directory change, after `debounceMs` of quiet. */
+  /**
+   * Reloads when the model directory changes, after `debounceMs` of quiet. Two watches:
+   * - the directory itself, for files written into it (write + rename: the temporary `.model.onnx.tmp` is ignored,
+   *   the rename that follows is seen) and for Kubernetes ConfigMap/Secret volumes, whose files are symlinks through
+   *   `..data`, a symlink swapped atomically on every update (names starting with `..` are not temporary files);
+   * - its parent, for the directory being replaced (`mv dir dir.old && mv new dir`, or MODEL_DIR a symlink that is
+   *   swapped): an inotify watch follows the old directory, so every reload attaches the directory watch again to
+   *   whatever MODEL_DIR names now.
+   */
   watch(debounceMs = 300): void {
-    if (this.#watcher) return;
-    this.#watcher = watch(this.dir, { persistent: false }, (_event, file) => {
-      if (file?.startsWith(".")) return; // temporary files of an atomic write
-      clearTimeout(this.#debounce);
-      this.#debounce = setTimeout(() => void this.reload("files changed"), debounceMs);
-      this.#debounce.unref();
-    });
-    this.#watcher.on("error", (error) =>
-      this.logger.warn({ err: error }, "watching the model directory failed"),
-    );
+    if (this.#watching || this.#closed) return;
+    this.#watching = true;
+    this.#debounceMs = debounceMs;
+    this.#attachDirWatch();
+    const name = path.basename(this.dir);
+    try {
+      this.#parentWatcher = watch(path.dirname(this.dir), { persistent: false }, (_event, file) => {
+        if (file === name) this.#changed("model directory replaced");
+      });
+      this.#parentWatcher.on("error", (error) =>
+        this.logger.warn(
+          { err: error, dir: path.dirname(this.dir) },
+          "watching the model directory's parent failed",
+        ),
+      );
+    } catch (error) {
+      this.logger.warn(
+        { err: error, dir: path.dirname(this.dir) },
+        "cannot watch the model directory's parent: a replaced directory is seen only on SIGHUP",
+      );
+    }
+  }
+
+  #changed(reason: string): void {
+    clearTimeout(this.#debounce);
+    this.#debounce = setTimeout(() => void this.reload(reason), this.#debounceMs);
+    this.#debounce.unref();
+  }
+
+  /** (Re)attaches the watch of MODEL_DIR to the directory that path names now. */
+  #attachDirWatch(): void {
+    if (!this.#watching || this.#closed) return;
+    this.#dirWatcher?.close();
+    this.#dirWatcher = undefined;
+    try {
+      const watcher = watch(this.dir, { persistent: false }, (_event, file) => {
+        if (file?.startsWith(".") && !file.startsWith("..")) return; // temporary files of an atomic write
+        this.#changed("files changed");
+      });
+      watcher.on("error", (error) => {
+        this.logger.warn({ err: error, dir: this.dir }, "watching the model directory failed");
+        watcher.close();
+        if (this.#dirWatcher === watcher) this.#dirWatcher = undefined;
+      });
+      this.#dirWatcher = watcher;
+    } catch (error) {
+      // The directory is being replaced; the parent's watch sees the new one arrive.
+      this.logger.warn({ err: error, dir: this.dir }, "cannot watch the model directory now");
+    }
   }
 
   /** Stops watching and releases the serving model once idle. */
   async close(): Promise<void> {
     this.#closed = true;
-    this.#watcher?.close();
+    this.#dirWatcher?.close();
+    this.#parentWatcher?.close();
     clearTimeout(this.#debounce);
     await this.#reloading?.catch(() => undefined);
     const entry = this.#current;

@@ -1,22 +1,29 @@
 import { execFile } from "node:child_process";
+import { rename, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createGrpcClient, type GrpcClient } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import {
+  PredictRequestSchema,
+  PredictService,
+} from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "./config.js";
 import { loadModel } from "./model.js";
 import type { ModelLoader } from "./model-manager.js";
 import { createModelService, type ModelService } from "./model-service.js";
-import { writeFixtureModel } from "./testing/fixture-model.js";
+import { buildFixtureOnnx, writeFixtureModel } from "./testing/fixture-model.js";
 import {
   deferred,
   FakeClassifier,
   fakeInfo,
+  latencyMs,
+  openRawCall,
   quietLogger,
   startMetricsSink,
   tempDir,
@@ -169,10 +176,59 @@ describe("model-service with a fixture ONNX model", () => {
     for (const error of errors) {
       expect(ConnectError.from(error).code).toBe(Code.InvalidArgument);
     }
-    expect(ConnectError.from(errors[2]).rawMessage).toMatch(/201 characters; the limit is 200/);
+    expect(ConnectError.from(errors[2]).rawMessage).toMatch(
+      /201 characters \(Unicode code points\); the limit is 200/,
+    );
     expect(ConnectError.from(errors[3]).rawMessage).toMatch(/the limit is 8/);
     expect(ConnectError.from(errors[4]).rawMessage).toMatch(/texts\[1\]/);
     expect(await codeOf(svc.predict.predict({ text: "still alive" }))).toBe("ok");
+  });
+
+  it("counts text of only NUL, zero-width, format or control characters as empty, in Predict and PredictBatch", async () => {
+    const blanks = [
+      "\0",
+      "\0\0\0",
+      "\u200b\u200c\u200d",
+      "\u2060\ufeff",
+      "\u00ad\u202e",
+      "\0 \u200b\n\u3000\u2028",
+    ];
+    for (const text of blanks) {
+      const error = ConnectError.from(await svc.predict.predict({ text }).catch((e) => e));
+      expect(error.code, JSON.stringify(text)).toBe(Code.InvalidArgument);
+      expect(error.rawMessage).toBe(
+        "text must not be empty: it has only whitespace, control, format or zero-width characters",
+      );
+      const batchError = ConnectError.from(
+        await svc.predict.predictBatch({ texts: ["fine", text] }).catch((e) => e),
+      );
+      expect(batchError.code).toBe(Code.InvalidArgument);
+      expect(batchError.rawMessage).toMatch(/^texts\[1\] must not be empty/);
+    }
+    // Content wrapped in zero-width characters is still content.
+    const { prediction } = await svc.predict.predict({ text: "\u200bfree\u200b\ufeff" });
+    expect(prediction?.label).toBe("spam");
+    // A NUL before content would hide it from the model (ONNX Runtime cuts string tensors at NUL): refused.
+    const hidden = ConnectError.from(await svc.predict.predict({ text: "\0free money" }).catch((e) => e));
+    expect(hidden.code).toBe(Code.InvalidArgument);
+    expect(hidden.rawMessage).toMatch(/^text contains a NUL character \(U\+0000\) at position 0/);
+  });
+
+  it("counts the length limit in characters (code points), with astral characters at the boundary", async () => {
+    const emoji = "\u{1f600}"; // one character, two UTF-16 code units, four UTF-8 bytes
+    const atLimit = await svc.predict.predict({ text: emoji.repeat(200) });
+    expect(atLimit.prediction?.label).toBe("ham");
+    const mixed = await svc.predict.predictBatch({ texts: [`free ${emoji.repeat(195)}`, emoji.repeat(200)] });
+    expect(mixed.predictions.map((p) => p.label)).toEqual(["spam", "ham"]);
+    const over = ConnectError.from(await svc.predict.predict({ text: emoji.repeat(201) }).catch((e) => e));
+    expect(over.code).toBe(Code.InvalidArgument);
+    expect(over.rawMessage).toBe(
+      "text has 201 characters (Unicode code points); the limit is 200 (max_text_chars)",
+    );
+    const overInBatch = ConnectError.from(
+      await svc.predict.predictBatch({ texts: [emoji.repeat(200), `x${emoji.repeat(200)}`] }).catch((e) => e),
+    );
+    expect(overInBatch.rawMessage).toMatch(/^texts\[1\] has 201 characters/);
   });
 
   it("refuses a message over the receive limit with RESOURCE_EXHAUSTED", async () => {
@@ -252,6 +308,7 @@ describe("model-service with a fixture ONNX model", () => {
       "model_service_prediction_score_bucket",
       "model_service_inference_seconds_bucket",
       "model_service_batch_size_bucket",
+      "model_service_wait_seconds_bucket",
       'model_service_model_info{name="spam-fixture",version="1.0.0",sha256="',
       "model_service_report_queue_depth",
       'model_service_report_dropped_total{reason="queue_full"',
@@ -323,6 +380,136 @@ describe("model-service health and deadlines with a controllable model", () => {
       expect(model.runs.flat()).not.toContain("too late");
     } finally {
       await svc.close();
+    }
+  });
+});
+
+describe("latency includes the time a call waits before and after its handler starts", () => {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const waitSum = async (metricsUrl: string) => {
+    const text = await (await fetch(metricsUrl)).text();
+    return Number(/^model_service_wait_seconds_sum\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? "0");
+  };
+  const handlingSum = async (metricsUrl: string) => {
+    const text = await (await fetch(metricsUrl)).text();
+    const line = text
+      .split("\n")
+      .find((l) => /^grpc_server_handling_seconds_sum\{[^}]*grpc_method="Predict"/.test(l));
+    return Number(line?.split(" ").pop() ?? "0");
+  };
+
+  it("a call queued behind a slow batch reports the time it waited, to metrics-service and in the histogram", async () => {
+    const model = new FakeClassifier();
+    const sink = await startMetricsSink();
+    const svc = await startService(
+      testConfig({ MODEL_DIR: "/nowhere", METRICS_SERVICE_ADDRESS: sink.address }),
+      async () => model,
+    );
+    try {
+      const before = await handlingSum(svc.metricsUrl);
+      const waitedBefore = await waitSum(svc.metricsUrl);
+      const gate = deferred();
+      model.gate = gate.promise;
+      const blocker = svc.predict.predict(
+        { text: "blocker" },
+        { headers: { "x-request-id": "slow-blocker" } },
+      );
+      while (model.runs.length === 0) await pause(5);
+      const queued = svc.predict.predict({ text: "queued" }, { headers: { "x-request-id": "slow-queued" } });
+      while (svc.service.batcher.queued === 0) await pause(5);
+      const held = process.hrtime.bigint();
+      await pause(300); // the slow batch
+      const heldMs = Number(process.hrtime.bigint() - held) / 1e6;
+      model.gate = undefined;
+      gate.resolve();
+      await Promise.all([blocker, queued]);
+      await sink.waitFor((records) => records.filter((r) => r.requestId.startsWith("slow-")).length === 2);
+      for (const id of ["slow-blocker", "slow-queued"]) {
+        const record = sink.records.find((r) => r.requestId === id);
+        expect(record && latencyMs(record), id).toBeGreaterThanOrEqual(heldMs);
+      }
+      expect((await handlingSum(svc.metricsUrl)) - before).toBeGreaterThanOrEqual((2 * heldMs) / 1000);
+      // The queued call waited for its run at least as long as the batch was held.
+      expect((await waitSum(svc.metricsUrl)) - waitedBefore).toBeGreaterThanOrEqual(heldMs / 1000);
+    } finally {
+      await svc.close();
+      await sink.close();
+    }
+  });
+
+  it("a call the caller gave up on while it ran is reported with the caller's code, not OK", async () => {
+    const model = new FakeClassifier();
+    const sink = await startMetricsSink();
+    const svc = await startService(
+      testConfig({ MODEL_DIR: "/nowhere", METRICS_SERVICE_ADDRESS: sink.address }),
+      async () => model,
+    );
+    try {
+      // Deadline: the client gives up after 300 ms while the run is held (grpc-js answers DEADLINE_EXCEEDED).
+      let gate = deferred();
+      model.gate = gate.promise;
+      const late = codeOf(
+        svc.predict.predict({ text: "late" }, { timeoutMs: 300, headers: { "x-request-id": "late-1" } }),
+      );
+      while (model.runs.length === 0) await pause(5);
+      expect(await late).toBe(Code.DeadlineExceeded);
+      await pause(200); // the server's copy of the deadline (from the receipt of the headers) passes too
+      gate.resolve();
+      // Cancel: the client aborts while the run is held.
+      gate = deferred();
+      model.gate = gate.promise;
+      const abort = new AbortController();
+      const gone = codeOf(
+        svc.predict.predict(
+          { text: "gone" },
+          { signal: abort.signal, headers: { "x-request-id": "gone-1" } },
+        ),
+      );
+      while (model.runs.length < 2) await pause(5);
+      abort.abort();
+      expect(await gone).toBe(Code.Canceled);
+      await svc.predict.getModel({}); // a round trip on the same connection: the server has read the RST_STREAM
+      model.gate = undefined;
+      gate.resolve();
+      await sink.waitFor(
+        (records) => records.filter((r) => ["late-1", "gone-1"].includes(r.requestId)).length === 2,
+      );
+      const codeOfRecord = (id: string) => sink.records.find((r) => r.requestId === id)?.grpcStatusCode;
+      expect(codeOfRecord("late-1")).toBe(Code.DeadlineExceeded);
+      expect(codeOfRecord("gone-1")).toBe(Code.Canceled);
+      expect(await codeOf(svc.predict.predict({ text: "after" }))).toBe("ok");
+    } finally {
+      await svc.close();
+      await sink.close();
+    }
+  });
+
+  it("counts from the receipt of the request headers, before the message arrived and the handler ran", async () => {
+    const sink = await startMetricsSink();
+    const svc = await startService(
+      testConfig({ MODEL_DIR: "/nowhere", METRICS_SERVICE_ADDRESS: sink.address }),
+      async () => new FakeClassifier(),
+    );
+    try {
+      const before = await handlingSum(svc.metricsUrl);
+      const call = await openRawCall(svc.address, "/shadowmesh.predict.v1.PredictService/Predict", {
+        "x-request-id": "slow-upload",
+      });
+      const seen = process.hrtime.bigint(); // the server has read the headers by now
+      await pause(300); // a slow upload (or a busy event loop): the message arrives later
+      const sentAfterMs = Number(process.hrtime.bigint() - seen) / 1e6;
+      call.send(toBinary(PredictRequestSchema, create(PredictRequestSchema, { text: "free money" })));
+      expect((await call.result).status).toBe(0);
+      call.close();
+      await sink.waitFor((records) => records.some((r) => r.requestId === "slow-upload"));
+      const record = sink.records.find((r) => r.requestId === "slow-upload");
+      expect(record?.label).toBe("spam");
+      expect(record && latencyMs(record)).toBeGreaterThanOrEqual(sentAfterMs);
+      expect((await handlingSum(svc.metricsUrl)) - before).toBeGreaterThanOrEqual(sentAfterMs / 1000);
+      expect(await waitSum(svc.metricsUrl)).toBeGreaterThanOrEqual(sentAfterMs / 1000);
+    } finally {
+      await svc.close();
+      await sink.close();
     }
   });
 });
@@ -402,6 +589,112 @@ describe("hot reload", () => {
         version = (await svc.predict.getModel({})).model?.version ?? "";
       }
       expect(version).toBe("1.1.0");
+    } finally {
+      await svc.close();
+      await dir.cleanup();
+    }
+  });
+
+  const waitForVersion = async (svc: Running, version: string, timeoutMs = 20_000) => {
+    const until = Date.now() + timeoutMs;
+    let seen = "";
+    while (seen !== version && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      seen = (await svc.predict.getModel({})).model?.version ?? "";
+    }
+    expect(seen).toBe(version);
+  };
+  const failedReloads = async (svc: Running) => {
+    const text = await (await fetch(svc.metricsUrl)).text();
+    return Number(/model_service_model_reloads_total\{result="failed"[^}]*\} (\d+)/.exec(text)?.[1] ?? "0");
+  };
+
+  it("rejects a model.onnx that does not match the manifest's sha256 (watch and SIGHUP), counts it, keeps serving", async () => {
+    const dir = await tempDir();
+    await writeFixtureModel(dir.dir, { version: "1.0.0" });
+    const svc = await startService(testConfig({ MODEL_DIR: dir.dir, WATCH_MODEL: "true" }));
+    try {
+      // Another valid ONNX model under the unchanged model.json (same name, version and sha256).
+      await writeFile(path.join(dir.dir, ".model.onnx.tmp"), buildFixtureOnnx({ spamProbability: 0.7 }));
+      await rename(path.join(dir.dir, ".model.onnx.tmp"), path.join(dir.dir, "model.onnx"));
+      const until = Date.now() + 20_000;
+      while ((await failedReloads(svc)) === 0 && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await failedReloads(svc)).toBeGreaterThanOrEqual(1);
+      const failedByWatch = await failedReloads(svc);
+      expect(await svc.service.reload("SIGHUP")).toBe("failed");
+      expect(await failedReloads(svc)).toBe(failedByWatch + 1);
+      const { prediction } = await svc.predict.predict({ text: "free" });
+      expect(prediction?.modelVersion).toBe("1.0.0");
+      expect(prediction?.scores[1]?.probability).toBeCloseTo(0.9, 5); // the old model, not the 0.7 one
+      // The matching manifest arrives: the new model is loaded.
+      await writeFixtureModel(dir.dir, { version: "1.0.1", spamProbability: 0.7 });
+      await waitForVersion(svc, "1.0.1");
+      expect((await svc.predict.predict({ text: "free" })).prediction?.scores[1]?.probability).toBeCloseTo(
+        0.7,
+        5,
+      );
+    } finally {
+      await svc.close();
+      await dir.cleanup();
+    }
+  });
+
+  it.each([
+    ["renamed (mv dir dir.old && mv new dir)", "rename"],
+    ["a symlink swapped atomically (ln -s new tmp && mv -T tmp dir)", "symlink"],
+  ])("follows a model directory that is %s, and keeps watching the new one", async (_what, style) => {
+    const parent = await tempDir();
+    const modelDir = path.join(parent.dir, "model");
+    if (style === "rename") {
+      await writeFixtureModel(modelDir, { version: "1.0.0" });
+    } else {
+      await writeFixtureModel(path.join(parent.dir, "v1"), { version: "1.0.0" });
+      await symlink(path.join(parent.dir, "v1"), modelDir);
+    }
+    const svc = await startService(testConfig({ MODEL_DIR: modelDir, WATCH_MODEL: "true" }));
+    try {
+      const next = path.join(parent.dir, "v2");
+      await writeFixtureModel(next, { version: "2.0.0" });
+      if (style === "rename") {
+        await rename(modelDir, path.join(parent.dir, "model.old"));
+        await rename(next, modelDir);
+      } else {
+        await symlink(next, path.join(parent.dir, "tmp"));
+        await rename(path.join(parent.dir, "tmp"), modelDir);
+      }
+      await waitForVersion(svc, "2.0.0");
+      // Further changes inside the new directory are seen: the watch moved with MODEL_DIR.
+      await writeFixtureModel(modelDir, { version: "2.1.0" });
+      await waitForVersion(svc, "2.1.0");
+      expect(await svc.service.reload("SIGHUP")).toBe("unchanged");
+    } finally {
+      await svc.close();
+      await parent.cleanup();
+    }
+  });
+
+  it("follows Kubernetes ConfigMap-style updates (files are symlinks through ..data, swapped atomically)", async () => {
+    const dir = await tempDir();
+    // What the kubelet's atomic writer does: a timestamped directory, ..data pointing at it, and the visible files
+    // as symlinks through ..data; an update writes a new directory and renames a new ..data symlink over the old.
+    const publish = async (stamp: string, version: string) => {
+      await writeFixtureModel(path.join(dir.dir, stamp), { version });
+      await symlink(stamp, path.join(dir.dir, "..data_tmp"));
+      await rename(path.join(dir.dir, "..data_tmp"), path.join(dir.dir, "..data"));
+    };
+    await publish("..2025_01_01_00_00_00.1", "1.0.0");
+    await symlink("..data/model.onnx", path.join(dir.dir, "model.onnx"));
+    await symlink("..data/model.json", path.join(dir.dir, "model.json"));
+    const svc = await startService(testConfig({ MODEL_DIR: dir.dir, WATCH_MODEL: "true" }));
+    try {
+      expect((await svc.predict.getModel({})).model?.version).toBe("1.0.0");
+      await publish("..2025_01_01_00_01_00.2", "2.0.0");
+      await rm(path.join(dir.dir, "..2025_01_01_00_00_00.1"), { recursive: true });
+      await waitForVersion(svc, "2.0.0");
+      await publish("..2025_01_01_00_02_00.3", "3.0.0");
+      await waitForVersion(svc, "3.0.0");
     } finally {
       await svc.close();
       await dir.cleanup();

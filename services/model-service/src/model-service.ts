@@ -3,6 +3,7 @@ import {
   createGrpcClient,
   createOpsServer,
   type Logger,
+  listenOn,
   type OpsServer,
   sleep,
   stopGrpcServer,
@@ -10,7 +11,7 @@ import {
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { Registry } from "prom-client";
 import { Batcher } from "./batcher.js";
-import type { Config } from "./config.js";
+import { type Config, PREFIX } from "./config.js";
 import { createModelMetrics, createModelRegistry } from "./metrics.js";
 import { loadModel } from "./model.js";
 import { type ModelLoader, ModelManager } from "./model-manager.js";
@@ -111,10 +112,20 @@ export function createModelService(deps: ModelServiceDeps) {
     reporter,
     predict,
 
-    /** Listens on both ports; health answers NOT_SERVING until `load` has verified the model. */
+    /**
+     * Listens on both ports; health answers NOT_SERVING until `load` has verified the model. A port that cannot be
+     * listened on rejects with a ListenError whose message is one line naming the port and its setting.
+     */
     async listen(): Promise<ListeningAddresses> {
-      const grpcPort = await bindGrpcServer(server, config.HOST, config.GRPC_PORT);
-      const metricsPort = (await ops.listen(config.METRICS_PORT, config.HOST)).port;
+      const host = config.HOST;
+      const grpcPort = await listenOn({ setting: `${PREFIX}GRPC_PORT`, host, port: config.GRPC_PORT }, () =>
+        bindGrpcServer(server, host, config.GRPC_PORT),
+      );
+      const metricsPort = (
+        await listenOn({ setting: `${PREFIX}METRICS_PORT`, host, port: config.METRICS_PORT }, () =>
+          ops.listen(config.METRICS_PORT, host),
+        )
+      ).port;
       logger.info({ grpcPort, metricsPort, role: config.ROLE }, "listening; loading the model");
       return { grpcPort, metricsPort };
     },

@@ -1,7 +1,14 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { type Logger, REQUEST_ID_HEADER, requestIdFrom } from "@shadowmesh/common";
+import {
+  callCancelled,
+  callStartedAt,
+  type Logger,
+  REQUEST_ID_HEADER,
+  requestIdFrom,
+  textProblem,
+} from "@shadowmesh/common";
 import type {
   GetModelResponseSchema,
   PredictBatchRequest,
@@ -50,13 +57,14 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
     request: PredictRequest,
     context: HandlerContext,
   ): Promise<MessageInitShape<typeof PredictResponseSchema>> {
-    const started = process.hrtime.bigint();
+    const started = callStartedAt(context);
     const requestId = this.#begin(context);
     const text = request.text;
     try {
       const model = this.#model();
       validateText(text, model.maxTextChars, "text");
-      const result = await this.deps.batcher.submit(text, deadlineOf(context));
+      const result = await this.deps.batcher.submit(text, deadlineOf(context), undefined, started);
+      answerable(context);
       const prediction = this.#succeeded(requestId, 0, text, result, started);
       return { prediction };
     } catch (error) {
@@ -68,7 +76,7 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
     request: PredictBatchRequest,
     context: HandlerContext,
   ): Promise<MessageInitShape<typeof PredictBatchResponseSchema>> {
-    const started = process.hrtime.bigint();
+    const started = callStartedAt(context);
     const requestId = this.#begin(context);
     const texts = request.texts;
     try {
@@ -89,7 +97,8 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
       if (deadline !== undefined && deadline <= Date.now()) {
         throw new ConnectError("the deadline passed before the batch ran", Code.DeadlineExceeded);
       }
-      const results = await this.deps.batcher.runNow(texts);
+      const results = await this.deps.batcher.runNow(texts, started);
+      answerable(context);
       return {
         predictions: results.map((result, index) =>
           this.#succeeded(requestId, index, texts[index] as string, result, started),
@@ -209,23 +218,36 @@ export class PredictServiceImpl implements ServiceImpl<typeof PredictService> {
   }
 }
 
+/**
+ * Throws when the caller cannot get the answer any more: its deadline passed while the text was classified
+ * (grpc-js has already answered DEADLINE_EXCEEDED) or it cancelled the call. The record then carries that code
+ * instead of OK, so the comparison sees what the caller saw, e.g. a shadow that answers only after the mirror gave
+ * up.
+ */
+function answerable(context: HandlerContext): void {
+  const left = context.timeoutMs();
+  if (left !== undefined && left <= 0) {
+    throw new ConnectError("the deadline passed before the answer was ready", Code.DeadlineExceeded);
+  }
+  if (callCancelled(context)) {
+    throw new ConnectError("the caller cancelled the call before the answer was ready", Code.Canceled);
+  }
+}
+
 /** The call's deadline in ms since the epoch, if it has one. */
 function deadlineOf(context: HandlerContext): number | undefined {
   const left = context.timeoutMs();
   return left === undefined ? undefined : Date.now() + left;
 }
 
-const NON_SPACE = /\S/;
-
-/** Empty or whitespace-only text, or text over the model's limit, is INVALID_ARGUMENT. */
+/**
+ * Empty text (only whitespace, control, format or zero-width characters: the shared rule in
+ * `@shadowmesh/common`'s text.ts) or text over the model's limit in characters (Unicode code points) is
+ * INVALID_ARGUMENT.
+ */
 export function validateText(text: string, maxTextChars: number, field: string): void {
-  if (!NON_SPACE.test(text)) {
-    throw new ConnectError(`${field} must not be empty or only whitespace`, Code.InvalidArgument);
-  }
-  if (text.length > maxTextChars) {
-    throw new ConnectError(
-      `${field} has ${text.length} characters; the limit is ${maxTextChars} (max_text_chars)`,
-      Code.InvalidArgument,
-    );
+  const problem = textProblem(text, maxTextChars, field);
+  if (problem !== undefined) {
+    throw new ConnectError(problem, Code.InvalidArgument);
   }
 }

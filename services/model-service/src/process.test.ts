@@ -1,16 +1,20 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcClient } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
-import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import {
+  PredictRequestSchema,
+  PredictService,
+} from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./config.js";
-import { writeFixtureModel } from "./testing/fixture-model.js";
-import { startMetricsSink, tempDir } from "./testing/helpers.js";
+import { buildFixtureOnnx, writeFixtureModel } from "./testing/fixture-model.js";
+import { latencyMs, openRawCall, startMetricsSink, tempDir } from "./testing/helpers.js";
 
 /**
  * Tests against the real program (main.ts in a child process), called by real third-party clients: buf curl
@@ -275,6 +279,172 @@ print(json.dumps({
       expect(version).toBe("1.1.0");
     } finally {
       client.close();
+    }
+  });
+  it("calls that reach a stopped process and time out at the caller are never reported as OK", async () => {
+    const dir = await tempDir();
+    const sink = await startMetricsSink();
+    let child: Child | undefined;
+    const client = {
+      current: undefined as ReturnType<typeof createGrpcClient<typeof PredictService>> | undefined,
+    };
+    try {
+      await writeFixtureModel(dir.dir);
+      child = await startChild({
+        MODEL_SERVICE_MODEL_DIR: dir.dir,
+        MODEL_SERVICE_METRICS_SERVICE_ADDRESS: sink.address,
+      });
+      const predict = createGrpcClient(PredictService, child.address);
+      client.current = predict;
+      await predict.predict({ text: "warm up the connection" });
+      child.process.kill("SIGSTOP");
+      const ids = Array.from({ length: 5 }, (_, i) => `hung-${i}`);
+      const codes = await Promise.all(
+        ids.map((id) =>
+          predict.predict({ text: `free ${id}` }, { timeoutMs: 300, headers: { "x-request-id": id } }).then(
+            () => "ok",
+            (error) => Code[ConnectError.from(error).code],
+          ),
+        ),
+      );
+      child.process.kill("SIGCONT");
+      expect(codes).toEqual(ids.map(() => "DeadlineExceeded"));
+      await predict.predict({ text: "marker" }, { headers: { "x-request-id": "hung-marker" } });
+      await sink.waitFor((records) => records.some((r) => r.requestId === "hung-marker"));
+      // Each either never reached a handler (a missing record: the coverage check counts it) or is reported with
+      // the code its caller saw; none says OK.
+      const reported = sink.records.filter((r) => ids.includes(r.requestId));
+      expect(reported.filter((r) => r.grpcStatusCode === 0)).toEqual([]);
+      for (const record of reported) {
+        expect([Code.Canceled, Code.DeadlineExceeded]).toContain(record.grpcStatusCode);
+      }
+    } finally {
+      client.current?.close();
+      if (child) child.process.kill("SIGCONT");
+      await kill(child);
+      await sink.close();
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("hot reload of the real process after the model directory is replaced", () => {
+  const replaceDir = async (parent: string, version: string) => {
+    const next = path.join(parent, `next-${version}`);
+    await writeFixtureModel(next, { version });
+    await rm(path.join(parent, "model.old"), { recursive: true, force: true });
+    await rename(path.join(parent, "model"), path.join(parent, "model.old"));
+    await rename(next, path.join(parent, "model"));
+  };
+  const waitForVersion = async (address: string, version: string, signal?: () => void) => {
+    const client = createGrpcClient(PredictService, address);
+    try {
+      const until = Date.now() + 30_000;
+      let seen = "";
+      while (seen !== version && Date.now() < until) {
+        signal?.();
+        signal = undefined;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        seen = (await client.getModel({})).model?.version ?? "";
+      }
+      expect(seen).toBe(version);
+    } finally {
+      client.close();
+    }
+  };
+
+  it("SIGHUP reloads from the new directory, and rejects a model.onnx that does not match the manifest", async () => {
+    const parent = await tempDir();
+    let child: Child | undefined;
+    try {
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "1.0.0" });
+      child = await startChild({ MODEL_SERVICE_MODEL_DIR: path.join(parent.dir, "model") });
+      const hup = () => child?.process.kill("SIGHUP");
+      await replaceDir(parent.dir, "2.0.0");
+      await waitForVersion(child.address, "2.0.0", hup);
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "2.1.0" });
+      await waitForVersion(child.address, "2.1.0", hup);
+      // A model.onnx that is not the one model.json describes: rejected, counted, 2.1.0 keeps serving.
+      await writeFile(
+        path.join(parent.dir, "model", "model.onnx"),
+        buildFixtureOnnx({ spamProbability: 0.7 }),
+      );
+      hup();
+      const metricsUrl = `http://127.0.0.1:${child.metricsPort}/metrics`;
+      const until = Date.now() + 30_000;
+      let failed = "0";
+      while (failed === "0" && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const text = await (await fetch(metricsUrl)).text();
+        failed = /model_service_model_reloads_total\{result="failed"[^}]*\} (\d+)/.exec(text)?.[1] ?? "0";
+      }
+      expect(failed).toBe("1");
+      const rejected = child.lines.find((line) => line.includes('"msg":"model reload rejected'));
+      expect(rejected).toMatch(/model\.onnx: sha256 is [0-9a-f]{64} but model\.json says/);
+      await waitForVersion(child.address, "2.1.0");
+    } finally {
+      await kill(child);
+      await parent.cleanup();
+    }
+  });
+
+  it("the file watch follows the replaced directory (MODEL_SERVICE_WATCH_MODEL=true)", async () => {
+    const parent = await tempDir();
+    let child: Child | undefined;
+    try {
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "1.0.0" });
+      child = await startChild({
+        MODEL_SERVICE_MODEL_DIR: path.join(parent.dir, "model"),
+        MODEL_SERVICE_WATCH_MODEL: "true",
+      });
+      await replaceDir(parent.dir, "2.0.0");
+      await waitForVersion(child.address, "2.0.0");
+      await writeFixtureModel(path.join(parent.dir, "model"), { version: "2.1.0" });
+      await waitForVersion(child.address, "2.1.0");
+      await replaceDir(parent.dir, "3.0.0");
+      await waitForVersion(child.address, "3.0.0");
+    } finally {
+      await kill(child);
+      await parent.cleanup();
+    }
+  });
+});
+
+describe("latency of a stopped process", () => {
+  it("a call whose headers were read before a SIGSTOP reports the time stopped; metrics-service and /metrics see it", async () => {
+    const dir = await tempDir();
+    const sink = await startMetricsSink();
+    let child: Child | undefined;
+    try {
+      await writeFixtureModel(dir.dir);
+      child = await startChild({
+        MODEL_SERVICE_MODEL_DIR: dir.dir,
+        MODEL_SERVICE_METRICS_SERVICE_ADDRESS: sink.address,
+      });
+      const call = await openRawCall(child.address, "/shadowmesh.predict.v1.PredictService/Predict", {
+        "x-request-id": "stopped-1",
+      });
+      const seen = process.hrtime.bigint(); // the process has read the call's headers
+      child.process.kill("SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // stopped, as a hung shadow is
+      child.process.kill("SIGCONT");
+      const heldMs = Number(process.hrtime.bigint() - seen) / 1e6;
+      call.send(toBinary(PredictRequestSchema, create(PredictRequestSchema, { text: "free money" })));
+      expect((await call.result).status).toBe(0);
+      call.close();
+      await sink.waitFor((records) => records.some((r) => r.requestId === "stopped-1"));
+      const record = sink.records.find((r) => r.requestId === "stopped-1");
+      expect(record && latencyMs(record)).toBeGreaterThanOrEqual(heldMs);
+      const metrics = await (await fetch(`http://127.0.0.1:${child.metricsPort}/metrics`)).text();
+      const sum = metrics
+        .split("\n")
+        .find((line) => /^grpc_server_handling_seconds_sum\{[^}]*grpc_method="Predict"/.test(line));
+      expect(Number(sum?.split(" ").pop())).toBeGreaterThanOrEqual(heldMs / 1000);
+    } finally {
+      if (child) child.process.kill("SIGCONT");
+      await kill(child);
+      await sink.close();
+      await dir.cleanup();
     }
   });
 });

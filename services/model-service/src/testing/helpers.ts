@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
+import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -139,4 +140,60 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/**
+ * A gRPC call made by hand over HTTP/2, to control when each part reaches the server: `open` sends the request
+ * headers and resolves once the server has read them (an HTTP/2 PING sent after the HEADERS frame is acknowledged
+ * only after the server has processed what came before it); `send` sends the one request message and ends the
+ * stream; `result` is the grpc-status and message of the answer.
+ */
+export async function openRawCall(address: string, method: string, headers: Record<string, string> = {}) {
+  const session = http2.connect(`http://${address}`);
+  session.on("error", () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    session.once("connect", () => resolve());
+    session.once("error", reject);
+  });
+  const stream = session.request(
+    {
+      ":method": "POST",
+      ":path": method,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers,
+    },
+    { endStream: false },
+  );
+  const result = new Promise<{ status: number; message: string }>((resolve, reject) => {
+    let status = -1;
+    let message = "";
+    const take = (h: http2.IncomingHttpHeaders) => {
+      if (h["grpc-status"] !== undefined) status = Number(h["grpc-status"]);
+      if (h["grpc-message"] !== undefined) message = decodeURIComponent(String(h["grpc-message"]));
+    };
+    stream.on("response", take);
+    stream.on("trailers", take);
+    stream.on("data", () => undefined);
+    stream.on("end", () => resolve({ status, message }));
+    stream.on("error", reject);
+  });
+  await new Promise<void>((resolve, reject) => {
+    session.ping((error) => (error ? reject(error) : resolve()));
+  });
+  return {
+    send(message: Uint8Array): void {
+      const frame = Buffer.alloc(5 + message.length);
+      frame.writeUInt32BE(message.length, 1);
+      frame.set(message, 5);
+      stream.end(frame);
+    },
+    result,
+    close: () => session.close(),
+  };
+}
+
+/** The latency of a reported record in ms. */
+export function latencyMs(record: PredictionRecord): number {
+  return Number(record.latency?.seconds ?? 0n) * 1000 + (record.latency?.nanos ?? 0) / 1e6;
 }
