@@ -39,11 +39,14 @@ RUN npm run build
 RUN node scripts/images/production-layout.mjs /out
 
 # What the three images share: the base without npm, yarn and corepack (nothing runs them), production mode.
+# uid 10001 has no home directory; HOME=/tmp (an emptyDir in the chart) gives libraries that cache under $HOME, such
+# as onnxruntime's telemetry id, a writable place instead of a read-only root file system.
 FROM ${NODE_IMAGE} AS runtime
 ARG NODE_IMAGE
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
     /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
-ENV NODE_ENV=production
+ENV NODE_ENV=production \
+    HOME=/tmp
 WORKDIR /app
 LABEL org.opencontainers.image.source="https://github.com/shadowmesh/shadowmesh" \
       org.opencontainers.image.url="https://github.com/shadowmesh/shadowmesh" \

@@ -19,7 +19,9 @@ export declare const file_shadowmesh_predict_v1_predict_service: GenFile;
 export declare type PredictRequest = Message<"shadowmesh.predict.v1.PredictRequest"> & {
   /**
    * The raw text, for example the subject and body of an e-mail as a user would paste them.
-   * It must not be empty or only whitespace and must not exceed the model's max_text_chars.
+   * It must contain something besides whitespace, control, format (zero-width) and other invisible characters,
+   * must not contain NUL (ONNX Runtime would cut the text there), and must not exceed the model's max_text_chars
+   * characters (Unicode code points). Otherwise the call fails with INVALID_ARGUMENT.
    *
    * @generated from field: string text = 1;
    */
