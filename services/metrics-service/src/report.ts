@@ -49,6 +49,14 @@ export interface ReportOptions {
  */
 export const CALLER_ERROR_CODES: ReadonlySet<number> = new Set([3, 11, 8]);
 
+/**
+ * CANCELLED (1) on the primary's side is the caller giving up (a browser tab closed, a client's own timeout): the
+ * mirrored copy is fire-and-forget and is not cancelled with it, so the pair has no primary answer to compare and
+ * the cancellation is nobody's regression. It counts as a caller error whatever the shadow answered. (A shadow that
+ * hangs shows up as DEADLINE_EXCEEDED, reported by model-service or by the mirroring caller, never as CANCELLED.)
+ */
+export const CALLER_CANCELLED = 1;
+
 /** Upper bounds (ms) of the latency histogram in the report; a last +Inf bucket follows. */
 export const LATENCY_BUCKETS_MS = [0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
@@ -157,9 +165,10 @@ function roleSummary(acc: RoleAccumulator) {
 const differentInputs = (a: ReportRow, b: ReportRow) =>
   a.inputSha256 !== "" && b.inputSha256 !== "" && a.inputSha256 !== b.inputSha256;
 
-/** Both calls refused with the same caller-caused code. */
-const callerError = (a: ReportRow, b: ReportRow) =>
-  a.grpcCode !== 0 && a.grpcCode === b.grpcCode && CALLER_ERROR_CODES.has(a.grpcCode);
+/** Both calls refused with the same caller-caused code, or the caller cancelled the primary call. */
+const callerError = (primary: ReportRow, shadow: ReportRow) =>
+  primary.grpcCode === CALLER_CANCELLED ||
+  (primary.grpcCode !== 0 && primary.grpcCode === shadow.grpcCode && CALLER_ERROR_CODES.has(primary.grpcCode));
 
 interface RequestRecords {
   primary?: ReportRow;

@@ -8,7 +8,7 @@ import { buildReport, queryStartMs, type ReportOptions } from "./report.js";
 import { serviceOptionsOf } from "./server.js";
 import { ShadowStore } from "./store.js";
 import { startTestServer, type TestServer } from "./testing/harness.js";
-import { type RecordSpec, stored, wire } from "./testing/records.js";
+import { type RecordSpec, sha256Of, stored, wire } from "./testing/records.js";
 import { falsePromote, falseRollback } from "./testing/scenarios.js";
 
 /**
@@ -144,5 +144,34 @@ describe("issue 10 scenarios through the gRPC service", () => {
     const metrics = await server.registry.metrics();
     expect(metrics).toMatch(/^shadowmesh_verdict\{[^}]*decision="ROLLBACK"[^}]*\} 0$/m);
     expect(metrics).toMatch(/^shadowmesh_shadow_caller_error_pairs\{[^}]*grpc_code="3"[^}]*\} 10$/m);
+  });
+});
+
+describe("a caller that gives up on the primary", () => {
+  it("is a caller error: CANCELLED on the primary never counts against it, nor for the shadow", () => {
+    const base = NOW - 20 * 60_000;
+    const records: RecordSpec[] = [];
+    for (let i = 0; i < 200; i++) {
+      const text = `message ${i}`;
+      const sha256 = sha256Of(text);
+      const cancelled = i % 10 === 0;
+      records.push(
+        {
+          requestId: `c-${i}`,
+          role: "primary",
+          timeMs: base + i * 200,
+          sha256,
+          ...(cancelled ? { code: 1 } : { label: "ham" }),
+        },
+        { requestId: `c-${i}`, role: "shadow", timeMs: base + i * 200 + 3, sha256, label: "ham" },
+      );
+    }
+    const report = reportOf(records);
+    expect(report.primary?.errorCount).toBe(0n);
+    expect(report.errors).toEqual([]);
+    expect(report.totals?.callerErrorPairCount).toBe(20n);
+    expect(report.callerErrors.map((e) => [e.grpcStatusCode, e.pairCount])).toEqual([[1, 20n]]);
+    expect(report.totals?.judgedPairCount).toBe(180n);
+    expect(report.verdict?.decision).toBe(Decision.PROMOTE);
   });
 });
