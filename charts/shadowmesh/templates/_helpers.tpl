@@ -243,3 +243,38 @@ Call with a workload's values that have replicaCount and (optionally) autoscalin
 {{- define "shadowmesh.minReplicas" -}}
 {{- if and .autoscaling .autoscaling.enabled }}{{ .autoscaling.minReplicas }}{{ else }}{{ .replicaCount }}{{ end }}
 {{- end }}
+
+{{/*
+An Istio HTTPRetry block from values {attempts, perTryTimeout, retryOn}; attempts 0 disables retries (and Istio's
+default retry policy with them).
+*/}}
+{{- define "shadowmesh.istioRetries" -}}
+retries:
+  attempts: {{ .attempts }}
+  {{- if gt (int .attempts) 0 }}
+  perTryTimeout: {{ .perTryTimeout }}
+  retryOn: {{ .retryOn }}
+  {{- end }}
+{{- end }}
+
+{{/*
+An AuthorizationPolicy rule letting istio.prometheusPrincipals GET /metrics on a metrics port; empty without them.
+Call with (dict "ctx" $ "port" 9101).
+*/}}
+{{- define "shadowmesh.prometheusRule" -}}
+{{- with .ctx.Values.istio.prometheusPrincipals }}
+# A Prometheus with mesh certificates: /metrics only.
+- from:
+    - source:
+        principals:
+          {{- toYaml . | nindent 10 }}
+  to:
+    - operation:
+        ports:
+          - {{ $.port | quote }}
+        methods:
+          - GET
+        paths:
+          - /metrics
+{{- end }}
+{{- end }}
