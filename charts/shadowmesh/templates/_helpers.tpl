@@ -237,11 +237,11 @@ Call with (dict "name" "app-service" "values" .Values.appService).
 {{- end }}
 
 {{/*
-The replica count a PDB is judged by: the HPA's minimum when autoscaling, else replicaCount.
-Call with a workload's values that have replicaCount and (optionally) autoscaling.
+The most pods a workload can run: the HPA's maximum when autoscaling, else replicaCount. A PDB is rendered when it
+is above 1. Call with a workload's values that have replicaCount and (optionally) autoscaling.
 */}}
-{{- define "shadowmesh.minReplicas" -}}
-{{- if and .autoscaling .autoscaling.enabled }}{{ .autoscaling.minReplicas }}{{ else }}{{ .replicaCount }}{{ end }}
+{{- define "shadowmesh.maxReplicas" -}}
+{{- if and .autoscaling .autoscaling.enabled }}{{ .autoscaling.maxReplicas }}{{ else }}{{ .replicaCount }}{{ end }}
 {{- end }}
 
 {{/*
