@@ -31,7 +31,10 @@ interface ValueSet {
   values: ValueArgs;
   istio: boolean;
   percent: number;
+  /** Replica counts; shadow 0 = no shadow Deployment. */
   replicas: { app: number | "hpa"; primary: number | "hpa"; shadow: number };
+  /** Secrets the values name that exist outside the chart. */
+  externalSecrets?: string[];
   /** Kinds that must be rendered (beyond the ones every set has). */
   kinds?: string[];
 }
@@ -71,6 +74,13 @@ const VALUE_SETS: Record<string, ValueSet> = {
     replicas: { app: 1, primary: 1, shadow: 1 },
     kinds: ["ServiceMonitor"],
   },
+  "no shadow, feedback secret from an existing Secret": {
+    values: { files: ["no-shadow.yaml"] },
+    istio: true,
+    percent: 0,
+    replicas: { app: 1, primary: 1, shadow: 0 },
+    externalSecrets: ["shadowmesh-feedback-external"],
+  },
 };
 
 const ISTIO_KINDS = [
@@ -80,7 +90,7 @@ const ISTIO_KINDS = [
   "PeerAuthentication",
   "AuthorizationPolicy",
 ];
-const CORE_KINDS = ["ServiceAccount", "Service", "Deployment", "StatefulSet", "Secret", "Pod"];
+const CORE_KINDS = ["ServiceAccount", "Service", "Deployment", "StatefulSet", "Pod"];
 
 let helm: string;
 beforeAll(async () => {
@@ -115,7 +125,8 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
 
   it("renders the expected kinds", () => {
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const k of [...CORE_KINDS, ...(set.istio ? ISTIO_KINDS : []), ...(set.kinds ?? [])]) {
+    const secret = set.externalSecrets ? [] : ["Secret"];
+    for (const k of [...CORE_KINDS, ...secret, ...(set.istio ? ISTIO_KINDS : []), ...(set.kinds ?? [])]) {
       expect([...kinds], `kind ${k}`).toContain(k);
     }
   });
@@ -125,19 +136,22 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
   });
 
   it("passes every cross-object check", () => {
-    const results = genericChecks(objects, NAMESPACE, { externalPrincipals: externalPrincipals() });
+    const results = genericChecks(objects, NAMESPACE, {
+      externalPrincipals: externalPrincipals(),
+      externalSecrets: set.externalSecrets ?? [],
+    });
     const failed = Object.fromEntries(Object.entries(results).filter(([, problems]) => problems.length > 0));
     expect(failed).toEqual({});
   });
 
   it("gives primary and shadow their roles from the values, from one template", () => {
-    expect(checkModelServiceRoles(objects, true)).toEqual([]);
+    expect(checkModelServiceRoles(objects, set.replicas.shadow > 0)).toEqual([]);
     const ms = modelServices(objects);
     const sources = [...ms.primary, ...ms.shadow].map((w) => rendered.find((r) => r.obj === w.obj)?.source);
     expect(new Set(sources).size).toBe(1);
   });
 
-  it(`mirrors ${set.percent} % ${set.istio ? "through Envoy" : "from app-service"}`, () => {
+  it(`mirrors ${set.percent} % ${set.istio ? "through Envoy" : "from app-service"} and tells metrics-service so`, () => {
     expect(checkMirroring(objects, NAMESPACE, { istio: set.istio, percent: set.percent })).toEqual([]);
   });
 
@@ -156,11 +170,15 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
           name: (w) => ms.primary.some((p) => p.obj === w.obj),
           ...as(set.replicas.primary),
         },
-        {
-          label: "shadow",
-          name: (w) => ms.shadow.some((s) => s.obj === w.obj),
-          replicas: set.replicas.shadow,
-        },
+        ...(set.replicas.shadow > 0
+          ? [
+              {
+                label: "shadow",
+                name: (w: Workload) => ms.shadow.some((s) => s.obj === w.obj),
+                replicas: set.replicas.shadow,
+              },
+            ]
+          : []),
         { label: "metrics-service", name: hasEnv(objects, "METRICS_SERVICE_DATA_DIR"), replicas: 1 },
       ]),
     ).toEqual([]);

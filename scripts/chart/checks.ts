@@ -528,7 +528,10 @@ export function checkAddresses(objects: K8sObject[], namespace: string): string[
 export function genericChecks(
   objects: K8sObject[],
   namespace: string,
-  { externalPrincipals = [] }: { externalPrincipals?: string[] } = {},
+  {
+    externalPrincipals = [],
+    externalSecrets = [],
+  }: { externalPrincipals?: string[]; externalSecrets?: string[] } = {},
 ): Record<string, string[]> {
   return {
     servicesSelectPods: checkServicesSelectPods(objects),
@@ -544,7 +547,7 @@ export function genericChecks(
     checksumAnnotations: checkChecksumAnnotations(objects),
     terminationGrace: checkTerminationGrace(objects),
     namespacesAndNames: checkNamespacesAndNames(objects, namespace),
-    references: checkReferences(objects),
+    references: checkReferences(objects, externalSecrets),
     addresses: checkAddresses(objects, namespace),
   };
 }

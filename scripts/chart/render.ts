@@ -60,14 +60,17 @@ export function runHelm(helm: string, args: string[]): HelmResult {
 export interface ValueArgs {
   /** Value files (absolute, or relative to scripts/chart/values/). */
   files?: string[];
-  /** `--set` pairs. */
+  /** `--set` pairs (helm 3 turns only integers and booleans into non-strings: `--set x=0.5` is the string "0.5"). */
   set?: Record<string, string | number | boolean>;
+  /** `--set-json` pairs (values JSON-encoded, so 0.5 stays a number). */
+  setJson?: Record<string, unknown>;
 }
 
-export function valueFlags({ files = [], set = {} }: ValueArgs): string[] {
+export function valueFlags({ files = [], set = {}, setJson = {} }: ValueArgs): string[] {
   const flags: string[] = [];
   for (const f of files) flags.push("-f", f.startsWith("/") ? f : join(VALUES_DIR, f));
   for (const [k, v] of Object.entries(set)) flags.push("--set", `${k}=${v}`);
+  for (const [k, v] of Object.entries(setJson)) flags.push("--set-json", `${k}=${JSON.stringify(v)}`);
   return flags;
 }
 

@@ -8,7 +8,7 @@ import { ensureHelm } from "./helm.js";
 import { validateAll } from "./k8s-validate.js";
 import { externalPrincipals, helmLint, helmTemplate, NAMESPACE, type ValueArgs } from "./render.js";
 
-const values: Required<ValueArgs> = { files: [], set: {} };
+const values: Required<ValueArgs> = { files: [], set: {}, setJson: {} };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i] as string;
