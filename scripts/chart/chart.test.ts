@@ -1,6 +1,8 @@
 // The chart, checked with the real helm v3.17.3 (no cluster here): `helm lint --strict`, `helm template` on several
 // value sets, every rendered object validated against the Kubernetes / Istio / prometheus-operator models with
 // unknown fields rejected, and the cross-object checks of checks.ts.
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   byKind,
@@ -17,7 +19,9 @@ import { ensureHelm } from "./helm.js";
 import { validateAll } from "./k8s-validate.js";
 import {
   API_VERSIONS,
+  CHART_DIR,
   capabilityGates,
+  expectations,
   externalPrincipals,
   helmLint,
   helmTemplate,
@@ -137,7 +141,7 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
 
   it("passes every cross-object check", () => {
     const results = genericChecks(objects, NAMESPACE, {
-      externalPrincipals: externalPrincipals(),
+      externalPrincipals: externalPrincipals(set.values),
       externalSecrets: set.externalSecrets ?? [],
     });
     const failed = Object.fromEntries(Object.entries(results).filter(([, problems]) => problems.length > 0));
@@ -204,5 +208,32 @@ describe("the checksum annotation", () => {
     const metrics = byKind(objects, "StatefulSet")[0];
     expect(changed).toContain(app?.name);
     expect(changed).toContain(metrics?.metadata.name);
+  });
+});
+
+// The chart's own example value sets (charts/shadowmesh/ci/*-values.yaml): same checks, expectations read from them.
+const CI_FILES = readdirSync(join(CHART_DIR, "ci"))
+  .filter((f) => f.endsWith(".yaml"))
+  .map((f) => join(CHART_DIR, "ci", f));
+
+describe.each(CI_FILES)("chart example values %s", (file) => {
+  const values: ValueArgs = { files: [file] };
+  const want = expectations(values);
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = helmTemplate(helm, values).map((r) => r.obj);
+  });
+
+  it("pass helm lint --strict", () => {
+    const r = helmLint(helm, values);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  it("render objects that validate strictly and pass every check", async () => {
+    expect(await validateAll(objects)).toEqual([]);
+    const results = genericChecks(objects, NAMESPACE, want);
+    expect(Object.fromEntries(Object.entries(results).filter(([, p]) => p.length > 0))).toEqual({});
+    expect(checkModelServiceRoles(objects, want.shadow)).toEqual([]);
+    expect(checkMirroring(objects, NAMESPACE, want)).toEqual([]);
   });
 });

@@ -153,8 +153,59 @@ export function defaultValues(): Record<string, any> {
   return parse(readFileSync(join(CHART_DIR, "values.yaml"), "utf8"));
 }
 
-/** Principals outside the release that the default values allow (ingress gateway, Prometheus). */
-export function externalPrincipals(): string[] {
-  const v = defaultValues();
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (
+    over &&
+    typeof over === "object" &&
+    !Array.isArray(over) &&
+    base &&
+    typeof base === "object" &&
+    !Array.isArray(base)
+  ) {
+    const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(over)) out[k] = deepMerge(out[k], v);
+    return out;
+  }
+  return over;
+}
+
+/** The values helm sees: values.yaml, then the files, then `--set` / `--set-json` (dotted keys, no list indexes). */
+// biome-ignore lint/suspicious/noExplicitAny: free-form values
+export function effectiveValues({ files = [], set = {}, setJson = {} }: ValueArgs = {}): Record<string, any> {
+  let values = defaultValues() as unknown;
+  for (const f of files)
+    values = deepMerge(values, parse(readFileSync(f.startsWith("/") ? f : join(VALUES_DIR, f), "utf8")));
+  for (const [k, v] of [...Object.entries(set), ...Object.entries(setJson)]) {
+    const over = k
+      .split(".")
+      .reverse()
+      .reduce<unknown>((acc, part) => ({ [part]: acc }), v);
+    values = deepMerge(values, over);
+  }
+  return values as Record<string, unknown>;
+}
+
+/** Principals outside the release that the values allow (ingress gateway, Prometheus). */
+export function externalPrincipals(values: ValueArgs = {}): string[] {
+  const v = effectiveValues(values);
   return [...(v.istio?.gateway?.principals ?? []), ...(v.istio?.prometheusPrincipals ?? [])];
+}
+
+/** What the rendered chart must show for a value set, read from the values. */
+export function expectations(values: ValueArgs = {}): {
+  istio: boolean;
+  shadow: boolean;
+  percent: number;
+  externalPrincipals: string[];
+  externalSecrets: string[];
+} {
+  const v = effectiveValues(values);
+  const shadow = v.modelService?.shadow?.enabled !== false;
+  return {
+    istio: v.istio?.enabled !== false,
+    shadow,
+    percent: shadow ? Number(v.mirrorPercentage) : 0,
+    externalPrincipals: externalPrincipals(values),
+    externalSecrets: v.feedback?.existingSecret ? [String(v.feedback.existingSecret)] : [],
+  };
 }

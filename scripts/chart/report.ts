@@ -6,7 +6,7 @@
 import { checkMirroring, checkModelServiceRoles, genericChecks } from "./checks.js";
 import { ensureHelm } from "./helm.js";
 import { validateAll } from "./k8s-validate.js";
-import { externalPrincipals, helmLint, helmTemplate, NAMESPACE, type ValueArgs } from "./render.js";
+import { expectations, helmLint, helmTemplate, NAMESPACE, type ValueArgs } from "./render.js";
 
 const values: Required<ValueArgs> = { files: [], set: {}, setJson: {} };
 const argv = process.argv.slice(2);
@@ -30,17 +30,11 @@ const show = (title: string, problems: string[]) => {
   console.log(`${problems.length === 0 ? "ok  " : "FAIL"} ${title}`);
   for (const p of problems) console.log(`       ${p}`);
 };
+const want = expectations(values);
 show("models (schema + unknown fields)", await validateAll(objects));
-for (const [name, problems] of Object.entries(
-  genericChecks(objects, NAMESPACE, { externalPrincipals: externalPrincipals() }),
-))
-  show(name, problems);
-const istio = objects.some((o) => o.apiVersion.includes(".istio.io/"));
-const percent = Number(values.set.mirrorPercentage ?? Number.NaN);
-show("modelServiceRoles", checkModelServiceRoles(objects, true));
-if (!Number.isNaN(percent) || values.files.length === 0) {
-  show(
-    `mirroring (${istio ? "istio" : "no istio"})`,
-    checkMirroring(objects, NAMESPACE, { istio, percent: Number.isNaN(percent) ? 100 : percent }),
-  );
-}
+for (const [name, problems] of Object.entries(genericChecks(objects, NAMESPACE, want))) show(name, problems);
+show("modelServiceRoles", checkModelServiceRoles(objects, want.shadow));
+show(
+  `mirroring (${want.istio ? "Istio" : "no Istio"}, ${want.percent} %)`,
+  checkMirroring(objects, NAMESPACE, want),
+);
