@@ -22,7 +22,6 @@ import {
   CHART_DIR,
   capabilityGates,
   expectations,
-  externalPrincipals,
   helmLint,
   helmTemplate,
   type K8sObject,
@@ -141,7 +140,7 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
 
   it("passes every cross-object check", () => {
     const results = genericChecks(objects, NAMESPACE, {
-      externalPrincipals: externalPrincipals(set.values),
+      ...expectations(set.values),
       externalSecrets: set.externalSecrets ?? [],
     });
     const failed = Object.fromEntries(Object.entries(results).filter(([, problems]) => problems.length > 0));

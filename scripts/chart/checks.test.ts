@@ -12,16 +12,18 @@ import {
   checkPrincipals,
   checkProbePorts,
   checkReferences,
+  checkRetriesIdempotent,
   checkServiceAccounts,
   checkServicesSelectPods,
   checkSubsetsMatchWorkloads,
   checkTerminationGrace,
   checkVirtualServiceDestinations,
   genericChecks,
+  idempotentMethods,
 } from "./checks.js";
 import { ensureHelm } from "./helm.js";
 import { validateObject } from "./k8s-validate.js";
-import { externalPrincipals, helmTemplate, type K8sObject, NAMESPACE } from "./render.js";
+import { expectations, externalPrincipals, helmTemplate, type K8sObject, NAMESPACE } from "./render.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: poking into rendered manifests
 type Any = any;
@@ -133,9 +135,9 @@ describe("the strict model validation", () => {
 describe("the cross-object checks", () => {
   it("pass on the rendered chart (the baseline the broken copies differ from)", () => {
     for (const objs of [withIstio, withoutIstio]) {
-      const failed = Object.entries(
-        genericChecks(objs, NAMESPACE, { externalPrincipals: externalPrincipals() }),
-      ).filter(([, p]) => p.length > 0);
+      const failed = Object.entries(genericChecks(objs, NAMESPACE, expectations())).filter(
+        ([, p]) => p.length > 0,
+      );
       expect(failed).toEqual([]);
     }
   });
@@ -368,5 +370,40 @@ describe("the cross-object checks", () => {
     expect(problems).toMatch(/env \S+: no Secret key shadowmesh-feedback\/feedback-secret/);
     expect(problems).toMatch(/envFrom: no ConfigMap gone/);
     expect(problems).toMatch(/mounts unknown volume nowhere/);
+  });
+
+  it("catch retries on a method the protos do not declare idempotent, on a prefix route, or by Istio's default", () => {
+    const idempotent = expectations().idempotent;
+    expect(idempotent).toContain("/shadowmesh.predict.v1.PredictService/Predict");
+    const { objs, find } = copy(withIstio);
+    const vs = find("VirtualService", "-model-service");
+    const route = vs.spec.http.find((r: Any) => r.mirror);
+    route.match.push({ uri: { exact: "/shadowmesh.predict.v1.PredictService/Train" } });
+    const other = vs.spec.http.find((r: Any) => !r.match);
+    delete other.retries;
+    const problems = checkRetriesIdempotent(objs, idempotent).join("\n");
+    expect(problems).toMatch(
+      /on \/shadowmesh\.predict\.v1\.PredictService\/Train, which is not declared idempotent/,
+    );
+    expect(problems).toMatch(/Istio's default: no retries block\) but matches every method/);
+    route.match[0] = { uri: { prefix: "/shadowmesh.predict.v1.PredictService/" } };
+    expect(checkRetriesIdempotent(objs, idempotent).join()).toMatch(/on a non-exact match/);
+  });
+
+  it("read idempotency from the proto options", () => {
+    const proto = `syntax = "proto3";
+package a.b.v1;
+service S {
+  rpc Get(R) returns (R) {
+    option idempotency_level = NO_SIDE_EFFECTS;
+  }
+  rpc Put(R) returns (R) {
+    option idempotency_level = IDEMPOTENT;
+  }
+  rpc Post(R) returns (R);
+  rpc Stream(R) returns (stream R) {}
+}
+`;
+    expect(idempotentMethods([proto])).toEqual(["/a.b.v1.S/Get", "/a.b.v1.S/Put"]);
   });
 });

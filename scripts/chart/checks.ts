@@ -531,7 +531,8 @@ export function genericChecks(
   {
     externalPrincipals = [],
     externalSecrets = [],
-  }: { externalPrincipals?: string[]; externalSecrets?: string[] } = {},
+    idempotent = [],
+  }: { externalPrincipals?: string[]; externalSecrets?: string[]; idempotent?: string[] } = {},
 ): Record<string, string[]> {
   return {
     servicesSelectPods: checkServicesSelectPods(objects),
@@ -549,6 +550,7 @@ export function genericChecks(
     namespacesAndNames: checkNamespacesAndNames(objects, namespace),
     references: checkReferences(objects, externalSecrets),
     addresses: checkAddresses(objects, namespace),
+    retriesIdempotent: checkRetriesIdempotent(objects, idempotent),
   };
 }
 
@@ -767,6 +769,56 @@ export function checkReplicas(
       if (hpa) problems.push(`${e.label}: unexpected HPA ${hpa.metadata.name}`);
       if ((w.replicas ?? 1) !== e.replicas)
         problems.push(`${e.label}: replicas ${w.replicas}, expected ${e.replicas}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * `/package.Service/Method` of every RPC declared `idempotency_level = NO_SIDE_EFFECTS` or `IDEMPOTENT` in the
+ * given .proto sources.
+ */
+export function idempotentMethods(protoSources: string[]): string[] {
+  const out: string[] = [];
+  for (const src of protoSources) {
+    const pkg = /^\s*package\s+([\w.]+)\s*;/m.exec(src)?.[1];
+    for (const svc of src.matchAll(/service\s+(\w+)\s*\{([\s\S]*?)\n\}/g)) {
+      for (const rpc of (svc[2] as string).matchAll(
+        /rpc\s+(\w+)\s*\([^)]*\)\s*returns\s*\([^)]*\)\s*(\{[^}]*\}|;)/g,
+      )) {
+        if (/idempotency_level\s*=\s*(NO_SIDE_EFFECTS|IDEMPOTENT)/.test(rpc[2] as string)) {
+          out.push(`/${pkg ? `${pkg}.` : ""}${svc[1]}/${rpc[1]}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Retries only where the method is idempotent: an HTTP route that may retry (explicit attempts > 0, or no
+ * `retries` at all, which gets Istio's default of 2 attempts) must match only `exact` paths of methods the protos
+ * declare idempotent. A prefix or catch-all route would also retry methods added later.
+ */
+export function checkRetriesIdempotent(objects: K8sObject[], idempotent: string[]): string[] {
+  const problems: string[] = [];
+  for (const vs of byKind(objects, "VirtualService")) {
+    for (const route of vs.spec?.http ?? []) {
+      const attempts = route.retries === undefined ? 2 : (route.retries.attempts ?? 0);
+      if (attempts === 0) continue;
+      const where = `VirtualService ${vs.metadata.name} route ${route.name ?? "?"} retries ${attempts}×${route.retries === undefined ? " (Istio's default: no retries block)" : ""}`;
+      const matches: Any[] = route.match ?? [];
+      if (matches.length === 0) {
+        problems.push(`${where} but matches every method`);
+        continue;
+      }
+      for (const m of matches) {
+        const exact = m.uri?.exact;
+        if (typeof exact !== "string")
+          problems.push(`${where} on a non-exact match ${JSON.stringify(m.uri ?? m)}`);
+        else if (!idempotent.includes(exact))
+          problems.push(`${where} on ${exact}, which is not declared idempotent`);
+      }
     }
   }
   return problems;

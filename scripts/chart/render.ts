@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
+import { idempotentMethods } from "./checks.js";
 import { REPO_ROOT } from "./helm.js";
 
 export const CHART_DIR = join(REPO_ROOT, "charts/shadowmesh");
@@ -198,6 +199,7 @@ export function expectations(values: ValueArgs = {}): {
   percent: number;
   externalPrincipals: string[];
   externalSecrets: string[];
+  idempotent: string[];
 } {
   const v = effectiveValues(values);
   const shadow = v.modelService?.shadow?.enabled !== false;
@@ -207,5 +209,20 @@ export function expectations(values: ValueArgs = {}): {
     percent: shadow ? Number(v.mirrorPercentage) : 0,
     externalPrincipals: externalPrincipals(values),
     externalSecrets: v.feedback?.existingSecret ? [String(v.feedback.existingSecret)] : [],
+    idempotent: idempotentMethods(protoSources()),
   };
+}
+
+/** The repository's .proto sources (for the idempotency of each RPC). */
+export function protoSources(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name.endsWith(".proto")) out.push(readFileSync(p, "utf8"));
+    }
+  };
+  walk(join(REPO_ROOT, "proto"));
+  return out;
 }
