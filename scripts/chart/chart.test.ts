@@ -9,6 +9,7 @@ import {
   checkMirroring,
   checkModelServiceRoles,
   checkReplicas,
+  checkZeroTrust,
   envNames,
   genericChecks,
   modelServices,
@@ -157,6 +158,16 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
   it(`mirrors ${set.percent} % ${set.istio ? "through Envoy" : "from app-service"} and tells metrics-service so`, () => {
     expect(checkMirroring(objects, NAMESPACE, { istio: set.istio, percent: set.percent })).toEqual([]);
   });
+
+  it(
+    set.istio
+      ? "lets only the intended callers through (AuthorizationPolicies evaluated)"
+      : "renders no AuthorizationPolicy",
+    () => {
+      if (set.istio) expect(checkZeroTrust(objects, NAMESPACE)).toEqual([]);
+      else expect(byKind(objects, "AuthorizationPolicy")).toEqual([]);
+    },
+  );
 
   it("runs the replica counts the values ask for", () => {
     const as = (r: number | "hpa") => (r === "hpa" ? { hpa: { min: 2, max: 6 } } : { replicas: r });

@@ -18,6 +18,7 @@ import {
   checkSubsetsMatchWorkloads,
   checkTerminationGrace,
   checkVirtualServiceDestinations,
+  checkZeroTrust,
   genericChecks,
   idempotentMethods,
 } from "./checks.js";
@@ -405,5 +406,24 @@ service S {
 }
 `;
     expect(idempotentMethods([proto])).toEqual(["/a.b.v1.S/Get", "/a.b.v1.S/Put"]);
+  });
+
+  it("catch an AuthorizationPolicy that lets the wrong caller in or keeps the right one out", () => {
+    expect(checkZeroTrust(withIstio, NAMESPACE)).toEqual([]);
+    const { objs, find } = copy(withIstio);
+    const ap = find("AuthorizationPolicy", "-metrics-service");
+    // widen: every rule now admits any principal
+    for (const rule of ap.spec.rules) for (const f of rule.from ?? []) f.source = { principals: ["*"] };
+    expect(checkZeroTrust(objs, NAMESPACE).join("\n")).toMatch(
+      /intruder → shadowmesh-metrics-service \S+ReportPredictions: ALLOW, expected DENY/,
+    );
+    // narrow: drop the model-service policy's rules, so no caller gets in
+    find("AuthorizationPolicy", "-model-service").spec.rules = [];
+    expect(checkZeroTrust(objs, NAMESPACE).join("\n")).toMatch(
+      /shadowmesh-app-service → shadowmesh-model-service-primary \S+\/Predict: DENY, expected ALLOW/,
+    );
+    // and with no policy at all, Istio allows everything
+    const none = copy(withIstio).objs.filter((o) => o.kind !== "AuthorizationPolicy");
+    expect(checkZeroTrust(none, NAMESPACE).join("\n")).toMatch(/intruder → \S+ \S+: ALLOW, expected DENY/);
   });
 });

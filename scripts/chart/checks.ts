@@ -823,3 +823,137 @@ export function checkRetriesIdempotent(objects: K8sObject[], idempotent: string[
   }
   return problems;
 }
+
+function pathMatches(pattern: string, path: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.endsWith("*")) return path.startsWith(pattern.slice(0, -1));
+  if (pattern.startsWith("*")) return path.endsWith(pattern.slice(1));
+  return pattern === path;
+}
+
+function anyMatch(patterns: string[] | undefined, value: string): boolean {
+  return (patterns ?? []).some((p) => pathMatches(p, value));
+}
+
+/** Whether one AuthorizationPolicy rule matches a request (the fields this chart can use; others throw). */
+function ruleMatches(rule: Any, req: { principal: string; path: string; port: number }): boolean {
+  for (const k of Object.keys(rule))
+    if (!["from", "to"].includes(k)) throw new Error(`rule field ${k} not modelled`);
+  const fromOk =
+    !rule.from ||
+    rule.from.some(({ source = {} }: Any) => {
+      for (const k of Object.keys(source)) {
+        if (!["principals", "notPrincipals"].includes(k)) throw new Error(`source field ${k} not modelled`);
+      }
+      return (
+        (!source.principals || anyMatch(source.principals, req.principal)) &&
+        (!source.notPrincipals || !anyMatch(source.notPrincipals, req.principal))
+      );
+    });
+  const toOk =
+    !rule.to ||
+    rule.to.some(({ operation = {} }: Any) => {
+      for (const k of Object.keys(operation)) {
+        if (!["paths", "notPaths", "ports", "notPorts", "methods"].includes(k)) {
+          throw new Error(`operation field ${k} not modelled`);
+        }
+      }
+      return (
+        (!operation.paths || anyMatch(operation.paths, req.path)) &&
+        (!operation.notPaths || !anyMatch(operation.notPaths, req.path)) &&
+        (!operation.ports || operation.ports.map(String).includes(String(req.port))) &&
+        !operation.notPorts?.map(String).includes(String(req.port)) &&
+        (!operation.methods || operation.methods.includes("POST"))
+      );
+    });
+  return fromOk && toOk;
+}
+
+/**
+ * Istio's decision for a gRPC/Connect call (POST `path` on `port`) from `principal` to the pods of `workload`:
+ * a matching DENY policy denies; otherwise with no ALLOW policy selecting the pods everything is allowed; with some,
+ * one must match. Policies without a selector apply to the whole namespace.
+ */
+export function authorize(
+  objects: K8sObject[],
+  req: { principal: string; workload: Workload; path: string; port: number },
+): "ALLOW" | "DENY" {
+  const policies = byKind(objects, "AuthorizationPolicy").filter((ap) => {
+    const sel = ap.spec?.selector?.matchLabels;
+    return !sel || matches(sel, req.workload.podLabels);
+  });
+  const action = (ap: K8sObject) => ap.spec?.action ?? "ALLOW";
+  const hit = (ap: K8sObject) => (ap.spec?.rules ?? []).some((r: Any) => ruleMatches(r, req));
+  if (policies.some((ap) => action(ap) === "DENY" && hit(ap))) return "DENY";
+  const allows = policies.filter((ap) => action(ap) === "ALLOW");
+  if (allows.length === 0) return "ALLOW";
+  return allows.some(hit) ? "ALLOW" : "DENY";
+}
+
+const PREDICT = "/shadowmesh.predict.v1.PredictService/";
+const METRICS = "/shadowmesh.metrics.v1.MetricsService/";
+
+/**
+ * Zero trust as the issue asks, evaluated on the rendered AuthorizationPolicies: only app-service calls
+ * PredictService (the mirror arrives with its identity too), only the model-services report predictions, only
+ * app-service calls the browser-facing MetricsService methods, the test Pod reaches model-service only through
+ * app-service, and an unknown workload of the same namespace is refused everywhere.
+ */
+export function checkZeroTrust(
+  objects: K8sObject[],
+  namespace: string,
+  trustDomain = "cluster.local",
+): string[] {
+  const problems: string[] = [];
+  const ms = modelServices(objects);
+  const find = (env: string) => containerWithEnv(objects, env)[0]?.w;
+  const app = find("APP_SERVICE_MODEL_SERVICE_ADDRESS");
+  const metrics = find("METRICS_SERVICE_DATA_DIR");
+  const test = workloads(objects).find((w) => w.kind === "Pod" && isHelmHook(w.obj));
+  const primary = ms.primary[0];
+  const shadow = ms.shadow[0];
+  if (!app || !metrics || !primary) return ["app-service, metrics-service or the primary is not rendered"];
+  const principal = (w: Workload | string): string =>
+    typeof w === "string"
+      ? `${trustDomain}/ns/${namespace}/sa/${w}`
+      : principal(w.podSpec.serviceAccountName);
+  const servingPort = (w: Workload) => {
+    const ports: Any[] = (w.podSpec.containers?.[0]?.ports ?? []) as Any[];
+    return (ports.find((p) => /grpc|http/.test(p.name ?? "") && !/metrics/.test(p.name ?? "")) ?? ports[0])
+      ?.containerPort;
+  };
+  const cases: [Workload | string, Workload, string, "ALLOW" | "DENY"][] = [
+    [app, primary, `${PREDICT}Predict`, "ALLOW"],
+    [app, primary, `${PREDICT}PredictBatch`, "ALLOW"],
+    [primary, metrics, `${METRICS}ReportPredictions`, "ALLOW"],
+    [app, metrics, `${METRICS}SubmitFeedback`, "ALLOW"],
+    [app, metrics, `${METRICS}GetShadowReport`, "ALLOW"],
+    [app, metrics, `${METRICS}WatchShadowReport`, "ALLOW"],
+    [primary, metrics, `${METRICS}SubmitFeedback`, "DENY"],
+    [primary, metrics, `${METRICS}GetShadowReport`, "DENY"],
+    [metrics, primary, `${PREDICT}Predict`, "DENY"],
+    ["intruder", primary, `${PREDICT}Predict`, "DENY"],
+    ["intruder", metrics, `${METRICS}ReportPredictions`, "DENY"],
+    ["intruder", metrics, `${METRICS}GetShadowReport`, "DENY"],
+    ["intruder", app, `${PREDICT}Predict`, "DENY"],
+  ];
+  if (shadow) {
+    cases.push(
+      [app, shadow, `${PREDICT}Predict`, "ALLOW"],
+      [shadow, metrics, `${METRICS}ReportPredictions`, "ALLOW"],
+      [shadow, primary, `${PREDICT}Predict`, "DENY"],
+      ["intruder", shadow, `${PREDICT}Predict`, "DENY"],
+    );
+  }
+  if (test) {
+    cases.push([test, app, `${PREDICT}Predict`, "ALLOW"], [test, primary, `${PREDICT}Predict`, "DENY"]);
+  }
+  for (const [from, to, path, want] of cases) {
+    const got = authorize(objects, { principal: principal(from), workload: to, path, port: servingPort(to) });
+    if (got !== want) {
+      const who = typeof from === "string" ? from : from.name;
+      problems.push(`${who} → ${to.name} ${path}: ${got}, expected ${want}`);
+    }
+  }
+  return problems;
+}
