@@ -1,0 +1,249 @@
+// The chart, checked with the real helm v3.17.3 (no cluster here): `helm lint --strict`, `helm template` on several
+// value sets, every rendered object validated against the Kubernetes / Istio / prometheus-operator models with
+// unknown fields rejected, and the cross-object checks of checks.ts.
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  byKind,
+  checkMirroring,
+  checkModelServiceRoles,
+  checkReplicas,
+  checkZeroTrust,
+  envNames,
+  genericChecks,
+  modelServices,
+  type Workload,
+  workloads,
+} from "./checks.js";
+import { ensureHelm } from "./helm.js";
+import { validateAll } from "./k8s-validate.js";
+import {
+  API_VERSIONS,
+  CHART_DIR,
+  capabilityGates,
+  expectations,
+  helmLint,
+  helmTemplate,
+  type K8sObject,
+  NAMESPACE,
+  type Rendered,
+  type ValueArgs,
+} from "./render.js";
+
+interface ValueSet {
+  values: ValueArgs;
+  istio: boolean;
+  percent: number;
+  /** Replica counts; shadow 0 = no shadow Deployment. */
+  replicas: { app: number | "hpa"; primary: number | "hpa"; shadow: number };
+  /** Secrets the values name that exist outside the chart. */
+  externalSecrets?: string[];
+  /** Kinds that must be rendered (beyond the ones every set has). */
+  kinds?: string[];
+}
+
+const VALUE_SETS: Record<string, ValueSet> = {
+  defaults: { values: {}, istio: true, percent: 100, replicas: { app: 1, primary: 1, shadow: 1 } },
+  "istio off": {
+    values: { files: ["istio-off.yaml"] },
+    istio: false,
+    percent: 100,
+    replicas: { app: 1, primary: 1, shadow: 1 },
+  },
+  "HPA on": {
+    values: { files: ["hpa-on.yaml"] },
+    istio: true,
+    percent: 100,
+    replicas: { app: "hpa", primary: "hpa", shadow: 1 },
+    kinds: ["HorizontalPodAutoscaler", "PodDisruptionBudget"],
+  },
+  "replicas 3": {
+    values: { files: ["replicas-3.yaml"] },
+    istio: true,
+    percent: 100,
+    replicas: { app: 3, primary: 3, shadow: 3 },
+    kinds: ["PodDisruptionBudget"],
+  },
+  "mirror 10 %": {
+    values: { files: ["mirror-10.yaml"] },
+    istio: true,
+    percent: 10,
+    replicas: { app: 1, primary: 1, shadow: 1 },
+  },
+  "ServiceMonitor, gateway TLS, mirror 12.5 %": {
+    values: { files: ["service-monitor.yaml"] },
+    istio: true,
+    percent: 12.5,
+    replicas: { app: 1, primary: 1, shadow: 1 },
+    kinds: ["ServiceMonitor"],
+  },
+  "no shadow, feedback secret from an existing Secret": {
+    values: { files: ["no-shadow.yaml"] },
+    istio: true,
+    percent: 0,
+    replicas: { app: 1, primary: 1, shadow: 0 },
+    externalSecrets: ["shadowmesh-feedback-external"],
+  },
+};
+
+const ISTIO_KINDS = [
+  "Gateway",
+  "VirtualService",
+  "DestinationRule",
+  "PeerAuthentication",
+  "AuthorizationPolicy",
+];
+const CORE_KINDS = ["ServiceAccount", "Service", "Deployment", "StatefulSet", "Pod"];
+
+let helm: string;
+beforeAll(async () => {
+  helm = await ensureHelm();
+});
+
+function hasEnv(objects: K8sObject[], name: string) {
+  return (w: Workload) =>
+    (w.podSpec.containers ?? []).some((c: unknown) => envNames(objects, c).includes(name));
+}
+
+describe("the chart's Capabilities gates", () => {
+  it("are all among the API versions the checks pass to helm template", () => {
+    // helm template without --api-versions would silently skip a gated template and the checks would pass on less.
+    for (const gate of capabilityGates()) expect(API_VERSIONS).toContain(gate);
+  });
+});
+
+describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
+  let rendered: Rendered[];
+  let objects: K8sObject[];
+  beforeAll(() => {
+    rendered = helmTemplate(helm, set.values);
+    objects = rendered.map((r) => r.obj);
+  });
+
+  it("passes helm lint --strict", () => {
+    const r = helmLint(helm, set.values);
+    expect(r.stdout + r.stderr, r.stdout + r.stderr).toContain("0 chart(s) failed");
+    expect(r.code).toBe(0);
+  });
+
+  it("renders the expected kinds", () => {
+    const kinds = new Set(objects.map((o) => o.kind));
+    const secret = set.externalSecrets ? [] : ["Secret"];
+    for (const k of [...CORE_KINDS, ...secret, ...(set.istio ? ISTIO_KINDS : []), ...(set.kinds ?? [])]) {
+      expect([...kinds], `kind ${k}`).toContain(k);
+    }
+  });
+
+  it("renders only objects that validate against their models, with no unknown fields", async () => {
+    expect(await validateAll(objects)).toEqual([]);
+  });
+
+  it("passes every cross-object check", () => {
+    const results = genericChecks(objects, NAMESPACE, {
+      ...expectations(set.values),
+      externalSecrets: set.externalSecrets ?? [],
+    });
+    const failed = Object.fromEntries(Object.entries(results).filter(([, problems]) => problems.length > 0));
+    expect(failed).toEqual({});
+  });
+
+  it("gives primary and shadow their roles from the values, from one template", () => {
+    expect(checkModelServiceRoles(objects, set.replicas.shadow > 0)).toEqual([]);
+    const ms = modelServices(objects);
+    const sources = [...ms.primary, ...ms.shadow].map((w) => rendered.find((r) => r.obj === w.obj)?.source);
+    expect(new Set(sources).size).toBe(1);
+  });
+
+  it(`mirrors ${set.percent} % ${set.istio ? "through Envoy" : "from app-service"} and tells metrics-service so`, () => {
+    expect(checkMirroring(objects, NAMESPACE, { istio: set.istio, percent: set.percent })).toEqual([]);
+  });
+
+  it(
+    set.istio
+      ? "lets only the intended callers through (AuthorizationPolicies evaluated)"
+      : "renders no AuthorizationPolicy",
+    () => {
+      if (set.istio) expect(checkZeroTrust(objects, NAMESPACE)).toEqual([]);
+      else expect(byKind(objects, "AuthorizationPolicy")).toEqual([]);
+    },
+  );
+
+  it("runs the replica counts the values ask for", () => {
+    const as = (r: number | "hpa") => (r === "hpa" ? { hpa: { min: 2, max: 6 } } : { replicas: r });
+    const ms = modelServices(objects);
+    expect(
+      checkReplicas(objects, [
+        {
+          label: "app-service",
+          name: hasEnv(objects, "APP_SERVICE_MODEL_SERVICE_ADDRESS"),
+          ...as(set.replicas.app),
+        },
+        {
+          label: "primary",
+          name: (w) => ms.primary.some((p) => p.obj === w.obj),
+          ...as(set.replicas.primary),
+        },
+        ...(set.replicas.shadow > 0
+          ? [
+              {
+                label: "shadow",
+                name: (w: Workload) => ms.shadow.some((s) => s.obj === w.obj),
+                replicas: set.replicas.shadow,
+              },
+            ]
+          : []),
+        { label: "metrics-service", name: hasEnv(objects, "METRICS_SERVICE_DATA_DIR"), replicas: 1 },
+      ]),
+    ).toEqual([]);
+    const primary = workloads(objects).find((w) => ms.primary.some((p) => p.obj === w.obj));
+    expect(primary).toBeDefined();
+  });
+});
+
+describe("the checksum annotation", () => {
+  it("changes on the pods whose configuration changed (mirror percentage: app-service and metrics-service)", () => {
+    const sums = (values: ValueArgs) =>
+      Object.fromEntries(
+        helmTemplate(helm, values)
+          .map((r) => r.obj)
+          .filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")
+          .map((o) => [o.metadata.name, o.spec.template.metadata.annotations?.["checksum/config"]]),
+      );
+    const before = sums({});
+    const after = sums({ files: ["mirror-10.yaml"] });
+    const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
+    const objects = helmTemplate(helm, {}).map((r) => r.obj);
+    const app = workloads(objects).find(hasEnv(objects, "APP_SERVICE_MODEL_SERVICE_ADDRESS"));
+    const metrics = byKind(objects, "StatefulSet")[0];
+    expect(changed).toContain(app?.name);
+    expect(changed).toContain(metrics?.metadata.name);
+  });
+});
+
+// The chart's own example value sets (charts/shadowmesh/ci/*-values.yaml): same checks, expectations read from them.
+const CI_FILES = readdirSync(join(CHART_DIR, "ci"))
+  .filter((f) => f.endsWith(".yaml"))
+  .map((f) => join(CHART_DIR, "ci", f));
+
+describe.each(CI_FILES)("chart example values %s", (file) => {
+  const values: ValueArgs = { files: [file] };
+  const want = expectations(values);
+  let objects: K8sObject[];
+  beforeAll(() => {
+    objects = helmTemplate(helm, values).map((r) => r.obj);
+  });
+
+  it("pass helm lint --strict", () => {
+    const r = helmLint(helm, values);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  it("render objects that validate strictly and pass every check", async () => {
+    expect(await validateAll(objects)).toEqual([]);
+    const results = genericChecks(objects, NAMESPACE, want);
+    expect(Object.fromEntries(Object.entries(results).filter(([, p]) => p.length > 0))).toEqual({});
+    expect(checkModelServiceRoles(objects, want.shadow)).toEqual([]);
+    expect(checkMirroring(objects, NAMESPACE, want)).toEqual([]);
+  });
+});

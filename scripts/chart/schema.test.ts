@@ -1,0 +1,132 @@
+// values.schema.json and the templates' own guards refuse bad values, and helm says why. Each case runs the real
+// `helm template` (with the pinned kube version) and asserts the exit code and the reason in helm's message.
+import { beforeAll, describe, expect, it } from "vitest";
+import { checkMirroring } from "./checks.js";
+import { ensureHelm } from "./helm.js";
+import { validateAll } from "./k8s-validate.js";
+import { helmLint, helmTemplate, NAMESPACE, runHelm, templateArgs, type ValueArgs } from "./render.js";
+
+let helm: string;
+beforeAll(async () => {
+  helm = await ensureHelm();
+});
+
+const SCHEMA_ERROR = "values don't meet the specifications of the schema(s)";
+
+const REFUSED: { name: string; values: ValueArgs; reason: string | RegExp; bySchema?: boolean }[] = [
+  {
+    name: "mirror percentage 101",
+    values: { set: { mirrorPercentage: 101 } },
+    reason: "mirrorPercentage: Must be less than or equal to 100",
+  },
+  {
+    name: "mirror percentage -1",
+    values: { set: { mirrorPercentage: -1 } },
+    reason: "mirrorPercentage: Must be greater than or equal to 0",
+  },
+  {
+    name: "mirror percentage as a word",
+    values: { set: { mirrorPercentage: "lots" } },
+    reason: /mirrorPercentage: (Invalid type|Does not match pattern)/,
+  },
+  {
+    name: "primary replicas 0",
+    values: { set: { "modelService.primary.replicaCount": 0 } },
+    reason: "modelService.primary.replicaCount: Must be greater than or equal to 1",
+  },
+  {
+    name: "shadow replicas 0",
+    values: { set: { "modelService.shadow.replicaCount": 0 } },
+    reason: "modelService.shadow.replicaCount: Must be greater than or equal to 1",
+  },
+  {
+    name: "app-service replicas 0",
+    values: { set: { "appService.replicaCount": 0 } },
+    reason: "appService.replicaCount: Must be greater than or equal to 1",
+  },
+  {
+    name: "metrics-service replicas 2 (SQLite has one writer)",
+    values: { set: { "metricsService.replicaCount": 2 } },
+    reason: "metricsService.replicaCount",
+  },
+  {
+    name: "an unknown top-level key",
+    values: { set: { mirrorPercent: 10 } },
+    reason: "(root): Additional property mirrorPercent is not allowed",
+  },
+  {
+    name: "an unknown nested key",
+    values: { set: { "appService.resorces.requests.cpu": "1" } },
+    reason: "appService: Additional property resorces is not allowed",
+  },
+  {
+    name: "an unknown key deep down",
+    values: { set: { "modelService.primary.autoscaling.targetCPU": 50 } },
+    reason: "modelService.primary.autoscaling: Additional property targetCPU is not allowed",
+  },
+  {
+    name: "the latest image tag",
+    values: { set: { "modelService.image.tag": "latest" } },
+    reason: "modelService.image.tag",
+  },
+  {
+    name: "primary and shadow with the same version label",
+    values: { set: { "modelService.shadow.version": "v1" } },
+    reason: "must differ",
+    bySchema: false,
+  },
+  {
+    name: "a grace period shorter than shutdown delay + timeout",
+    values: { set: { "metricsService.terminationGracePeriodSeconds": 15 } },
+    reason: "must exceed shutdown.delayMs + shutdown.timeoutMs",
+    bySchema: false,
+  },
+];
+
+describe("bad values", () => {
+  it.each(REFUSED)("are refused with the reason: $name", ({ values, reason, bySchema = true }) => {
+    const r = runHelm(helm, templateArgs(values));
+    expect(r.code, r.stdout.slice(0, 200)).toBe(1);
+    if (bySchema) expect(r.stderr).toContain(SCHEMA_ERROR);
+    if (typeof reason === "string") expect(r.stderr).toContain(reason);
+    else expect(r.stderr).toMatch(reason);
+  });
+
+  it("fail helm lint --strict too, with the reason", () => {
+    const r = helmLint(helm, { set: { mirrorPercentage: 101 } });
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain("mirrorPercentage: Must be less than or equal to 100");
+    expect(r.stdout + r.stderr).toContain("1 chart(s) failed");
+  });
+
+  it("are refused for a Kubernetes older than the chart's kubeVersion", () => {
+    const args = templateArgs({}).map((a) => (a === "1.31.0" ? "1.28.0" : a));
+    const r = runHelm(helm, args);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("incompatible with Kubernetes v1.28.0");
+  });
+});
+
+describe("good edge values", () => {
+  const GOOD: { name: string; values: ValueArgs }[] = [
+    { name: "mirror 0 %", values: { set: { mirrorPercentage: 0 } } },
+    { name: "mirror 100 %", values: { set: { mirrorPercentage: 100 } } },
+    // --set would pass "0.5" as a string (helm 3 parses only integers): decimals need --set-json or a values file.
+    { name: "mirror 0.5 % (--set-json)", values: { setJson: { mirrorPercentage: 0.5 } } },
+    {
+      name: "one replica everywhere",
+      values: { set: { "modelService.primary.replicaCount": 1, "appService.replicaCount": 1 } },
+    },
+  ];
+  it.each(GOOD)("render: $name", ({ values }) => {
+    const r = runHelm(helm, templateArgs(values));
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  it("a decimal through --set (a string to helm) still renders a numeric mirror percentage", async () => {
+    const objects = helmTemplate(helm, { set: { mirrorPercentage: 0.5 } }).map((r) => r.obj);
+    expect(checkMirroring(objects, NAMESPACE, { istio: true, percent: 0.5 })).toEqual([]);
+    expect(await validateAll(objects)).toEqual([]);
+  });
+});
