@@ -19,7 +19,7 @@ import { REPO_ROOT } from "../config.js";
  * 100 %) on free ports. Real classify calls go through app-service (Connect); the report must show one pair per call
  * and exactly the agreement computed offline by running both bundled ONNX models on the same texts; feedback moves
  * each role's accuracy to what the offline labels say; with the shadow killed, primary calls keep succeeding and
- * the report counts them as unmatched primaries once the (short) join window has passed. On a second mesh the
+ * app-service records each failed mirrored call as the shadow's UNAVAILABLE. On a second mesh the
  * shadow is stopped (SIGSTOP) while calls go on: app-service's mirrored calls time out and reach the comparison as
  * the shadow's DEADLINE_EXCEEDED records.
  */
@@ -128,7 +128,7 @@ const count = (xs: readonly boolean[]) => xs.filter(Boolean).length;
 
 describe("the shadow comparison on the local mesh", () => {
   let mesh: Mesh | undefined;
-  /** A second mesh whose app-service gives up on the shadow after 500 ms (its shadow gets SIGSTOPped). */
+  /** A second mesh (3 s deadline) whose shadow gets SIGSTOPped. */
   let hung: Mesh | undefined;
   const dirs: string[] = [];
   const problems: string[] = [];
@@ -164,10 +164,9 @@ describe("the shadow comparison on the local mesh", () => {
       dataDir: hungData,
       logDir: hungLogs,
       mirrorPercent: 100,
-      env: {
-        APP_SERVICE_DEADLINE_MS: "500",
-        METRICS_SERVICE_JOIN_WINDOW_MS: String(JOIN_WINDOW_MS),
-      },
+      // A mirror record is stamped when the mirrored call ends (here: at the 3 s deadline), so the join window
+      // must be longer than app-service's deadline; the default (60 s) is.
+      env: { APP_SERVICE_DEADLINE_MS: "3000" },
     });
   });
 
@@ -179,7 +178,7 @@ describe("the shadow comparison on the local mesh", () => {
     }
   });
 
-  it("reports one pair per call, the offline agreement, feedback accuracy per role, and unmatched primaries", async () => {
+  it("reports one pair per call, the offline agreement, feedback accuracy per role, and a killed shadow's failures", async () => {
     if (!mesh) {
       throw new Error("the mesh did not start");
     }
@@ -271,18 +270,21 @@ describe("the shadow comparison on the local mesh", () => {
     expect(labelled.primary?.accuracy).toBeCloseTo(primaryCorrect / TEXTS.length, 12);
     expect(labelled.shadow?.accuracy).toBeCloseTo(shadowCorrect / TEXTS.length, 12);
 
-    // The shadow dies: users see no errors, and the report counts the primaries that lost their partner.
+    // The shadow dies: users see no errors, and app-service records each mirrored call that failed as the
+    // shadow's UNAVAILABLE (source MIRROR), so the comparison sees the failures instead of a healthy-looking gap.
     await mesh.kill("shadow", "SIGKILL");
     const after = TEXTS.slice(0, 10);
     const results = await Promise.allSettled(after.map((text) => predict.predict({ text })));
     expect(results.filter((r) => r.status === "rejected")).toEqual([]);
-    const lonely = BigInt(after.length);
-    const unmatched = await reportWhen((r) => r.totals?.unmatchedPrimaryCount === lonely);
-    expect(unmatched.totals?.pairCount).toBe(n);
-    expect(unmatched.totals?.pendingCount).toBe(0n);
-    expect(unmatched.totals?.primaryRecordCount).toBe(n + lonely);
-    expect(unmatched.primary?.errorCount).toBe(0n);
-    expect(unmatched.totals?.mirrorRatio).toBeCloseTo(TEXTS.length / (TEXTS.length + after.length), 12);
+    const lost = BigInt(after.length);
+    const unavailable = (r: ShadowReport) =>
+      r.errors.find((e) => e.role === Role.SHADOW && e.grpcStatusCode === 14)?.count ?? 0n;
+    const failed = await reportWhen((r) => unavailable(r) === lost && r.totals?.pendingCount === 0n);
+    expect(failed.totals?.pairCount).toBe(n + lost);
+    expect(failed.totals?.unmatchedPrimaryCount).toBe(0n);
+    expect(failed.totals?.primaryRecordCount).toBe(n + lost);
+    expect(failed.primary?.errorCount).toBe(0n);
+    expect(failed.shadow?.errorCount).toBe(lost);
   }, 120_000);
 
   it("records the calls mirrored to a hung (SIGSTOPped) shadow as the shadow's DEADLINE_EXCEEDED", async () => {
@@ -299,8 +301,16 @@ describe("the shadow comparison on the local mesh", () => {
     if (!shadow) {
       throw new Error("no shadow process");
     }
+    // One call while the shadow still answers (it loads lazily), then the shadow hangs.
+    await predict.predict({ text: TEXTS[0] as string });
+    for (let i = 0; i < 300; i++) {
+      if ((await metrics.getShadowReport({})).report?.totals?.pairCount === 1n) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     shadow.kill("SIGSTOP");
-    const calls = 8;
+    const calls = 5;
     try {
       for (let i = 0; i < calls; i++) {
         const { prediction } = await predict.predict({ text: TEXTS[i] as string });
@@ -311,13 +321,17 @@ describe("the shadow comparison on the local mesh", () => {
       let report: ShadowReport | undefined;
       for (let i = 0; i < 300; i++) {
         report = (await metrics.getShadowReport({})).report;
-        if (report && timeouts(report) === BigInt(calls) && report.totals?.pairCount === BigInt(calls)) {
+        if (report && timeouts(report) === BigInt(calls) && report.totals?.pairCount === BigInt(calls + 1)) {
           break;
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      expect(report && timeouts(report)).toBe(BigInt(calls));
-      expect(report?.totals?.pairCount).toBe(BigInt(calls));
+      const seen = JSON.stringify({ totals: report?.totals, errors: report?.errors }, (_, v) =>
+        typeof v === "bigint" ? Number(v) : v,
+      );
+      expect(report && timeouts(report), seen).toBe(BigInt(calls));
+      expect(report?.totals?.pairCount, seen).toBe(BigInt(calls + 1));
+      expect(report?.totals?.pairCount).toBe(BigInt(calls + 1));
       expect(report?.shadow?.errorCount).toBe(BigInt(calls));
     } finally {
       shadow.kill("SIGCONT");
