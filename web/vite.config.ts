@@ -16,8 +16,16 @@ export default defineConfig({
     sourcemap: false,
   },
   server: {
-    // `npm run dev -w web`: the API is app-service on 8080 (start the mesh with `npm start`).
-    proxy: { "/shadowmesh.": "http://127.0.0.1:8080" },
+    // `npm run dev -w web`: the API is app-service on 8080 (start the mesh with `npm start`). The proxy presents
+    // the calls as app-service's own (Host and Origin of 127.0.0.1:8080): app-service refuses other hosts and
+    // other origins (README "The web edge"), and to the browser the dev server is the page's own origin.
+    proxy: {
+      "/shadowmesh.": {
+        target: "http://127.0.0.1:8080",
+        changeOrigin: true,
+        headers: { origin: "http://127.0.0.1:8080" },
+      },
+    },
   },
   test: {
     name: "web",

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -91,7 +92,37 @@ async function resolvePorts(ports: MeshOptions["ports"], host: string): Promise<
   return { ...DEFAULT_PORTS, ...ports };
 }
 
-function envFor(name: ServiceName, host: string, ports: MeshPorts, options: MeshOptions, dataDir: string) {
+/** The file under the data dir that keeps the local mesh's feedback secret. */
+export const FEEDBACK_SECRET_FILE = "feedback-secret";
+
+/**
+ * The feedback secret app-service signs tokens with and metrics-service checks them with (README "Feedback
+ * tokens"): made once with 32 random bytes and kept in `<dataDir>/feedback-secret` (mode 0600), so that tokens handed
+ * out before a restart still verify after it. Delete the file to rotate it.
+ */
+export function feedbackSecret(dataDir: string): string {
+  const file = path.join(dataDir, FEEDBACK_SECRET_FILE);
+  if (existsSync(file)) {
+    chmodSync(file, 0o600);
+    const kept = readFileSync(file, "utf8").trim();
+    if (kept.length >= 32) {
+      return kept;
+    }
+  }
+  const secret = randomBytes(32).toString("base64url");
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+function envFor(
+  name: ServiceName,
+  host: string,
+  ports: MeshPorts,
+  options: MeshOptions,
+  dataDir: string,
+  secret: string,
+) {
   const at = (port: number) => `${host}:${port}`;
   switch (name) {
     case "primary":
@@ -112,6 +143,7 @@ function envFor(name: ServiceName, host: string, ports: MeshPorts, options: Mesh
         METRICS_SERVICE_GRPC_PORT: String(ports.metrics),
         METRICS_SERVICE_METRICS_PORT: String(ports.metricsMetrics),
         METRICS_SERVICE_DATA_DIR: dataDir,
+        METRICS_SERVICE_FEEDBACK_SECRET: secret,
       };
     case "app":
       return {
@@ -123,6 +155,7 @@ function envFor(name: ServiceName, host: string, ports: MeshPorts, options: Mesh
         APP_SERVICE_MIRROR_PERCENT: String(options.mirrorPercent ?? 100),
         APP_SERVICE_METRICS_SERVICE_ADDRESS: at(ports.metrics),
         APP_SERVICE_WEB_DIR: path.join(ROOT, "web", "dist"),
+        APP_SERVICE_FEEDBACK_SECRET: secret,
       };
   }
 }
@@ -187,6 +220,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   const logDir = options.logDir ?? path.join(ROOT, ".data", "logs");
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
+  const secret = feedbackSecret(dataDir);
   const processes = new Map<ServiceName, ChildProcess>();
   // Never leave services behind, even if the launcher itself dies.
   process.once("exit", () => {
@@ -221,7 +255,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
       }
       const child = spawn(process.execPath, [entry], {
         cwd: ROOT,
-        env: { ...process.env, ...envFor(name, host, ports, options, dataDir), ...options.env },
+        env: { ...process.env, ...envFor(name, host, ports, options, dataDir, secret), ...options.env },
         stdio: ["ignore", "pipe", "pipe"],
         // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops each service once,
         // in order (a second signal would make a service skip its graceful shutdown).

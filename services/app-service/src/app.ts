@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type http from "node:http";
-import { createGrpcClient, type Logger } from "@shadowmesh/common";
+import { createGrpcClient, type Logger, PredictionReporter } from "@shadowmesh/common";
 import { Health } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
@@ -22,6 +22,8 @@ export interface App {
   abortCalls(): void;
   /** Ends the live report streams (they never end by themselves). */
   endStreams(): void;
+  /** Sends the queued records of failed mirrored calls, for at most `timeoutMs`. */
+  flushReports(timeoutMs: number): Promise<void>;
   /** Stops the readiness checks and closes the gRPC channels. */
   closeClients(): void;
 }
@@ -32,6 +34,18 @@ export interface App {
  * with jitter and within the deadline (two retry layers would multiply attempts).
  */
 const CHANNEL_OPTIONS = { "grpc.enable_channelz": 0, "grpc.enable_retries": 0 } as const;
+
+/**
+ * How failed mirrored calls are reported: at most 10 000 records queued (beyond that they are dropped and counted),
+ * sent in batches of up to 500 every 200 ms, each attempt with a 2 s deadline, 3 attempts per batch.
+ */
+const MIRROR_REPORTS = {
+  queueSize: 10_000,
+  batchSize: 500,
+  intervalMs: 200,
+  timeoutMs: 2000,
+  maxAttempts: 3,
+} as const;
 
 /** Wires app-service from its configuration: gRPC clients, forwarders, mirroring, readiness and the HTTP server. */
 export function createApp(config: Config, logger: Logger, registry: Registry): App {
@@ -47,6 +61,28 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
     ? createGrpcClient(PredictService, config.SHADOW_ADDRESS, CHANNEL_OPTIONS)
     : undefined;
   const metricsClient = createGrpcClient(MetricsService, config.METRICS_SERVICE_ADDRESS, CHANNEL_OPTIONS);
+  // Failed mirrored calls are reported to metrics-service as the shadow's records (source MIRROR), with the same
+  // bounded, batched, retrying reporter model-service uses for its own predictions.
+  const reporter = shadow
+    ? new PredictionReporter(
+        metricsClient,
+        {
+          role: "SHADOW",
+          source: "MIRROR",
+          instance: config.INSTANCE,
+          includeRawText: false,
+          ...MIRROR_REPORTS,
+        },
+        logger,
+        {
+          queueDepth: (depth) => metrics.mirrorReportQueueDepth.set(depth),
+          dropped: (reason, count) => metrics.mirrorReportsDropped.inc({ reason }, count),
+          sent: (count) => metrics.mirrorReportsSent.inc(count),
+          retried: (count) => metrics.mirrorReportsRetried.inc(count),
+        },
+      )
+    : undefined;
+  reporter?.start();
   const mirror = shadow
     ? new Mirror({
         shadow,
@@ -54,6 +90,7 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
         maxInFlight: config.MAX_MIRRORS_IN_FLIGHT,
         metrics,
         logger,
+        ...(reporter ? { reporter } : {}),
       })
     : undefined;
   const readiness = new Readiness({
@@ -68,6 +105,7 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
     caller: new UpstreamCaller({ upstream: "model-service", metrics, logger, retryJitterMs }),
     ...(mirror ? { mirror } : {}),
     deadlineMs: config.DEADLINE_MS,
+    feedbackSecret: config.FEEDBACK_SECRET,
   });
   const metricsService = new MetricsForwarder({
     client: metricsClient,
@@ -89,6 +127,9 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
     mirror,
     abortCalls: () => shutdown.abort(),
     endStreams: () => streams.abort(),
+    flushReports: async (timeoutMs) => {
+      await reporter?.close(timeoutMs);
+    },
     closeClients: () => {
       readiness.stop();
       for (const client of [primary, health, shadow, metricsClient]) {

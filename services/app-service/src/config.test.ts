@@ -14,6 +14,27 @@ describe("app-service configuration", () => {
     expect(config.DEADLINE_MS).toBe(2000);
     expect(config.WEB_DIR).toBe("");
     expect(config.CORS_ORIGINS).toEqual([]);
+    expect(config.PUBLIC_HOSTS).toEqual([]);
+    expect(config.TRUST_FORWARDED_PROTO).toBe(false);
+    expect(config.FEEDBACK_SECRET).toBe("");
+    expect(config.INSTANCE).not.toBe("");
+  });
+
+  it("parses the public hosts (lower case, with or without a port)", () => {
+    const config = readConfig({
+      APP_SERVICE_PUBLIC_HOSTS:
+        " Shadowmesh.Example.com, app-service:8080,app-service.shadowmesh.svc.cluster.local:8080,[::1]:8080 ",
+    });
+    expect(config.PUBLIC_HOSTS).toEqual([
+      "shadowmesh.example.com",
+      "app-service:8080",
+      "app-service.shadowmesh.svc.cluster.local:8080",
+      "[::1]:8080",
+    ]);
+  });
+
+  it("accepts a feedback secret of 32 characters or more", () => {
+    expect(readConfig({ APP_SERVICE_FEEDBACK_SECRET: "x".repeat(32) }).FEEDBACK_SECRET).toBe("x".repeat(32));
   });
 
   it("parses the CORS allowlist", () => {
@@ -31,6 +52,10 @@ describe("app-service configuration", () => {
     [{ APP_SERVICE_DEADLINE_MS: "0" }, "DEADLINE_MS must be a positive integer"],
     [{ APP_SERVICE_CORS_ORIGINS: "https://app.example/path" }, "without a path"],
     [{ APP_SERVICE_CORS_ORIGINS: "*" }, "is not an origin"],
+    [{ APP_SERVICE_PUBLIC_HOSTS: "https://app.example" }, "is not host[:port]"],
+    [{ APP_SERVICE_PUBLIC_HOSTS: "app.example/path" }, "is not host[:port]"],
+    [{ APP_SERVICE_PUBLIC_HOSTS: "*" }, "is not host[:port]"],
+    [{ APP_SERVICE_FEEDBACK_SECRET: "short" }, "FEEDBACK_SECRET must be at least 32 characters"],
   ])("refuses %j with one readable line", (env, message) => {
     expect(() => readConfig(env)).toThrow(ConfigError);
     expect(() => readConfig(env)).toThrow(message);

@@ -1,6 +1,9 @@
+import { hostname } from "node:os";
 import {
+  bool,
   ConfigError,
   describeConfig,
+  feedbackSecretProblem,
   loadConfig,
   logLevel,
   num,
@@ -60,6 +63,22 @@ export const spec = {
     default: "",
     desc: "Comma-separated origins allowed to call the API cross-origin (e.g. http://localhost:5173); empty = same-origin only.",
   }),
+  PUBLIC_HOSTS: str({
+    default: "",
+    desc: "Comma-separated host[:port] names the API and web app answer to (the Host header); a name without a port matches any port; empty = localhost, 127.0.0.1 and [::1] on the listening port. Other Host headers get 421 (DNS rebinding).",
+  }),
+  TRUST_FORWARDED_PROTO: bool({
+    default: false,
+    desc: "Behind a TLS-terminating proxy that sets X-Forwarded-Proto: take the request's scheme from it for the same-origin check (only if every request comes through that proxy).",
+  }),
+  FEEDBACK_SECRET: str({
+    default: "",
+    desc: "Secret (at least 32 characters; the same as METRICS_SERVICE_FEEDBACK_SECRET) for the feedback token on every prediction; empty = no tokens (metrics-service then refuses feedback).",
+  }),
+  INSTANCE: str({
+    default: "",
+    desc: "Instance name on the records of failed mirrored calls; empty means the host name.",
+  }),
   READY_CHECK_INTERVAL_MS: num({
     default: 1000,
     desc: "How often the primary model-service's gRPC health is checked for /readyz.",
@@ -70,8 +89,12 @@ export const spec = {
 
 type Loaded = ReturnType<typeof loadConfig<typeof spec>>;
 
-/** The settings, with CORS_ORIGINS parsed into a list. */
-export type Config = Omit<Loaded, "CORS_ORIGINS"> & { readonly CORS_ORIGINS: readonly string[] };
+/** The settings, with CORS_ORIGINS and PUBLIC_HOSTS parsed into lists. */
+export type Config = Omit<Loaded, "CORS_ORIGINS" | "PUBLIC_HOSTS"> & {
+  readonly CORS_ORIGINS: readonly string[];
+  /** Lower-case `host` or `host:port` entries; empty = the loopback names on the listening port. */
+  readonly PUBLIC_HOSTS: readonly string[];
+};
 
 function invalid(message: string): never {
   throw new ConfigError(`invalid configuration: ${message}`);
@@ -94,6 +117,25 @@ function parseOrigins(value: string): string[] {
     }
   }
   return origins.map((origin) => origin.replace(/\/$/, ""));
+}
+
+/** host or host:port, where host is a DNS name, an IPv4 address or a bracketed IPv6 address. */
+const PUBLIC_HOST =
+  /^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:\d{1,5})?$/;
+
+function parsePublicHosts(value: string): string[] {
+  const hosts = value
+    .split(",")
+    .map((entry) => entry.trim().toLowerCase())
+    .filter((entry) => entry.length > 0);
+  for (const entry of hosts) {
+    if (!PUBLIC_HOST.test(entry)) {
+      invalid(
+        `${PREFIX}PUBLIC_HOSTS: "${entry}" is not host[:port] (a name like app.example.com or app-service:8080, no scheme or path)`,
+      );
+    }
+  }
+  return hosts;
 }
 
 const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$/;
@@ -141,7 +183,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (config.SHUTDOWN_DELAY_MS >= config.SHUTDOWN_TIMEOUT_MS) {
     invalid(`${PREFIX}SHUTDOWN_DELAY_MS must be shorter than ${PREFIX}SHUTDOWN_TIMEOUT_MS`);
   }
-  return { ...config, CORS_ORIGINS: parseOrigins(config.CORS_ORIGINS) };
+  const secretProblem = feedbackSecretProblem(config.FEEDBACK_SECRET);
+  if (secretProblem) {
+    invalid(`${PREFIX}FEEDBACK_SECRET ${secretProblem}`);
+  }
+  return {
+    ...config,
+    INSTANCE: config.INSTANCE || hostname(),
+    CORS_ORIGINS: parseOrigins(config.CORS_ORIGINS),
+    PUBLIC_HOSTS: parsePublicHosts(config.PUBLIC_HOSTS),
+  };
 }
 
 export const help = () => describeConfig(PREFIX, spec);

@@ -1,6 +1,12 @@
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { verifyFeedbackToken } from "@shadowmesh/common";
+import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import {
+  PredictRequestSchema,
+  PredictService,
+} from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   deadAddress,
@@ -16,6 +22,10 @@ import { metricValue } from "./testing/metric-value.js";
  * Forwarding to the primary model-service over real gRPC (grpc-js fakes on port 0), through a real app-service
  * HTTP server, with real Connect and gRPC-web clients.
  */
+
+/** A version-7 (time-ordered) UUID: the join keys app-service makes. */
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const SECRET = "feedback-secret-for-tests-0123456789";
 
 let primary: FakeServer;
 let overrides: PredictImpl;
@@ -71,46 +81,115 @@ describe("forwarding Predict to model-service", () => {
     expect(primary.calls.filter((call) => call.method === "Predict")).toHaveLength(6);
   });
 
-  it("propagates the caller's x-request-id to model-service and returns it in the header and the body", async () => {
+  it("makes a fresh UUIDv7 join key per call and keeps the caller's x-request-id as client_request_id", async () => {
     const { baseUrl } = await start();
-    let responseId: string | null = null;
+    const headers: Record<string, string | null> = {};
     const response = await clients(baseUrl).json.predict(
       { text: "hello" },
       {
         headers: { "x-request-id": "req-abc-123" },
+        onHeader: (header) => {
+          headers.requestId = header.get("x-request-id");
+          headers.clientRequestId = header.get("x-client-request-id");
+        },
+      },
+    );
+    const joinKey = primary.calls[0]?.requestId;
+    expect(joinKey).toMatch(UUID_V7);
+    expect(primary.calls[0]?.clientRequestId).toBe("req-abc-123");
+    expect(headers).toEqual({ requestId: joinKey, clientRequestId: "req-abc-123" });
+    expect(response.prediction?.requestId).toBe(joinKey);
+    expect(response.prediction?.clientRequestId).toBe("req-abc-123");
+  });
+
+  it("gives a caller who reuses one x-request-id for two different texts two different join keys", async () => {
+    const { baseUrl } = await start();
+    const { json } = clients(baseUrl);
+    const first = await json.predict({ text: "WIN a FREE prize" }, { headers: { "x-request-id": "same" } });
+    const second = await json.predict({ text: "lunch at noon?" }, { headers: { "x-request-id": "same" } });
+    expect(first.prediction?.requestId).toMatch(UUID_V7);
+    expect(second.prediction?.requestId).toMatch(UUID_V7);
+    expect(first.prediction?.requestId).not.toBe(second.prediction?.requestId);
+    expect(primary.calls.map((call) => call.requestId)).toEqual([
+      first.prediction?.requestId,
+      second.prediction?.requestId,
+    ]);
+    expect(primary.calls.map((call) => call.clientRequestId)).toEqual(["same", "same"]);
+  });
+
+  it("makes a join key when the caller sends no id, and ignores an x-client-request-id it sends", async () => {
+    const { baseUrl } = await start();
+    let responseId: string | null = null;
+    const response = await clients(baseUrl).binary.predict(
+      { text: "hello" },
+      {
+        headers: { "x-client-request-id": "forged" },
         onHeader: (header) => (responseId = header.get("x-request-id")),
       },
     );
-    expect(primary.calls[0]?.requestId).toBe("req-abc-123");
-    expect(responseId).toBe("req-abc-123");
-    expect(response.prediction?.requestId).toBe("req-abc-123");
+    const sent = primary.calls.at(-1);
+    expect(sent?.requestId).toMatch(UUID_V7);
+    expect(sent?.clientRequestId).toBeNull();
+    expect(responseId).toBe(sent?.requestId);
+    expect(response.prediction?.requestId).toBe(sent?.requestId);
+    expect(response.prediction?.clientRequestId).toBe("");
   });
 
-  it("creates a request id when the caller sends none (or a malformed one) and uses it everywhere", async () => {
+  it("refuses a caller x-request-id that is not 1-128 printable ASCII characters, and says why", async () => {
     const { baseUrl } = await start();
-    for (const headers of [{}, { "x-request-id": "bad id with spaces" }]) {
-      let responseId: string | null = null;
-      const response = await clients(baseUrl).binary.predict(
-        { text: "hello" },
-        { headers, onHeader: (header) => (responseId = header.get("x-request-id")) },
-      );
-      const sent = primary.calls.at(-1)?.requestId;
-      expect(sent).toMatch(/^[0-9a-f-]{36}$/);
-      expect(responseId).toBe(sent);
-      expect(response.prediction?.requestId).toBe(sent);
+    const { json, grpcWeb } = clients(baseUrl);
+    for (const [id, why] of [
+      ["bad id with spaces", /not printable ASCII/],
+      ["x".repeat(129), /129 characters long; at most 128/],
+    ] as const) {
+      for (const client of [json, grpcWeb]) {
+        const error = await failure(client.predict({ text: "hello" }, { headers: { "x-request-id": id } }));
+        expect(error.code).toBe(Code.InvalidArgument);
+        expect(error.rawMessage).toMatch(why);
+        expect(error.metadata.get("x-request-id")).toMatch(UUID_V7);
+      }
     }
+    expect(primary.calls).toHaveLength(0);
+    // 128 printable characters are fine.
+    const ok = await json.predict({ text: "hello" }, { headers: { "x-request-id": "~".repeat(128) } });
+    expect(ok.prediction?.clientRequestId).toBe("~".repeat(128));
   });
 
-  it("fills in the request id in the body when model-service left it empty", async () => {
+  it("sets the join key in the body whatever model-service put there", async () => {
     overrides = {
-      predict: (request) => ({ prediction: { label: request.text.length > 3 ? "ham" : "spam" } }),
+      predict: (request) => ({
+        prediction: { label: request.text.length > 3 ? "ham" : "spam", requestId: "model-said-this" },
+      }),
     };
     const { baseUrl } = await start();
     const response = await clients(baseUrl).json.predict(
       { text: "hello" },
       { headers: { "x-request-id": "r-1" } },
     );
-    expect(response.prediction?.requestId).toBe("r-1");
+    expect(response.prediction?.requestId).toBe(primary.calls[0]?.requestId);
+    expect(response.prediction?.requestId).toMatch(UUID_V7);
+  });
+
+  it("puts a feedback token for its request id and batch index on every prediction when a secret is set", async () => {
+    const { baseUrl } = await start({ FEEDBACK_SECRET: SECRET });
+    const { json } = clients(baseUrl);
+    const single = await json.predict({ text: "hello" });
+    const { requestId, feedbackToken: token } = single.prediction ?? { requestId: "", feedbackToken: "" };
+    expect(verifyFeedbackToken(SECRET, requestId, 0, token)).toBe(true);
+    const batch = await json.predictBatch({ texts: ["free cash", "lunch?", "you WIN"] });
+    expect(new Set(batch.predictions.map((p) => p.requestId)).size).toBe(1);
+    for (const [index, prediction] of batch.predictions.entries()) {
+      expect(verifyFeedbackToken(SECRET, prediction.requestId, index, prediction.feedbackToken)).toBe(true);
+      expect(verifyFeedbackToken(SECRET, prediction.requestId, index + 1, prediction.feedbackToken)).toBe(
+        false,
+      );
+    }
+  });
+
+  it("hands out no feedback token without a secret", async () => {
+    const { baseUrl } = await start();
+    const response = await clients(baseUrl).json.predict({ text: "hello" });
+    expect(response.prediction?.feedbackToken).toBe("");
   });
 
   it("forwards PredictBatch and GetModel", async () => {
@@ -180,8 +259,11 @@ describe("upstream failures", () => {
     );
     expect(response.prediction?.label).toBe("ham");
     expect(attempts).toBe(2);
-    // Both attempts carry the same request id: the retry is the same request.
-    expect(primary.calls.map((call) => call.requestId)).toEqual(["retry-1", "retry-1"]);
+    // Both attempts carry the same join key: the retry is the same request.
+    const [first, second] = primary.calls;
+    expect(first?.requestId).toMatch(UUID_V7);
+    expect(second?.requestId).toBe(first?.requestId);
+    expect(primary.calls.map((call) => call.clientRequestId)).toEqual(["retry-1", "retry-1"]);
     expect(await metricValue(registry, "app_upstream_retries_total", { method: "Predict" })).toBe(1);
   });
 
@@ -229,6 +311,119 @@ describe("upstream failures", () => {
     const error = await failure(
       clients(baseUrl).json.predict({ text: " " }, { headers: { "x-request-id": "err-7" } }),
     );
-    expect(error.metadata.get("x-request-id")).toBe("err-7");
+    expect(error.metadata.get("x-request-id")).toBe(primary.calls[0]?.requestId);
+    expect(error.metadata.get("x-client-request-id")).toBe("err-7");
+  });
+
+  it("answers connect-timeout-ms: 0 and grpc-timeout: 0m with DEADLINE_EXCEEDED, without calling model-service", async () => {
+    const { baseUrl, registry } = await start();
+    const connect = await fetch(`${baseUrl}/shadowmesh.predict.v1.PredictService/Predict`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "0" },
+      body: JSON.stringify({ text: "hello" }),
+    });
+    expect(connect.status).toBe(504);
+    expect(((await connect.json()) as { code: string }).code).toBe("deadline_exceeded");
+    expect(connect.headers.get("x-request-id")).toMatch(UUID_V7);
+    const grpcWeb = await fetch(`${baseUrl}/shadowmesh.predict.v1.PredictService/Predict`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "grpc-timeout": "0m", "x-grpc-web": "1" },
+      body: envelope(toBinary(PredictRequestSchema, create(PredictRequestSchema, { text: "hello" }))),
+    });
+    expect(await trailerStatus(grpcWeb)).toBe(String(Code.DeadlineExceeded));
+    expect(primary.calls).toHaveLength(0);
+    expect(
+      await metricValue(registry, "app_requests_total", { method: "Predict", code: "DeadlineExceeded" }),
+    ).toBe(2);
   });
 });
+
+describe("requests app-service cannot serve", () => {
+  const predictPath = "/shadowmesh.predict.v1.PredictService/Predict";
+
+  it("answers malformed request messages with INVALID_ARGUMENT and the request id, in every protocol", async () => {
+    const { baseUrl, registry } = await start();
+    const garbage = new Uint8Array([0xff, 0xff, 0xff, 0x01]);
+    for (const [type, body] of [
+      ["application/proto", garbage],
+      ["application/json", new TextEncoder().encode("{nope")],
+      ["application/json", new TextEncoder().encode('{"text": 5}')],
+    ] as const) {
+      const response = await fetch(`${baseUrl}${predictPath}`, {
+        method: "POST",
+        headers: { "content-type": type },
+        body,
+      });
+      expect(response.status).toBe(400);
+      const error = (await response.json()) as { code: string; message: string };
+      expect(error.code).toBe("invalid_argument");
+      expect(error.message).toMatch(/not a valid shadowmesh\.predict\.v1\.PredictRequest/);
+      expect(response.headers.get("x-request-id")).toMatch(UUID_V7);
+    }
+    const grpcWeb = await fetch(`${baseUrl}${predictPath}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      body: envelope(garbage),
+    });
+    expect(grpcWeb.headers.get("x-request-id")).toMatch(UUID_V7);
+    expect(await trailerStatus(grpcWeb)).toBe(String(Code.InvalidArgument));
+    expect(primary.calls).toHaveLength(0);
+    expect(
+      await metricValue(registry, "app_requests_total", { method: "Predict", code: "InvalidArgument" }),
+    ).toBe(4);
+  });
+
+  it("answers unknown RPC paths with UNIMPLEMENTED over Connect and gRPC-web", async () => {
+    const { baseUrl } = await start();
+    const connect = await fetch(`${baseUrl}/shadowmesh.predict.v1.PredictService/Explain`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(((await connect.json()) as { code: string }).code).toBe("unimplemented");
+    // Through real clients: a method that exists in the contracts but is not routed here.
+    const reporting = createClient(
+      MetricsService,
+      createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true }),
+    );
+    const viaConnect = await failure(reporting.reportPredictions({ records: [] }));
+    expect(viaConnect.code).toBe(Code.Unimplemented);
+    const viaGrpcWeb = await failure(
+      createClient(MetricsService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1" })).reportPredictions(
+        {
+          records: [],
+        },
+      ),
+    );
+    expect(viaGrpcWeb.code).toBe(Code.Unimplemented);
+    expect(viaGrpcWeb.metadata.get("x-request-id")).toMatch(UUID_V7);
+  });
+});
+
+/** A gRPC-web / Connect streaming envelope around one message. */
+function envelope(message: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + message.byteLength);
+  new DataView(out.buffer).setUint32(1, message.byteLength);
+  out.set(message, 5);
+  return out;
+}
+
+/** The grpc-status of a gRPC-web response: in the headers (trailers-only) or in the trailer frame of the body. */
+async function trailerStatus(response: Response): Promise<string | undefined> {
+  const inHeader = response.headers.get("grpc-status");
+  if (inHeader !== null) {
+    return inHeader;
+  }
+  const body = new Uint8Array(await response.arrayBuffer());
+  let offset = 0;
+  while (offset + 5 <= body.byteLength) {
+    const flags = body[offset] ?? 0;
+    const length = new DataView(body.buffer, body.byteOffset + offset + 1, 4).getUint32(0);
+    const frame = body.subarray(offset + 5, offset + 5 + length);
+    if ((flags & 0x80) !== 0) {
+      return /grpc-status:\s*(\d+)/i.exec(new TextDecoder().decode(frame))?.[1];
+    }
+    offset += 5 + length;
+  }
+  return undefined;
+}

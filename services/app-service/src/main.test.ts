@@ -18,6 +18,7 @@ const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const MAIN = path.join(ROOT, "services/app-service/dist/main.js");
 const BUF = path.join(ROOT, "node_modules/.bin/buf");
+const SECRET = "main-test-feedback-secret-0123456789abcdef";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,6 +70,19 @@ describe("app-service settings", () => {
     expect(stderr).toContain("APP_SERVICE_MIRROR_PERCENT must be between 0 and 100");
   });
 
+  it("stops at start with one line when the feedback secret is too short", async () => {
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, APP_SERVICE_FEEDBACK_SECRET: "too-short" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await exitOf(child)).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("APP_SERVICE_FEEDBACK_SECRET must be at least 32 characters");
+    expect(stderr).not.toContain("too-short");
+  });
+
   it("stops at start when the web directory has no built app", async () => {
     const child = spawn(process.execPath, [MAIN], {
       env: { ...process.env, APP_SERVICE_WEB_DIR: path.join(ROOT, "does-not-exist") },
@@ -104,6 +118,8 @@ describe("app-service as a process", () => {
         APP_SERVICE_METRICS_SERVICE_ADDRESS: await deadAddress(),
         APP_SERVICE_READY_CHECK_INTERVAL_MS: "100",
         APP_SERVICE_WEB_DIR: "",
+        APP_SERVICE_FEEDBACK_SECRET: SECRET,
+        APP_SERVICE_LOG_LEVEL: "debug",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -155,20 +171,26 @@ describe("app-service as a process", () => {
         ],
         { cwd: ROOT },
       );
-      const body = JSON.parse(stdout) as { prediction: { label: string; requestId: string } };
+      const body = JSON.parse(stdout) as {
+        prediction: { label: string; requestId: string; clientRequestId: string };
+      };
       expect(body.prediction.label).toBe("spam");
-      expect(body.prediction.requestId).toBe(`buf-curl-${protocol}`);
+      // The join key is app-service's own (a UUIDv7); the caller's id comes back as clientRequestId.
+      expect(body.prediction.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/);
+      expect(body.prediction.clientRequestId).toBe(`buf-curl-${protocol}`);
     }
   });
 
-  it("logs errors with the request id", async () => {
+  it("logs errors with the join key and the caller's request id", async () => {
     await fetch(`http://127.0.0.1:${port}/shadowmesh.metrics.v1.MetricsService/GetShadowReport`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-request-id": "log-me-42" },
       body: "{}",
     });
     // metrics-service is not running at its address: the call fails UNAVAILABLE and the warning names the request.
-    await eventually(() => logs.includes('"requestId":"log-me-42"'));
+    await eventually(() => logs.includes('"clientRequestId":"log-me-42"'));
+    const line = logs.split("\n").find((l) => l.includes('"clientRequestId":"log-me-42"')) ?? "";
+    expect((JSON.parse(line) as { requestId: string }).requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
   });
 
   it("exports request and mirror metrics that promtool accepts", async () => {
@@ -181,6 +203,7 @@ describe("app-service as a process", () => {
       "app_mirror_sent_total",
       "app_mirror_dropped_total",
       "app_mirror_failed_total",
+      "app_mirror_reports_dropped_total",
     ]) {
       expect(text).toContain(name);
     }
@@ -192,6 +215,11 @@ describe("app-service as a process", () => {
     promtool.stdin?.end(text);
     expect(await exitOf(promtool)).toBe(0);
     expect(output.trim()).toBe("");
+  });
+
+  it("never logs the feedback secret", () => {
+    expect(logs).toContain('"FEEDBACK_SECRET":"(set)"');
+    expect(logs).not.toContain(SECRET);
   });
 
   it("stops gracefully on SIGTERM with exit code 0", async () => {

@@ -41,7 +41,8 @@ const opsAddress = await listenOrExit(
 );
 logger.info(
   {
-    config,
+    // The feedback secret is never logged, only whether one is set.
+    config: { ...config, FEEDBACK_SECRET: config.FEEDBACK_SECRET === "" ? "" : "(set)" },
     port: (server.address() as AddressInfo).port,
     metricsPort: opsAddress.port,
     mirroring: config.SHADOW_ADDRESS ? `${config.MIRROR_PERCENT}% to ${config.SHADOW_ADDRESS}` : "off",
@@ -79,6 +80,7 @@ installShutdown(
       name: "drain http",
       run: () => drain(Math.max(500, config.SHUTDOWN_TIMEOUT_MS - config.SHUTDOWN_DELAY_MS - 1500)),
     },
+    { name: "flush mirror reports", run: () => app.flushReports(1000) },
     { name: "close clients", run: () => app.closeClients() },
     { name: "close ops", run: () => ops.close() },
   ],

@@ -10,7 +10,7 @@ import type {
   WatchShadowReportResponse,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { PublicMetricsImpl } from "./connect.js";
-import { deadlineOf, requestIdOf, type UpstreamCaller } from "./upstream-call.js";
+import { callIdsOf, deadlineOf, type UpstreamCaller } from "./upstream-call.js";
 
 export interface MetricsForwarderOptions {
   client: GrpcClient<typeof MetricsService>;
@@ -37,7 +37,7 @@ export class MetricsForwarder implements PublicMetricsImpl {
     return caller.unary(
       "SubmitFeedback",
       (options) => client.submitFeedback(request, options),
-      requestIdOf(context),
+      callIdsOf(context),
       deadlineOf(context, deadlineMs),
       context.signal,
     );
@@ -51,7 +51,7 @@ export class MetricsForwarder implements PublicMetricsImpl {
     return caller.unary(
       "GetShadowReport",
       (options) => client.getShadowReport(request, options),
-      requestIdOf(context),
+      callIdsOf(context),
       deadlineOf(context, deadlineMs),
       context.signal,
     );
@@ -67,7 +67,7 @@ export class MetricsForwarder implements PublicMetricsImpl {
       yield* caller.stream(
         "WatchShadowReport",
         (options) => client.watchShadowReport(request, options),
-        requestIdOf(context),
+        callIdsOf(context),
         signal,
       );
     } catch (error) {

@@ -44,11 +44,35 @@ async function failure(promise: Promise<unknown>): Promise<ConnectError> {
 }
 
 describe("forwarding to metrics-service", () => {
-  it("forwards SubmitFeedback with the request id it is about", async () => {
+  it("forwards SubmitFeedback with the request id it is about and the feedback token", async () => {
     const { metrics, client } = await start({ submitFeedback: () => ({ requestKnown: true }) });
-    const response = await client.submitFeedback({ requestId: "req-9", label: "spam" });
+    const response = await client.submitFeedback({
+      requestId: "req-9",
+      batchIndex: 2,
+      label: "spam",
+      feedbackToken: "token-from-the-prediction",
+    });
     expect(response.requestKnown).toBe(true);
-    expect(metrics.calls[0]?.request).toMatchObject({ requestId: "req-9", label: "spam" });
+    expect(metrics.calls[0]?.request).toMatchObject({
+      requestId: "req-9",
+      batchIndex: 2,
+      label: "spam",
+      feedbackToken: "token-from-the-prediction",
+    });
+  });
+
+  it("passes metrics-service's refusal of a missing or wrong token through as PERMISSION_DENIED", async () => {
+    const { client } = await start({
+      submitFeedback: () => {
+        throw new ConnectError("the feedback token does not match this prediction", Code.PermissionDenied);
+      },
+    });
+    const error = await client.submitFeedback({ requestId: "req-9", label: "spam" }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(error?.code).toBe(Code.PermissionDenied);
+    expect(error?.rawMessage).toMatch(/token/);
   });
 
   it("forwards GetShadowReport", async () => {

@@ -20,12 +20,16 @@ export interface AppMetrics {
   readonly mirrorDropped: Counter<"method" | "reason">;
   readonly mirrorFailed: Counter<"method" | "code">;
   readonly mirrorInFlight: Gauge;
+  readonly mirrorReportsSent: Counter;
+  readonly mirrorReportsDropped: Counter<"reason">;
+  readonly mirrorReportsRetried: Counter;
+  readonly mirrorReportQueueDepth: Gauge;
   readonly upstreamReady: Gauge;
 }
 
 export function createAppMetrics(registry: Registry): AppMetrics {
   const registers = [registry];
-  return {
+  const metrics: AppMetrics = {
     requests: new Counter({
       name: "app_requests_total",
       help: "RPCs completed by app-service, by method and gRPC code (REQUEST_COUNT).",
@@ -95,10 +99,36 @@ export function createAppMetrics(registry: Registry): AppMetrics {
       help: "Mirrored calls waiting for the shadow right now.",
       registers,
     }),
+    mirrorReportsSent: new Counter({
+      name: "app_mirror_reports_sent_total",
+      help: "Records of failed mirrored calls (role SHADOW, source MIRROR) delivered to metrics-service.",
+      registers,
+    }),
+    mirrorReportsDropped: new Counter({
+      name: "app_mirror_reports_dropped_total",
+      help: "Records of failed mirrored calls dropped instead of delivered, by reason (queue_full, send_failed, shutdown).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    mirrorReportsRetried: new Counter({
+      name: "app_mirror_reports_retried_total",
+      help: "Records of failed mirrored calls sent again after a failed or timed-out ReportPredictions attempt.",
+      registers,
+    }),
+    mirrorReportQueueDepth: new Gauge({
+      name: "app_mirror_report_queue_depth",
+      help: "Records of failed mirrored calls waiting to be reported to metrics-service.",
+      registers,
+    }),
     upstreamReady: new Gauge({
       name: "app_model_service_ready",
       help: "1 when the primary model-service answered its last health check with SERVING, else 0.",
       registers,
     }),
   };
+  // Present from the start (0), so that dashboards and alerts see the series before the first failure.
+  for (const reason of ["queue_full", "send_failed", "shutdown"]) {
+    metrics.mirrorReportsDropped.inc({ reason }, 0);
+  }
+  return metrics;
 }

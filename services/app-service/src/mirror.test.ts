@@ -50,18 +50,28 @@ describe("local mirroring", () => {
     const [shadowCall] = shadow.calls;
     expect(shadowCall?.method).toBe("Predict");
     expect(shadowCall?.request).toMatchObject({ text: "free cash" });
-    expect(shadowCall?.requestId).toBe("mirror-1");
+    // The same join key (app-service's, returned to the user) and the same caller id go to both.
+    expect(shadowCall?.requestId).toBe(response.prediction?.requestId);
+    expect(primaryCall?.requestId).toBe(response.prediction?.requestId);
+    expect(shadowCall?.clientRequestId).toBe("mirror-1");
+    expect(primaryCall?.clientRequestId).toBe("mirror-1");
     expect(shadowCall?.timeoutMs).toBeGreaterThan(0);
     expect(shadowCall?.timeoutMs).toBeLessThanOrEqual(1500);
-    expect(primaryCall?.requestId).toBe("mirror-1");
   });
 
   it("mirrors PredictBatch but not GetModel", async () => {
     const { shadow, client, registry } = await mesh();
-    await client.predictBatch({ texts: ["a", "b"] }, { headers: { "x-request-id": "batch-1" } });
+    const batch = await client.predictBatch(
+      { texts: ["a", "b"] },
+      { headers: { "x-request-id": "batch-1" } },
+    );
     await client.getModel({});
     await eventually(() => shadow.calls.length === 1);
-    expect(shadow.calls[0]).toMatchObject({ method: "PredictBatch", requestId: "batch-1" });
+    expect(shadow.calls[0]).toMatchObject({
+      method: "PredictBatch",
+      requestId: batch.predictions[0]?.requestId,
+      clientRequestId: "batch-1",
+    });
     expect(await metricValue(registry, "app_mirror_sent_total")).toBe(1);
   });
 
@@ -69,7 +79,9 @@ describe("local mirroring", () => {
     const { primary, shadow, client } = await mesh();
     await client.predict({ text: "hello" });
     await eventually(() => shadow.calls.length === 1);
-    expect(shadow.calls[0]?.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(shadow.calls[0]?.requestId).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     expect(shadow.calls[0]?.requestId).toBe(primary.calls[0]?.requestId);
   });
 

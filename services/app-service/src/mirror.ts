@@ -1,11 +1,12 @@
 import { ConnectError } from "@connectrpc/connect";
-import { type GrpcClient, grpcCodeName, type Logger, REQUEST_ID_HEADER } from "@shadowmesh/common";
+import { type GrpcClient, grpcCodeName, type Logger, type PredictionReporter } from "@shadowmesh/common";
 import type {
   PredictBatchRequest,
   PredictRequest,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import type { AppMetrics } from "./metrics.js";
+import { type CallIds, idHeaders } from "./upstream-call.js";
 
 export interface MirrorOptions {
   /** The shadow model-service's client. */
@@ -16,6 +17,11 @@ export interface MirrorOptions {
   maxInFlight: number;
   metrics: AppMetrics;
   logger: Logger;
+  /**
+   * Reports mirrored calls that failed (role SHADOW, source MIRROR) to metrics-service; absent = failures are only
+   * counted in app_mirror_failed_total.
+   */
+  reporter?: PredictionReporter;
   /** Random number in [0, 1); injectable for tests. */
   random?: () => number;
 }
@@ -26,14 +32,23 @@ export type MirroredCall =
 
 /**
  * Local shadow mirroring: what Istio's VirtualService `mirror` does in a cluster, done by app-service on one
- * machine. The same request goes to the shadow with the same `x-request-id` and the same absolute deadline, so the
- * shadow's report joins the primary's in metrics-service. It is fire and forget: `send` returns at once, the
- * user's response never waits for the shadow, never includes its answer and never fails because of it.
+ * machine. The same request goes to the shadow with the same join key (`x-request-id`) and the same absolute
+ * deadline, so the shadow's report joins the primary's in metrics-service. It is fire and forget: `send` returns at
+ * once, the user's response never waits for the shadow, never includes its answer and never fails because of it.
+ *
+ * A mirrored call that ends with an error (DEADLINE_EXCEEDED while the shadow hangs, UNAVAILABLE while it is down,
+ * …) is reported to metrics-service as one record per text: role SHADOW, source MIRROR, the code, the call's
+ * elapsed time as seen from here, the input fingerprint, and the shadow's model if a previous answer named it.
+ * That record outweighs whatever the shadow itself reports for the same request, so a hung shadow shows up as
+ * failing. Mirrors that were sampled out or dropped at the in-flight bound are not reported: they show up as
+ * unmatched primaries in the coverage check.
  */
 export class Mirror {
   readonly #options: MirrorOptions;
   readonly #random: () => number;
   #inFlight = 0;
+  /** The shadow's model as its last answer named it (empty until then). */
+  #model = { name: "", version: "" };
 
   constructor(options: MirrorOptions) {
     this.#options = options;
@@ -45,7 +60,7 @@ export class Mirror {
   }
 
   /** Mirrors `call` if it is sampled in and there is room; never throws, never waits. */
-  send(call: MirroredCall, requestId: string, deadline: number): void {
+  send(call: MirroredCall, ids: CallIds, deadline: number): void {
     const { metrics, percent, maxInFlight } = this.#options;
     // percent 100 must always mirror and 0 never, whatever the random source returns.
     if (percent <= 0 || (percent < 100 && this.#random() * 100 >= percent)) {
@@ -59,28 +74,68 @@ export class Mirror {
     this.#inFlight++;
     metrics.mirrorInFlight.set(this.#inFlight);
     metrics.mirrorSent.inc({ method: call.method });
-    const options = { headers: { [REQUEST_ID_HEADER]: requestId }, deadline };
+    const options = { headers: idHeaders(ids), deadline };
     const shadow = this.#options.shadow;
-    const pending: Promise<unknown> =
+    const started = process.hrtime.bigint();
+    const pending: Promise<{ name: string; version: string } | undefined> =
       call.method === "Predict"
-        ? shadow.predict(call.request, options)
-        : shadow.predictBatch(call.request, options);
+        ? shadow.predict(call.request, options).then(({ prediction }) => modelOf(prediction))
+        : shadow.predictBatch(call.request, options).then(({ predictions }) => modelOf(predictions[0]));
     pending.then(
-      () => this.#settle(),
+      (model) => {
+        this.#settle();
+        if (model) {
+          this.#model = model;
+        }
+      },
       (error: unknown) => {
+        const elapsedNs = Number(process.hrtime.bigint() - started);
         this.#settle();
         const code = ConnectError.from(error).code;
         metrics.mirrorFailed.inc({ method: call.method, code: grpcCodeName(code) });
         this.#options.logger.debug(
-          { requestId, method: call.method, code: grpcCodeName(code) },
+          { requestId: ids.requestId, method: call.method, code: grpcCodeName(code) },
           "mirror failed",
         );
+        this.#report(call, ids.requestId, code, elapsedNs);
       },
     );
+  }
+
+  #report(call: MirroredCall, requestId: string, code: number, elapsedNs: number): void {
+    const reporter = this.#options.reporter;
+    if (!reporter) {
+      return;
+    }
+    const texts = call.method === "Predict" ? [call.request.text] : call.request.texts;
+    const timeMs = Date.now();
+    texts.forEach((text, batchIndex) => {
+      reporter.report({
+        requestId,
+        batchIndex,
+        modelName: this.#model.name,
+        modelVersion: this.#model.version,
+        label: "",
+        labels: [],
+        probabilities: undefined,
+        latencyNs: elapsedNs,
+        grpcStatusCode: code,
+        timeMs,
+        text,
+      });
+    });
   }
 
   #settle(): void {
     this.#inFlight--;
     this.#options.metrics.mirrorInFlight.set(this.#inFlight);
   }
+}
+
+function modelOf(
+  prediction: { modelName: string; modelVersion: string } | undefined,
+): { name: string; version: string } | undefined {
+  return prediction && prediction.modelName !== ""
+    ? { name: prediction.modelName, version: prediction.modelVersion }
+    : undefined;
 }

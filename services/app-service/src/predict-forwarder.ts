@@ -1,16 +1,17 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { GrpcClient } from "@shadowmesh/common";
+import { feedbackToken, type GrpcClient } from "@shadowmesh/common";
 import type {
   GetModelRequest,
   GetModelResponse,
   PredictBatchRequest,
   PredictBatchResponse,
+  Prediction,
   PredictRequest,
   PredictResponse,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import type { Mirror } from "./mirror.js";
-import { deadlineOf, requestIdOf, type UpstreamCaller } from "./upstream-call.js";
+import { assertTimeLeft, type CallIds, callIdsOf, deadlineOf, type UpstreamCaller } from "./upstream-call.js";
 
 export interface PredictForwarderOptions {
   /** The primary model-service. */
@@ -21,12 +22,17 @@ export interface PredictForwarderOptions {
   mirror?: Mirror;
   /** Deadline of each call to model-service, in ms (a shorter client timeout wins). */
   deadlineMs: number;
+  /** The feedback secret (APP_SERVICE_FEEDBACK_SECRET); empty = predictions carry no feedback token. */
+  feedbackSecret: string;
 }
 
 /**
  * PredictService as app-service serves it: every call is forwarded to the primary model-service over gRPC
- * (grpc-js), with the caller's `x-request-id` (or a new one) and a deadline. Predict and PredictBatch are also
- * mirrored to the shadow when local mirroring is on; the primary's answer is returned without waiting for it.
+ * (grpc-js) with the join key app-service made (`x-request-id`), the caller's own id (`x-client-request-id`) and a
+ * deadline. Predict and PredictBatch are also mirrored to the shadow when local mirroring is on; the primary's
+ * answer is returned without waiting for it. Every returned prediction carries the join key as `request_id`, the
+ * caller's id as `client_request_id` and, when a feedback secret is set, the feedback token for its request id
+ * and batch index (the proof SubmitFeedback needs).
  */
 export class PredictForwarder implements ServiceImpl<typeof PredictService> {
   readonly #options: PredictForwarderOptions;
@@ -37,53 +43,60 @@ export class PredictForwarder implements ServiceImpl<typeof PredictService> {
 
   async predict(request: PredictRequest, context: HandlerContext): Promise<PredictResponse> {
     const { primary, caller, mirror, deadlineMs } = this.#options;
-    const requestId = requestIdOf(context);
+    const ids = callIdsOf(context);
     const deadline = deadlineOf(context, deadlineMs);
+    assertTimeLeft(deadline);
     const pending = caller.unary(
       "Predict",
       (options) => primary.predict(request, options),
-      requestId,
+      ids,
       deadline,
       context.signal,
     );
-    mirror?.send({ method: "Predict", request }, requestId, deadline);
+    mirror?.send({ method: "Predict", request }, ids, deadline);
     const response = await pending;
-    if (response.prediction && response.prediction.requestId === "") {
-      response.prediction.requestId = requestId;
+    if (response.prediction) {
+      this.#stamp(response.prediction, ids, 0);
     }
     return response;
   }
 
   async predictBatch(request: PredictBatchRequest, context: HandlerContext): Promise<PredictBatchResponse> {
     const { primary, caller, mirror, deadlineMs } = this.#options;
-    const requestId = requestIdOf(context);
+    const ids = callIdsOf(context);
     const deadline = deadlineOf(context, deadlineMs);
+    assertTimeLeft(deadline);
     const pending = caller.unary(
       "PredictBatch",
       (options) => primary.predictBatch(request, options),
-      requestId,
+      ids,
       deadline,
       context.signal,
     );
-    mirror?.send({ method: "PredictBatch", request }, requestId, deadline);
+    mirror?.send({ method: "PredictBatch", request }, ids, deadline);
     const response = await pending;
-    for (const prediction of response.predictions) {
-      if (prediction.requestId === "") {
-        prediction.requestId = requestId;
-      }
+    for (const [index, prediction] of response.predictions.entries()) {
+      this.#stamp(prediction, ids, index);
     }
     return response;
   }
 
   getModel(request: GetModelRequest, context: HandlerContext): Promise<GetModelResponse> {
     const { primary, caller, deadlineMs } = this.#options;
-    const requestId = requestIdOf(context);
     return caller.unary(
       "GetModel",
       (options) => primary.getModel(request, options),
-      requestId,
+      callIdsOf(context),
       deadlineOf(context, deadlineMs),
       context.signal,
     );
+  }
+
+  /** The edge's ids and the feedback token on one returned prediction. */
+  #stamp(prediction: Prediction, ids: CallIds, batchIndex: number): void {
+    const secret = this.#options.feedbackSecret;
+    prediction.requestId = ids.requestId;
+    prediction.clientRequestId = ids.clientRequestId ?? "";
+    prediction.feedbackToken = secret === "" ? "" : feedbackToken(secret, ids.requestId, batchIndex);
   }
 }

@@ -1,26 +1,53 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import {
+  CLIENT_REQUEST_ID_HEADER,
   type GrpcCallOptions,
   grpcCodeName,
   type Logger,
+  newRequestId,
   REQUEST_ID_HEADER,
-  requestIdFrom,
   sleep,
 } from "@shadowmesh/common";
 import type { AppMetrics } from "./metrics.js";
 import { mapUpstreamError, type Upstream } from "./upstream-errors.js";
 
-/** The request id of the call being handled: set by the request interceptor, or made here if it did not run. */
-export function requestIdOf(context: HandlerContext): string {
-  const id = requestIdFrom(context.requestHeader.get(REQUEST_ID_HEADER));
-  context.requestHeader.set(REQUEST_ID_HEADER, id);
-  return id;
+/** The ids of the call being handled. */
+export interface CallIds {
+  /** The join key app-service made for this call (`x-request-id` downstream and in the response). */
+  requestId: string;
+  /** The caller's own `x-request-id`, when it sent a valid one (`x-client-request-id` downstream). */
+  clientRequestId?: string;
+}
+
+/** The ids of the call being handled: set by the edge and the request interceptor (made here if they did not run). */
+export function callIdsOf(context: HandlerContext): CallIds {
+  let requestId = context.requestHeader.get(REQUEST_ID_HEADER);
+  if (requestId === null) {
+    requestId = newRequestId();
+    context.requestHeader.set(REQUEST_ID_HEADER, requestId);
+  }
+  const clientRequestId = context.requestHeader.get(CLIENT_REQUEST_ID_HEADER);
+  return clientRequestId === null ? { requestId } : { requestId, clientRequestId };
+}
+
+/** The metadata that carries the ids to model-service and metrics-service. */
+export function idHeaders(ids: CallIds): Record<string, string> {
+  return ids.clientRequestId === undefined
+    ? { [REQUEST_ID_HEADER]: ids.requestId }
+    : { [REQUEST_ID_HEADER]: ids.requestId, [CLIENT_REQUEST_ID_HEADER]: ids.clientRequestId };
 }
 
 /** The absolute deadline of an upstream call: our configured deadline, or the client's if that is sooner. */
 export function deadlineOf(context: HandlerContext, deadlineMs: number): number {
   const clientMs = context.timeoutMs();
   return Date.now() + (clientMs === undefined ? deadlineMs : Math.min(clientMs, deadlineMs));
+}
+
+/** Refuses a call whose deadline has already passed (`connect-timeout-ms: 0`, `grpc-timeout: 0m`). */
+export function assertTimeLeft(deadline: number): void {
+  if (Date.now() >= deadline) {
+    throw new ConnectError("the call's deadline passed before it could be forwarded", Code.DeadlineExceeded);
+  }
 }
 
 export interface UpstreamCallerOptions {
@@ -49,16 +76,22 @@ export class UpstreamCaller {
   async unary<T>(
     method: string,
     call: (options: GrpcCallOptions) => Promise<T>,
-    requestId: string,
+    ids: CallIds,
     deadline: number,
     signal: AbortSignal,
   ): Promise<T> {
     const { upstream, metrics, retryJitterMs } = this.#options;
-    const options: GrpcCallOptions = { headers: { [REQUEST_ID_HEADER]: requestId }, deadline, signal };
+    const requestId = ids.requestId;
+    assertTimeLeft(deadline);
+    const options: GrpcCallOptions = { headers: idHeaders(ids), deadline, signal };
     try {
       return await this.#counted(method, () => call(options));
     } catch (error) {
       const code = ConnectError.from(error).code;
+      // The handler's own deadline (the client's timeout) aborted the call: that is DEADLINE_EXCEEDED, not CANCELED.
+      if (signal.aborted && ConnectError.from(signal.reason).code === Code.DeadlineExceeded) {
+        throw new ConnectError(`${upstream} did not answer in time`, Code.DeadlineExceeded);
+      }
       const pause = Math.round(this.#random() * retryJitterMs);
       // Retry once, and only when the retry can still finish inside the deadline in a useful way.
       if (code === Code.Unavailable && !signal.aborted && Date.now() + pause < deadline - 1) {
@@ -67,10 +100,18 @@ export class UpstreamCaller {
         try {
           return await this.#counted(method, () => call(options));
         } catch (retryError) {
-          throw mapUpstreamError(retryError, upstream, this.#options.logger, { requestId, method });
+          throw mapUpstreamError(retryError, upstream, this.#options.logger, {
+            requestId,
+            clientRequestId: ids.clientRequestId,
+            method,
+          });
         }
       }
-      throw mapUpstreamError(error, upstream, this.#options.logger, { requestId, method });
+      throw mapUpstreamError(error, upstream, this.#options.logger, {
+        requestId,
+        clientRequestId: ids.clientRequestId,
+        method,
+      });
     }
   }
 
@@ -78,18 +119,23 @@ export class UpstreamCaller {
   async *stream<T>(
     method: string,
     call: (options: GrpcCallOptions) => AsyncIterable<T>,
-    requestId: string,
+    ids: CallIds,
     signal: AbortSignal,
   ): AsyncIterable<T> {
     const { upstream, metrics } = this.#options;
+    const requestId = ids.requestId;
     let code = 0; // OK
     try {
-      for await (const message of call({ headers: { [REQUEST_ID_HEADER]: requestId }, signal })) {
+      for await (const message of call({ headers: idHeaders(ids), signal })) {
         yield message;
       }
     } catch (error) {
       code = ConnectError.from(error).code;
-      throw mapUpstreamError(error, upstream, this.#options.logger, { requestId, method });
+      throw mapUpstreamError(error, upstream, this.#options.logger, {
+        requestId,
+        clientRequestId: ids.clientRequestId,
+        method,
+      });
     } finally {
       metrics.upstreamCalls.inc({ upstream, method, code: grpcCodeName(code) });
     }

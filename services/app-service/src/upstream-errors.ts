@@ -8,8 +8,9 @@ import type { Logger } from "@shadowmesh/common";
  * messages), which are logged instead.
  *
  * - Errors the caller caused or can act on pass through with their message: INVALID_ARGUMENT (empty text, text too
- *   long — the message names the limit), RESOURCE_EXHAUSTED, NOT_FOUND, FAILED_PRECONDITION, OUT_OF_RANGE,
- *   ALREADY_EXISTS.
+ *   long — the message names the limit; a label that is not one of the model's), RESOURCE_EXHAUSTED, NOT_FOUND,
+ *   FAILED_PRECONDITION (feedback disabled), OUT_OF_RANGE, ALREADY_EXISTS, PERMISSION_DENIED (feedback without a
+ *   valid token).
  * - UNAVAILABLE and DEADLINE_EXCEEDED keep their code with a message of ours.
  * - UNIMPLEMENTED keeps its code (metrics-service may not implement a method yet; the web app says so).
  * - CANCELED stays CANCELED.
@@ -22,6 +23,7 @@ const PASS_THROUGH = new Set<Code>([
   Code.FailedPrecondition,
   Code.OutOfRange,
   Code.AlreadyExists,
+  Code.PermissionDenied,
 ]);
 
 export type Upstream = "model-service" | "metrics-service";
@@ -30,7 +32,7 @@ export function mapUpstreamError(
   error: unknown,
   upstream: Upstream,
   logger: Logger,
-  context: { requestId: string; method: string },
+  context: { requestId: string; clientRequestId?: string | undefined; method: string },
 ): ConnectError {
   const upstreamError = ConnectError.from(error);
   const { code } = upstreamError;

@@ -34,5 +34,14 @@ export function describeFeedbackError(error: unknown): string {
   if (isComparisonMissing(error)) {
     return "Your feedback could not be saved: the comparison service is not available.";
   }
-  return "Your feedback could not be saved. Please try again.";
+  switch (ConnectError.from(error).code) {
+    case Code.PermissionDenied:
+      return "Your feedback could not be saved: this answer's feedback token is not valid (any more). Classify the message again to give feedback.";
+    case Code.FailedPrecondition:
+      return "Your feedback could not be saved: feedback is switched off on this server.";
+    case Code.InvalidArgument:
+      return "Your feedback could not be saved: the comparison service did not accept it.";
+    default:
+      return "Your feedback could not be saved. Please try again.";
+  }
 }

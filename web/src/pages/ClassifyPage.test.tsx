@@ -12,7 +12,7 @@ const model = {
   }),
 };
 
-function spamPredictor(requestId = "req-42"): FakeApi["predict"] {
+function spamPredictor(requestId = "req-42", feedbackToken = `token-for-${requestId}`): FakeApi["predict"] {
   return {
     ...model,
     predict: (request) => {
@@ -28,6 +28,7 @@ function spamPredictor(requestId = "req-42"): FakeApi["predict"] {
           modelVersion: "1.0.0",
           requestId,
           inferenceMs: 0.42,
+          feedbackToken,
         },
       };
     },
@@ -85,7 +86,7 @@ describe("the Classify page", () => {
     expect(screen.getByLabelText("Message")).toHaveAttribute("aria-invalid", "true");
   });
 
-  it("sends 'correct' feedback with the request id and the predicted label", async () => {
+  it("sends 'correct' feedback with the request id, the predicted label and the prediction's feedback token", async () => {
     const received: SubmitFeedbackRequest[] = [];
     render(
       withApi(
@@ -107,7 +108,12 @@ describe("the Classify page", () => {
     fireEvent.click(screen.getByRole("button", { name: "Correct" }));
     expect(await screen.findByText("Thank you: recorded that the right label is spam.")).toBeInTheDocument();
     expect(received).toHaveLength(1);
-    expect(received[0]).toMatchObject({ requestId: "req-feedback-1", label: "spam" });
+    expect(received[0]).toMatchObject({
+      requestId: "req-feedback-1",
+      batchIndex: 0,
+      label: "spam",
+      feedbackToken: "token-for-req-feedback-1",
+    });
     expect(screen.getByRole("button", { name: "Wrong" })).toBeDisabled();
   });
 
@@ -133,6 +139,67 @@ describe("the Classify page", () => {
     fireEvent.click(screen.getByRole("button", { name: "Wrong" }));
     expect(await screen.findByText("Thank you: recorded that the right label is spam.")).toBeInTheDocument();
     expect(received[0]?.label).toBe("spam");
+  });
+
+  it("sends the token of the latest prediction, not an earlier one's", async () => {
+    const received: SubmitFeedbackRequest[] = [];
+    let call = 0;
+    const base = spamPredictor();
+    render(
+      withApi(
+        {
+          predict: {
+            ...base,
+            predict: (request, context) => {
+              call++;
+              return spamPredictor(`req-${call}`, `token-${call}`)?.predict?.(request, context) as never;
+            },
+          },
+          metrics: {
+            submitFeedback: (request) => {
+              received.push(request);
+              return { requestKnown: true };
+            },
+          },
+        },
+        () => <ClassifyPage />,
+      ),
+    );
+    fireEvent.input(screen.getByLabelText("Message"), { target: { value: "FREE money" } });
+    fireEvent.click(screen.getByRole("button", { name: "Classify" }));
+    expect(await screen.findByText("req-1")).toBeInTheDocument();
+    fireEvent.click(screen.getByRole("button", { name: "Classify" }));
+    expect(await screen.findByText("req-2")).toBeInTheDocument();
+    fireEvent.click(screen.getByRole("button", { name: "Correct" }));
+    await screen.findByText("Thank you: recorded that the right label is spam.");
+    expect(received).toEqual([expect.objectContaining({ requestId: "req-2", feedbackToken: "token-2" })]);
+  });
+
+  it.each([
+    [
+      new ConnectError("the feedback token does not match this prediction", Code.PermissionDenied),
+      /feedback token is not valid/,
+    ],
+    [new ConnectError("feedback is disabled", Code.FailedPrecondition), /feedback is switched off/],
+  ])("explains a refused feedback (%s) in plain words", async (error, message) => {
+    render(
+      withApi(
+        {
+          predict: spamPredictor(),
+          metrics: {
+            submitFeedback: () => {
+              throw error;
+            },
+          },
+        },
+        () => <ClassifyPage />,
+      ),
+    );
+    fireEvent.input(screen.getByLabelText("Message"), { target: { value: "hello" } });
+    fireEvent.click(screen.getByRole("button", { name: "Classify" }));
+    await screen.findByTestId("predicted-label");
+    fireEvent.click(screen.getByRole("button", { name: "Correct" }));
+    expect(await screen.findByText(message)).toBeInTheDocument();
   });
 
   it("says in plain words when feedback cannot be saved", async () => {

@@ -89,7 +89,13 @@ export function ClassifyPage() {
     const label = correct ? predicted : (labels().find((candidate) => candidate !== predicted) ?? predicted);
     setFeedback({ kind: "sending" });
     try {
-      await metrics.submitFeedback({ requestId: current.prediction.requestId, label });
+      // The token came with the prediction: it proves to metrics-service that this browser got this answer.
+      await metrics.submitFeedback({
+        requestId: current.prediction.requestId,
+        batchIndex: 0,
+        label,
+        feedbackToken: current.prediction.feedbackToken,
+      });
       setFeedback({ kind: "sent", label });
     } catch (caught) {
       setFeedback({ kind: "failed", message: describeFeedbackError(caught) });

@@ -19,7 +19,14 @@ const unavailable = () => {
   throw new Error("not part of the benchmark");
 };
 const server = createAppServer({
-  config: { CORS_ORIGINS: [], MAX_BODY_BYTES: 256 * 1024, WEB_DIR: "", HTTP_REQUEST_TIMEOUT_MS: 30_000 },
+  config: {
+    CORS_ORIGINS: [],
+    MAX_BODY_BYTES: 256 * 1024,
+    WEB_DIR: "",
+    HTTP_REQUEST_TIMEOUT_MS: 30_000,
+    PUBLIC_HOSTS: [],
+    TRUST_FORWARDED_PROTO: false,
+  },
   logger,
   metrics: createAppMetrics(new Registry()),
   predict: {

@@ -124,11 +124,25 @@ describe("the web app in a real browser against the local mesh", () => {
     await page.goto(`${baseUrl}/`);
     await page.getByRole("heading", { name: "Classify a message" }).waitFor();
 
+    const feedbackBodies: string[] = [];
+    page.on("request", (request) => {
+      if (request.url().endsWith("/shadowmesh.metrics.v1.MetricsService/SubmitFeedback")) {
+        feedbackBodies.push(request.postData() ?? "");
+      }
+    });
     const spam = await classifyExample("Prize winner");
     expect(spam.label).toBe("Spam");
-    expect(spam.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    // The join key app-service made: a UUIDv7.
+    expect(spam.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     await page.getByRole("button", { name: "Correct" }).click();
     await page.getByText("Thank you: recorded that the right label is spam.").waitFor();
+    // The feedback carried the token that came with the prediction.
+    expect(feedbackBodies).toHaveLength(1);
+    expect(JSON.parse(feedbackBodies[0] ?? "{}")).toMatchObject({
+      requestId: spam.requestId,
+      label: "spam",
+      feedbackToken: expect.stringMatching(/^[\w-]{43}$/),
+    });
     await page.screenshot({ path: path.join(OUTPUT, "classify-spam.png"), fullPage: true });
 
     await page.getByRole("button", { name: /Meeting notes/ }).click();

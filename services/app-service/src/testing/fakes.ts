@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { addService, HealthReporter, REQUEST_ID_HEADER } from "@shadowmesh/common";
+import { addService, CLIENT_REQUEST_ID_HEADER, HealthReporter, REQUEST_ID_HEADER } from "@shadowmesh/common";
 import {
   MetricsService,
   type MetricsService as MetricsServiceDesc,
@@ -22,6 +22,8 @@ export interface RecordedCall {
   method: string;
   request: unknown;
   requestId: string | null;
+  /** The caller's own id, as app-service passed it on (`x-client-request-id`). */
+  clientRequestId: string | null;
   /** The time left until the call's deadline when it arrived, in ms. */
   timeoutMs: number | undefined;
 }
@@ -77,6 +79,7 @@ function record(calls: RecordedCall[], method: string, request: unknown, context
     method,
     request,
     requestId: context.requestHeader.get(REQUEST_ID_HEADER),
+    clientRequestId: context.requestHeader.get(CLIENT_REQUEST_ID_HEADER),
     timeoutMs: context.timeoutMs(),
   });
 }

@@ -37,6 +37,7 @@ export async function startApp(env: Record<string, string>): Promise<RunningApp>
       app.abortCalls();
       app.server.closeAllConnections();
       await new Promise<void>((resolve) => app.server.close(() => resolve()));
+      await app.flushReports(1000);
       app.closeClients();
     },
   };

@@ -6,6 +6,7 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
   MetricsService,
+  Role,
   type ShadowReport,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
@@ -18,12 +19,15 @@ import { REPO_ROOT } from "../config.js";
  * 100 %) on free ports. Real classify calls go through app-service (Connect); the report must show one pair per call
  * and exactly the agreement computed offline by running both bundled ONNX models on the same texts; feedback moves
  * each role's accuracy to what the offline labels say; with the shadow killed, primary calls keep succeeding and
- * the report counts them as unmatched primaries once the (short) join window has passed.
+ * app-service records each failed mirrored call as the shadow's UNAVAILABLE. On a second mesh the
+ * shadow is stopped (SIGSTOP) while calls go on: app-service's mirrored calls time out and reach the comparison as
+ * the shadow's DEADLINE_EXCEEDED records.
  */
 
 /** What this test uses of scripts/lib/mesh.ts (imported at run time: it lives outside this workspace's rootDir). */
 interface Mesh {
   readonly ports: { app: number; metrics: number };
+  readonly processes: ReadonlyMap<string, { kill(signal: NodeJS.Signals): boolean }>;
   kill(service: "primary" | "shadow" | "metrics" | "app", signal?: NodeJS.Signals): Promise<number | null>;
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -124,6 +128,8 @@ const count = (xs: readonly boolean[]) => xs.filter(Boolean).length;
 
 describe("the shadow comparison on the local mesh", () => {
   let mesh: Mesh | undefined;
+  /** A second mesh (3 s deadline) whose shadow gets SIGSTOPped. */
+  let hung: Mesh | undefined;
   const dirs: string[] = [];
   const problems: string[] = [];
   let primaryLabels: string[] = [];
@@ -150,16 +156,29 @@ describe("the shadow comparison on the local mesh", () => {
       },
       onLogLine: (service, line) => problems.push(`${service}: ${line}`),
     });
+    const hungData = mkdtempSync(path.join(tmpdir(), "shadow-e2e-hung-data-"));
+    const hungLogs = mkdtempSync(path.join(tmpdir(), "shadow-e2e-hung-logs-"));
+    dirs.push(hungData, hungLogs);
+    hung = await meshModule.startMesh({
+      ports: "free",
+      dataDir: hungData,
+      logDir: hungLogs,
+      mirrorPercent: 100,
+      // A mirror record is stamped when the mirrored call ends (here: at the 3 s deadline), so the join window
+      // must be longer than app-service's deadline; the default (60 s) is.
+      env: { APP_SERVICE_DEADLINE_MS: "3000" },
+    });
   });
 
   afterAll(async () => {
+    await hung?.stop();
     await mesh?.stop();
     for (const dir of dirs) {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it("reports one pair per call, the offline agreement, feedback accuracy per role, and unmatched primaries", async () => {
+  it("reports one pair per call, the offline agreement, feedback accuracy per role, and a killed shadow's failures", async () => {
     if (!mesh) {
       throw new Error("the mesh did not start");
     }
@@ -185,14 +204,23 @@ describe("the shadow comparison on the local mesh", () => {
       );
     }
 
-    // N real classify calls through app-service, mirrored to the shadow by app-service.
+    // N real classify calls through app-service, mirrored to the shadow by app-service. Each carries the caller's
+    // own x-request-id, reused on purpose: app-service makes a fresh join key per call anyway.
     const requestIds: string[] = [];
+    const tokens: string[] = [];
     for (const [i, text] of TEXTS.entries()) {
-      const { prediction } = await predict.predict({ text });
+      const { prediction } = await predict.predict(
+        { text },
+        { headers: { "x-request-id": "reused-by-caller" } },
+      );
       expect(prediction?.label).toBe(primaryLabels[i]);
-      expect(prediction?.requestId).toMatch(/\S/);
+      expect(prediction?.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+      expect(prediction?.clientRequestId).toBe("reused-by-caller");
+      expect(prediction?.feedbackToken).toMatch(/^[\w-]{43}$/);
       requestIds.push(prediction?.requestId ?? "");
+      tokens.push(prediction?.feedbackToken ?? "");
     }
+    expect(new Set(requestIds).size).toBe(TEXTS.length);
     const n = BigInt(TEXTS.length);
     const agreeing = count(primaryLabels.map((label, i) => label === shadowLabels[i]));
     // The texts are chosen so that the two models disagree on some: the comparison must not be trivial.
@@ -222,9 +250,15 @@ describe("the shadow comparison on the local mesh", () => {
     expect(paired.shadow?.errorCount).toBe(0n);
     expect(paired.primary?.feedbackCount).toBe(0n);
 
-    // Feedback (the label a person would give) moves both roles' accuracy, the shadow's too.
+    // Feedback (the label a person would give), with the token that came with each prediction, moves both roles'
+    // accuracy, the shadow's too.
     for (const [i, requestId] of requestIds.entries()) {
-      const { requestKnown } = await metrics.submitFeedback({ requestId, label: TRUTH[i] });
+      const { requestKnown } = await metrics.submitFeedback({
+        requestId,
+        batchIndex: 0,
+        label: TRUTH[i],
+        feedbackToken: tokens[i],
+      });
       expect(requestKnown).toBe(true);
     }
     const primaryCorrect = count(primaryLabels.map((label, i) => label === TRUTH[i]));
@@ -236,17 +270,71 @@ describe("the shadow comparison on the local mesh", () => {
     expect(labelled.primary?.accuracy).toBeCloseTo(primaryCorrect / TEXTS.length, 12);
     expect(labelled.shadow?.accuracy).toBeCloseTo(shadowCorrect / TEXTS.length, 12);
 
-    // The shadow dies: users see no errors, and the report counts the primaries that lost their partner.
+    // The shadow dies: users see no errors, and app-service records each mirrored call that failed as the
+    // shadow's UNAVAILABLE (source MIRROR), so the comparison sees the failures instead of a healthy-looking gap.
     await mesh.kill("shadow", "SIGKILL");
     const after = TEXTS.slice(0, 10);
     const results = await Promise.allSettled(after.map((text) => predict.predict({ text })));
     expect(results.filter((r) => r.status === "rejected")).toEqual([]);
-    const lonely = BigInt(after.length);
-    const unmatched = await reportWhen((r) => r.totals?.unmatchedPrimaryCount === lonely);
-    expect(unmatched.totals?.pairCount).toBe(n);
-    expect(unmatched.totals?.pendingCount).toBe(0n);
-    expect(unmatched.totals?.primaryRecordCount).toBe(n + lonely);
-    expect(unmatched.primary?.errorCount).toBe(0n);
-    expect(unmatched.totals?.mirrorRatio).toBeCloseTo(TEXTS.length / (TEXTS.length + after.length), 12);
+    const lost = BigInt(after.length);
+    const unavailable = (r: ShadowReport) =>
+      r.errors.find((e) => e.role === Role.SHADOW && e.grpcStatusCode === 14)?.count ?? 0n;
+    const failed = await reportWhen((r) => unavailable(r) === lost && r.totals?.pendingCount === 0n);
+    expect(failed.totals?.pairCount).toBe(n + lost);
+    expect(failed.totals?.unmatchedPrimaryCount).toBe(0n);
+    expect(failed.totals?.primaryRecordCount).toBe(n + lost);
+    expect(failed.primary?.errorCount).toBe(0n);
+    expect(failed.shadow?.errorCount).toBe(lost);
+  }, 120_000);
+
+  it("records the calls mirrored to a hung (SIGSTOPped) shadow as the shadow's DEADLINE_EXCEEDED", async () => {
+    if (!hung) {
+      throw new Error("the second mesh did not start");
+    }
+    const transport = createConnectTransport({
+      baseUrl: `http://127.0.0.1:${hung.ports.app}`,
+      httpVersion: "1.1",
+    });
+    const predict = createClient(PredictService, transport);
+    const metrics = createClient(MetricsService, transport);
+    const shadow = hung.processes.get("shadow");
+    if (!shadow) {
+      throw new Error("no shadow process");
+    }
+    // One call while the shadow still answers (it loads lazily), then the shadow hangs.
+    await predict.predict({ text: TEXTS[0] as string });
+    for (let i = 0; i < 300; i++) {
+      if ((await metrics.getShadowReport({})).report?.totals?.pairCount === 1n) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    shadow.kill("SIGSTOP");
+    const calls = 5;
+    try {
+      for (let i = 0; i < calls; i++) {
+        const { prediction } = await predict.predict({ text: TEXTS[i] as string });
+        expect(prediction?.label).toBe(primaryLabels[i]);
+      }
+      const timeouts = (r: ShadowReport) =>
+        r.errors.find((e) => e.role === Role.SHADOW && e.grpcStatusCode === 4)?.count ?? 0n;
+      let report: ShadowReport | undefined;
+      for (let i = 0; i < 300; i++) {
+        report = (await metrics.getShadowReport({})).report;
+        if (report && timeouts(report) === BigInt(calls) && report.totals?.pairCount === BigInt(calls + 1)) {
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const seen = JSON.stringify({ totals: report?.totals, errors: report?.errors }, (_, v) =>
+        typeof v === "bigint" ? Number(v) : v,
+      );
+      expect(report && timeouts(report), seen).toBe(BigInt(calls));
+      expect(report?.totals?.pairCount, seen).toBe(BigInt(calls + 1));
+      expect(report?.totals?.pairCount).toBe(BigInt(calls + 1));
+      expect(report?.shadow?.errorCount).toBe(BigInt(calls));
+    } finally {
+      shadow.kill("SIGCONT");
+    }
   }, 120_000);
 });
