@@ -168,7 +168,9 @@ const differentInputs = (a: ReportRow, b: ReportRow) =>
 /** Both calls refused with the same caller-caused code, or the caller cancelled the primary call. */
 const callerError = (primary: ReportRow, shadow: ReportRow) =>
   primary.grpcCode === CALLER_CANCELLED ||
-  (primary.grpcCode !== 0 && primary.grpcCode === shadow.grpcCode && CALLER_ERROR_CODES.has(primary.grpcCode));
+  (primary.grpcCode !== 0 &&
+    primary.grpcCode === shadow.grpcCode &&
+    CALLER_ERROR_CODES.has(primary.grpcCode));
 
 interface RequestRecords {
   primary?: ReportRow;
