@@ -1,5 +1,7 @@
-// Validates rendered Kubernetes objects against the models of `kubernetes-models`, `@kubernetes-models/istio` and
-// `@kubernetes-models/prometheus-operator`, and rejects fields the schema does not know.
+// Validates rendered Kubernetes objects against the models of `kubernetes-models`, `@kubernetes-models/istio`,
+// `@kubernetes-models/prometheus-operator` and `@kubernetes-models/argo-rollouts`, and rejects fields the schema does
+// not know. Flagger's MetricTemplate has no model package: it is checked against a transcription of its CRD schema
+// (flagger-schema.ts), with unknown fields rejected the same way.
 //
 // The models carry their OpenAPI schemas only as ajv-compiled validate functions (no JSON schema text), and those
 // were compiled without `additionalProperties: false`, so `model.validate()` accepts `resorces:` silently. The
@@ -9,6 +11,8 @@
 // walk the object: a key the validator never read is a field the schema does not have. This is fail-closed: a
 // subtree the schema does not describe (free-form / preserve-unknown-fields) reports its keys as unknown rather than
 // letting anything through, so a false positive is visible and a misspelling cannot hide.
+import { FLAGGER_API_VERSION, validateFlaggerMetricTemplate } from "./flagger-schema.js";
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
@@ -25,6 +29,7 @@ function modelModule(apiVersion: string): string {
   const group = apiVersion.slice(0, slash);
   if (group.endsWith(".istio.io")) return `@kubernetes-models/istio/${apiVersion}`;
   if (group === "monitoring.coreos.com") return `@kubernetes-models/prometheus-operator/${apiVersion}`;
+  if (group === "argoproj.io") return `@kubernetes-models/argo-rollouts/${apiVersion}`;
   return `kubernetes-models/${apiVersion}`;
 }
 
@@ -113,6 +118,9 @@ export async function validateObject(obj: unknown): Promise<string[]> {
     return ["apiVersion and kind must be strings"];
   const name = isObject(obj.metadata) ? String(obj.metadata.name) : "?";
   const where = `${kind} ${name} (${apiVersion})`;
+  if (apiVersion === FLAGGER_API_VERSION && kind === "MetricTemplate") {
+    return validateFlaggerMetricTemplate(obj).map((e) => `${where}: ${e}`);
+  }
   const model = await findModel(apiVersion, kind);
   if (!model) return [`${where}: unknown kind: no model for ${apiVersion} ${kind}`];
   const errors: string[] = [];
