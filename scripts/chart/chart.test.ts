@@ -78,6 +78,13 @@ const VALUE_SETS: Record<string, ValueSet> = {
     replicas: { app: 1, primary: 1, shadow: 1 },
     kinds: ["ServiceMonitor"],
   },
+  "dashboard, PrometheusRule, Argo and Flagger templates": {
+    values: { files: ["observability.yaml"] },
+    istio: true,
+    percent: 100,
+    replicas: { app: 1, primary: 1, shadow: 1 },
+    kinds: ["ServiceMonitor", "ConfigMap", "PrometheusRule", "AnalysisTemplate", "MetricTemplate"],
+  },
   "no shadow, feedback secret from an existing Secret": {
     values: { files: ["no-shadow.yaml"] },
     istio: true,

@@ -1,0 +1,199 @@
+// The alert rules and the dashboard, offline: `promtool check rules`, the promtool unit tests (every alert has a case
+// where it fires and one where it stays quiet), the conventions every alert follows (for, severity, summary,
+// description, a runbook section that exists), and the dashboard's shape (title, variables, datasource, topics).
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { PROMTOOL } from "./prometheus.js";
+import {
+  alertRules,
+  dashboardPanels,
+  dashboardQueries,
+  loadDashboard,
+  RULE_TESTS_DIR,
+  RULES_FILE,
+  RUNBOOK_FILE,
+  withoutThresholds,
+} from "./queries.js";
+
+const testFiles = readdirSync(RULE_TESTS_DIR)
+  .filter((f) => f.endsWith(".test.yaml"))
+  .map((f) => path.join(RULE_TESTS_DIR, f));
+
+function promtool(args: string[], cwd: string) {
+  const r = spawnSync(PROMTOOL, args, { cwd, encoding: "utf8", timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
+const anchor = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, "")
+    .replace(/ /g, "-");
+
+describe("the alert rules file", () => {
+  it("passes promtool check rules", () => {
+    const r = promtool(["check", "rules", RULES_FILE], path.dirname(RULES_FILE));
+    expect(r.output).toContain("SUCCESS");
+    expect(r.code, r.output).toBe(0);
+  });
+
+  it("passes its promtool unit tests", () => {
+    expect(testFiles.length).toBeGreaterThan(0);
+    const r = promtool(["test", "rules", ...testFiles], RULE_TESTS_DIR);
+    expect(r.code, r.output).toBe(0);
+  });
+
+  it("fails promtool test rules when an alert's threshold is changed (the tests can fail)", async () => {
+    const { mkdtempSync, writeFileSync, rmSync, mkdirSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-rules-"));
+    try {
+      const broken = readFileSync(RULES_FILE, "utf8").replace(
+        'max by (namespace) (shadowmesh_verdict{decision="ROLLBACK"}) == 1',
+        'max by (namespace) (shadowmesh_verdict{decision="ROLLBACK"}) == 2',
+      );
+      expect(broken).not.toBe(readFileSync(RULES_FILE, "utf8"));
+      mkdirSync(path.join(dir, "rules"));
+      mkdirSync(path.join(dir, "tests"));
+      writeFileSync(path.join(dir, "rules/shadowmesh.rules.yaml"), broken);
+      const tests = testFiles.map((f) => {
+        const copy = path.join(dir, "tests", path.basename(f));
+        const doc = parse(readFileSync(f, "utf8"));
+        doc.rule_files = ["../rules/shadowmesh.rules.yaml"];
+        writeFileSync(copy, JSON.stringify(doc));
+        return copy;
+      });
+      const r = promtool(["test", "rules", ...tests], path.join(dir, "tests"));
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain("ShadowmeshVerdictRollback");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("has unit tests where every alert fires and where it stays quiet", () => {
+    const fires = new Set<string>();
+    const quiet = new Set<string>();
+    for (const f of testFiles) {
+      const doc = parse(readFileSync(f, "utf8")) as {
+        tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[];
+      };
+      for (const t of doc.tests)
+        for (const a of t.alert_rule_test ?? []) (a.exp_alerts?.length ? fires : quiet).add(a.alertname);
+    }
+    const names = alertRules().map((r) => r.alert);
+    expect(names.filter((n) => !fires.has(n))).toEqual([]);
+    expect(names.filter((n) => !quiet.has(n))).toEqual([]);
+  });
+
+  it("gives every alert a for:, a severity, a summary, a description and a runbook section that exists", () => {
+    const runbook = readFileSync(RUNBOOK_FILE, "utf8");
+    const anchors = new Set([...runbook.matchAll(/^#{2,4} (.+)$/gm)].map((m) => anchor(m[1] as string)));
+    for (const rule of alertRules()) {
+      expect(rule.for, rule.alert).toMatch(/^\d+[smh]$/);
+      expect(["critical", "warning"], rule.alert).toContain(rule.labels?.severity);
+      expect(rule.annotations?.summary, rule.alert).toBeTruthy();
+      expect(rule.annotations?.description, rule.alert).toBeTruthy();
+      const url = rule.annotations?.runbook_url ?? "";
+      expect(url, rule.alert).toBe(
+        `https://github.com/shadowmesh/shadowmesh/blob/main/observability/README.md#${rule.alert.toLowerCase()}`,
+      );
+      expect(anchors, `runbook section for ${rule.alert}`).toContain(rule.alert.toLowerCase());
+    }
+  });
+
+  it("covers what the issue asks for", () => {
+    expect(alertRules().map((r) => r.alert)).toEqual(
+      expect.arrayContaining([
+        "ShadowmeshShadowErrorRatioAbovePrimary",
+        "ShadowmeshShadowLatencyRegression",
+        "ShadowmeshShadowAgreementLow",
+        "ShadowmeshVerdictRollback",
+        "ShadowmeshMirroredTrafficStalled",
+        "ShadowmeshReportsDropped",
+        "ShadowmeshMetricsServiceDown",
+        "ShadowmeshShadowCoverageLow",
+        "ShadowmeshShadowSilent",
+      ]),
+    );
+  });
+
+  it("writes thresholds as comparisons with numbers, so that taking them out is mechanical", () => {
+    for (const rule of alertRules()) {
+      const probe = withoutThresholds(rule.expr);
+      expect(probe, rule.alert).toContain(" bool ");
+      expect(probe).not.toMatch(/\bunless\b/);
+    }
+    expect(() => withoutThresholds("a > b")).toThrow(/not with a number/);
+    expect(withoutThresholds('x{a=~"b|c"} >= 0.5 unless y == 1')).toBe(
+      'x{a=~"b|c"} >= bool 0.5 or y == bool 1',
+    );
+  });
+});
+
+describe("the Grafana dashboard", () => {
+  const dashboard = loadDashboard();
+  const panels = dashboardPanels(dashboard);
+  const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join("\n");
+
+  it('is "Shadowmesh: primary vs shadow" with datasource, namespace and window variables', () => {
+    expect(dashboard.title).toBe("Shadowmesh: primary vs shadow");
+    expect(dashboard.uid).toMatch(/^[\w-]{1,40}$/);
+    expect(dashboard.templating.list.map((v) => `${v.name}:${v.type}`)).toEqual([
+      "datasource:datasource",
+      "namespace:query",
+      "window:custom",
+    ]);
+  });
+
+  it("queries through the datasource variable and filters every query by namespace", () => {
+    for (const p of panels) {
+      expect(p.datasource, p.title).toEqual({ type: "prometheus", uid: "${datasource}" });
+      for (const t of p.targets ?? []) {
+        const selectors = [...t.expr.matchAll(/[a-z_:]+\{([^}]*)\}/g)];
+        expect(selectors.length, `${p.title} ${t.refId}`).toBeGreaterThan(0);
+        for (const s of selectors) expect(s[1], `${p.title} ${t.refId}`).toContain('namespace="$namespace"');
+      }
+    }
+  });
+
+  it("has unique panel ids and titles, and every query substitutes cleanly", () => {
+    expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
+    expect(new Set(panels.map((p) => p.title)).size).toBe(panels.length);
+    expect(() =>
+      dashboardQueries(dashboard, { namespace: "n", window: "5m", datasource: "d" }),
+    ).not.toThrow();
+    expect(() => dashboardQueries(dashboard, { namespace: "n" })).toThrow(/unknown dashboard variable/);
+  });
+
+  it("shows what the issue lists, per role and model version where the metric has them", () => {
+    for (const metric of [
+      "grpc_server_handled_total",
+      "grpc_server_handling_seconds_bucket",
+      "shadowmesh_shadow_agreement_ratio",
+      "shadowmesh_shadow_agreement_lower_bound_ratio",
+      "shadowmesh_shadow_agreement_upper_bound_ratio",
+      "shadowmesh_shadow_label_flips",
+      "shadowmesh_shadow_score_delta_ratio",
+      "shadowmesh_verdict",
+      "shadowmesh_shadow_mirror_ratio",
+      "shadowmesh_shadow_coverage_ratio",
+      "shadowmesh_shadow_silence_seconds",
+      "model_service_report_dropped_total",
+      "shadowmesh_records_ingested_total",
+      "app_requests_total",
+      "app_requests_in_progress",
+      "app_request_latency_seconds",
+    ])
+      expect(exprs, metric).toContain(metric);
+    for (const q of ["0.5", "0.95", "0.99"])
+      expect(exprs).toContain(`histogram_quantile(${q}, sum by (le, role, version)`);
+    expect(exprs).toMatch(/sum by \(role, version, grpc_code\)/);
+  });
+});
