@@ -154,6 +154,7 @@ describe("the Grafana dashboard", () => {
 
   it("queries through the datasource variable and filters every query by namespace", () => {
     for (const p of panels) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template string
       expect(p.datasource, p.title).toEqual({ type: "prometheus", uid: "${datasource}" });
       for (const t of p.targets ?? []) {
         const selectors = [...t.expr.matchAll(/[a-z_:]+\{([^}]*)\}/g)];
