@@ -427,7 +427,8 @@ export class Aggregates {
       return dropped;
     }
     const horizon = nowMs - Math.max(LEVEL0_HORIZON_MS, this.joinWindowMs + 5 * 60_000);
-    const loneHorizon = nowMs - this.joinWindowMs - 10_000;
+    // Kept 5 min longer than needed, so that a clock stepping back a little still finds them.
+    const loneHorizon = nowMs - this.joinWindowMs - 5 * 60_000;
     for (const [key, bucket] of fine.buckets) {
       if (key < horizon) {
         fine.buckets.delete(key);

@@ -418,6 +418,8 @@ export class ShadowStore implements ReportSource {
   readonly #listeners = new Set<() => void>();
   #aggregates: Aggregates;
   #joinWindowMs: number;
+  /** While the aggregates are rebuilt (reading the records), notable writes wait here. */
+  #deferredNotable: [string, number, number, number][] | undefined;
   #version = 0;
 
   constructor(options: StoreOptions) {
@@ -661,6 +663,7 @@ export class ShadowStore implements ReportSource {
         .iterate() as IterableIterator<[...ReportRowTuple, string]>;
       let current: RequestState | undefined;
       let key = "";
+      this.#deferredNotable = [];
       const flush = () => {
         if (current) {
           this.#transition({ feedbackLabel: null }, current);
@@ -687,6 +690,11 @@ export class ShadowStore implements ReportSource {
         }
       }
       flush();
+      const notable = this.#deferredNotable;
+      this.#deferredNotable = undefined;
+      for (const row of notable) {
+        this.#putNotable.run(...row);
+      }
       this.#persistTouched();
       this.#setMeta("join_window_ms", String(this.#joinWindowMs));
     })();
@@ -744,7 +752,9 @@ export class ShadowStore implements ReportSource {
     if (!key) {
       return;
     }
-    if (now) {
+    if (now && this.#deferredNotable) {
+      this.#deferredNotable.push([key.requestId, key.batchIndex, now.kind, now.timeMs]);
+    } else if (now) {
       this.#putNotable.run(key.requestId, key.batchIndex, now.kind, now.timeMs);
     } else {
       this.#dropNotable.run(key.requestId, key.batchIndex);
