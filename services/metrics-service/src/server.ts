@@ -53,6 +53,7 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
     expectedMirrorRatio: config.EXPECTED_MIRROR_PERCENT / 100,
     feedbackSecret: config.FEEDBACK_SECRET,
     retentionMs: config.RETENTION_HOURS * 3_600_000,
+    reportSampleRatio: config.REPORT_SAMPLE_PERCENT / 100,
   };
 }
 
