@@ -33,7 +33,7 @@ export interface ReportEngine {
 }
 
 /** Reports queued at most in the aggregate engine; more are refused (RESOURCE_EXHAUSTED) until it drains. */
-export const MAX_QUEUED_REPORTS = 32;
+export const MAX_QUEUED_REPORTS = 128;
 
 /**
  * Computes reports from the store's aggregates (`ShadowStore.aggregateReport`), on the store's thread: a report

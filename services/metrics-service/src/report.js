@@ -1,0 +1,475 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Role, ShadowReportSchema, } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { mean, quantileSorted, sortedCopy, wilson } from "./stats.js";
+import { SOURCE_MIRROR } from "./store.js";
+import { decide } from "./verdict.js";
+/**
+ * gRPC codes that describe the caller's request, not a model's fault: INVALID_ARGUMENT (empty or over-long text),
+ * OUT_OF_RANGE, and RESOURCE_EXHAUSTED (a message over the size limit; a model-service under overload answers
+ * UNAVAILABLE or DEADLINE_EXCEEDED instead). A pair is a caller error only when both models answered the same one of
+ * these codes; a code on one side only is that model's error (it refused what the other accepted).
+ */
+export const CALLER_ERROR_CODES = new Set([3, 11, 8]);
+/**
+ * CANCELLED (1) on the primary's side is the caller giving up (a browser tab closed, a client's own timeout): the
+ * mirrored copy is fire-and-forget and is not cancelled with it, so the pair has no primary answer to compare and
+ * the cancellation is nobody's regression. It counts as a caller error whatever the shadow answered. (A shadow that
+ * hangs shows up as DEADLINE_EXCEEDED, reported by model-service or by the mirroring caller, never as CANCELLED.)
+ */
+export const CALLER_CANCELLED = 1;
+/** Upper bounds (ms) of the latency histogram in the report; a last +Inf bucket follows. */
+export const LATENCY_BUCKETS_MS = [0.25, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+/** Candidate sizes of an agreement-series bucket; the smallest giving at most MAX_SERIES_POINTS is used. */
+const SERIES_STEPS_MS = [
+    1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000,
+    3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000,
+];
+const MAX_SERIES_POINTS = 60;
+/** The first records' query bound: partners of in-window records may lie up to one join window earlier. */
+export function queryStartMs(options) {
+    return windowStartMs(options) - options.joinWindowMs;
+}
+/** The first instant of the report window. */
+export function windowStartMs(options) {
+    return options.startMs ?? options.nowMs - options.windowMs;
+}
+/**
+ * The normalised start of a window ending at `nowMs`: `nowMs - windowMs` aligned down to the agreement series'
+ * step (at least a second), so the series covers the window exactly and reports asked for within one step share
+ * their buckets.
+ */
+export function normalisedStartMs(nowMs, windowMs) {
+    const step = seriesStepMs(windowMs);
+    return Math.floor((nowMs - windowMs) / step) * step;
+}
+export function seriesStepMs(windowMs) {
+    return SERIES_STEPS_MS.find((step) => windowMs / step <= MAX_SERIES_POINTS) ?? windowMs;
+}
+const isOk = (r) => r.grpcCode === 0 && r.label !== "";
+export const emptyRoleTally = () => ({
+    records: 0,
+    errors: 0,
+    errorsByCode: new Map(),
+    latencyP50Ms: 0,
+    latencyP95Ms: 0,
+    latencyP99Ms: 0,
+    latencyCounts: new Array(LATENCY_BUCKETS_MS.length + 1).fill(0),
+    feedback: 0,
+    correct: 0,
+    allRecords: 0,
+    allErrors: 0,
+    models: new Map(),
+});
+/** The index in LATENCY_BUCKETS_MS (+Inf last) of a latency. */
+export function latencyBucketIndex(latencyMs) {
+    const i = LATENCY_BUCKETS_MS.findIndex((bound) => latencyMs <= bound);
+    return i < 0 ? LATENCY_BUCKETS_MS.length : i;
+}
+/** The empty series buckets of a window, oldest first. */
+export function emptySeries(startMs, nowMs, windowMs) {
+    const step = seriesStepMs(windowMs);
+    const series = new Map();
+    for (let at = Math.floor(startMs / step) * step; at <= nowMs; at += step) {
+        series.set(at, { pairs: 0, agreeing: 0 });
+    }
+    return series;
+}
+/** Keeps a model's newest time. */
+export function noteModel(models, name, version, lastMs) {
+    const key = `${name}\u0000${version}`;
+    const model = models.get(key);
+    if (!model || model.lastMs < lastMs) {
+        models.set(key, { name, version, lastMs });
+    }
+}
+class RoleAccumulator {
+    tally = emptyRoleTally();
+    latencies = [];
+    /** Any record of this role in the window. */
+    total(record) {
+        this.tally.allRecords++;
+        if (!isOk(record)) {
+            this.tally.allErrors++;
+        }
+        noteModel(this.tally.models, record.modelName, record.modelVersion, record.timeMs);
+    }
+    /** This role's record of a judged pair. */
+    judged(record) {
+        this.tally.records++;
+        if (!isOk(record)) {
+            this.tally.errors++;
+            const byCode = this.tally.errorsByCode;
+            byCode.set(record.grpcCode, (byCode.get(record.grpcCode) ?? 0) + 1);
+        }
+    }
+    /** This role's record of a compared pair (both calls succeeded): latency and accuracy. */
+    compared(record) {
+        this.latencies.push(record.latencyMs);
+        if (record.feedbackLabel !== null) {
+            this.tally.feedback++;
+            if (record.feedbackLabel === record.label) {
+                this.tally.correct++;
+            }
+        }
+    }
+    finish() {
+        const sorted = sortedCopy(this.latencies);
+        for (const latency of sorted) {
+            const i = latencyBucketIndex(latency);
+            this.tally.latencyCounts[i] = (this.tally.latencyCounts[i] ?? 0) + 1;
+        }
+        this.tally.latencyP50Ms = quantileSorted(sorted, 0.5);
+        this.tally.latencyP95Ms = quantileSorted(sorted, 0.95);
+        this.tally.latencyP99Ms = quantileSorted(sorted, 0.99);
+        return this.tally;
+    }
+}
+function roleSummary(role, acc) {
+    return {
+        role,
+        models: [...acc.models.values()]
+            .sort((a, b) => b.lastMs - a.lastMs)
+            .map(({ name, version }) => ({ name, version })),
+        recordCount: BigInt(acc.records),
+        errorCount: BigInt(acc.errors),
+        errorRate: acc.records > 0 ? acc.errors / acc.records : 0,
+        latencyP50Ms: acc.latencyP50Ms,
+        latencyP95Ms: acc.latencyP95Ms,
+        latencyP99Ms: acc.latencyP99Ms,
+        latencyBuckets: acc.latencyCounts.map((count, i) => ({
+            upperBoundMs: LATENCY_BUCKETS_MS[i] ?? Number.POSITIVE_INFINITY,
+            count: BigInt(count),
+        })),
+        feedbackCount: BigInt(acc.feedback),
+        correctCount: BigInt(acc.correct),
+        accuracy: acc.feedback > 0 ? acc.correct / acc.feedback : 0,
+        allRecordCount: BigInt(acc.allRecords),
+        allErrorCount: BigInt(acc.allErrors),
+        allErrorRate: acc.allRecords > 0 ? acc.allErrors / acc.allRecords : 0,
+    };
+}
+/** Two fingerprints of different inputs; an empty one (a reporter that sent none) is not evidence of a conflict. */
+export const differentInputs = (a, b) => a.inputSha256 !== "" && b.inputSha256 !== "" && a.inputSha256 !== b.inputSha256;
+/** Both calls refused with the same caller-caused code, or the caller cancelled the primary call. */
+export const callerError = (primary, shadow) => primary.grpcCode === CALLER_CANCELLED ||
+    (primary.grpcCode !== 0 &&
+        primary.grpcCode === shadow.grpcCode &&
+        CALLER_ERROR_CODES.has(primary.grpcCode));
+const notable = (primary, shadow) => ({
+    timeMs: primary.timeMs,
+    requestId: primary.requestId,
+    batchIndex: primary.batchIndex,
+    primaryLabel: primary.label,
+    shadowLabel: shadow.label,
+    feedbackLabel: primary.feedbackLabel,
+});
+/**
+ * Computes the report from the records whose prediction time is at or after `queryStartMs(options)`: the
+ * straightforward reference, every row in the window read and joined (the service reports from aggregates,
+ * `aggregates.ts`, and a test holds the two equal).
+ */
+export function buildReport(records, options, details) {
+    return finishReport(tallyRows(records, options), options, details);
+}
+/** Counts a report from raw rows (see buildReport). */
+export function tallyRows(records, options) {
+    const { nowMs, joinWindowMs } = options;
+    const startMs = windowStartMs(options);
+    const requests = new Map();
+    for (const record of records) {
+        const key = `${record.requestId}\u0000${record.batchIndex}`;
+        let entry = requests.get(key);
+        if (!entry) {
+            entry = {};
+            requests.set(key, entry);
+        }
+        if (record.role === 1) {
+            entry.primary = record;
+        }
+        else {
+            entry.shadow = record;
+        }
+    }
+    const roles = { 1: new RoleAccumulator(), 2: new RoleAccumulator() };
+    let requestCount = 0;
+    let pairCount = 0;
+    let judgedCount = 0;
+    let compared = 0;
+    let settledPrimary = 0;
+    let mirroredPrimary = 0;
+    let firstPrimaryMs = Number.POSITIVE_INFINITY;
+    let lastPrimaryMs = Number.NEGATIVE_INFINITY;
+    let lastShadowMs = Number.NEGATIVE_INFINITY;
+    const conflicts = [];
+    const callerErrors = new Map();
+    let agreeing = 0;
+    let pending = 0;
+    const unmatched = { 1: 0, 2: 0 };
+    const flips = new Map();
+    const deltas = [];
+    const disagreements = [];
+    const step = seriesStepMs(options.windowMs);
+    const series = emptySeries(startMs, nowMs, options.windowMs);
+    for (const record of records) {
+        if (record.timeMs < startMs) {
+            continue;
+        }
+        if (record.role === 1) {
+            firstPrimaryMs = Math.min(firstPrimaryMs, record.timeMs);
+            lastPrimaryMs = Math.max(lastPrimaryMs, record.timeMs);
+        }
+        else if (record.source !== SOURCE_MIRROR) {
+            lastShadowMs = Math.max(lastShadowMs, record.timeMs);
+        }
+    }
+    for (const { primary, shadow } of requests.values()) {
+        if (primary && shadow && Math.abs(primary.timeMs - shadow.timeMs) <= joinWindowMs) {
+            if (primary.timeMs < startMs) {
+                continue;
+            }
+            requestCount++;
+            pairCount++;
+            settledPrimary++;
+            mirroredPrimary++;
+            roles[1].total(primary);
+            roles[2].total(shadow);
+            if (differentInputs(primary, shadow)) {
+                conflicts.push(notable(primary, shadow));
+                continue;
+            }
+            if (callerError(primary, shadow)) {
+                callerErrors.set(primary.grpcCode, (callerErrors.get(primary.grpcCode) ?? 0) + 1);
+                continue;
+            }
+            judgedCount++;
+            roles[1].judged(primary);
+            roles[2].judged(shadow);
+            if (!isOk(primary) || !isOk(shadow)) {
+                continue;
+            }
+            compared++;
+            roles[1].compared(primary);
+            roles[2].compared(shadow);
+            const agree = primary.label === shadow.label;
+            if (agree) {
+                agreeing++;
+            }
+            else {
+                disagreements.push(notable(primary, shadow));
+            }
+            const flipKey = `${primary.label}\u0000${shadow.label}`;
+            const flip = flips.get(flipKey) ?? { primaryLabel: primary.label, shadowLabel: shadow.label, count: 0 };
+            flip.count++;
+            flips.set(flipKey, flip);
+            deltas.push(primary.scoreDelta ?? shadow.scoreDelta ?? 0);
+            const bucket = series.get(Math.floor(primary.timeMs / step) * step);
+            if (bucket) {
+                bucket.pairs++;
+                bucket.agreeing += agree ? 1 : 0;
+            }
+            continue;
+        }
+        // No partner within the join window: each record stands alone.
+        const partnerTooFar = primary !== undefined && shadow !== undefined;
+        let counted = false;
+        for (const record of [primary, shadow]) {
+            if (!record || record.timeMs < startMs) {
+                continue;
+            }
+            counted = true;
+            roles[record.role].total(record);
+            if (!partnerTooFar && nowMs - record.timeMs < joinWindowMs) {
+                pending++;
+            }
+            else {
+                unmatched[record.role]++;
+                if (record.role === 1) {
+                    settledPrimary++;
+                }
+            }
+        }
+        if (counted) {
+            requestCount++;
+        }
+    }
+    const sortedDeltas = sortedCopy(deltas);
+    const newest = (list) => list.sort((a, b) => b.timeMs - a.timeMs).slice(0, options.maxDisagreements);
+    return {
+        requestCount,
+        pairCount,
+        judgedCount,
+        compared,
+        agreeing,
+        settledPrimary,
+        mirroredPrimary,
+        firstPrimaryMs,
+        lastPrimaryMs,
+        lastShadowMs,
+        pending,
+        unmatched,
+        conflictCount: conflicts.length,
+        conflicts: newest(conflicts),
+        callerErrors,
+        flips,
+        delta: {
+            mean: mean(sortedDeltas),
+            p50: quantileSorted(sortedDeltas, 0.5),
+            p95: quantileSorted(sortedDeltas, 0.95),
+            max: sortedDeltas.length > 0 ? (sortedDeltas[sortedDeltas.length - 1] ?? 0) : 0,
+        },
+        disagreements: newest(disagreements),
+        roles: { 1: roles[1].finish(), 2: roles[2].finish() },
+        series,
+    };
+}
+/** The report message and its verdict, from a tally. */
+export function finishReport(t, options, details) {
+    const { nowMs } = options;
+    const startMs = windowStartMs(options);
+    const primarySummary = roleSummary(Role.PRIMARY, t.roles[1]);
+    const shadowSummary = roleSummary(Role.SHADOW, t.roles[2]);
+    const interval = wilson(t.agreeing, t.compared);
+    const latencyRatio = primarySummary.latencyP99Ms > 0 && shadowSummary.latencyP99Ms > 0
+        ? shadowSummary.latencyP99Ms / primarySummary.latencyP99Ms
+        : 0;
+    const errors = [1, 2].flatMap((role) => [...t.roles[role].errorsByCode.entries()]
+        .filter(([, count]) => count > 0)
+        .sort(([a], [b]) => a - b)
+        .map(([code, count]) => ({
+        role: role === 1 ? Role.PRIMARY : Role.SHADOW,
+        grpcStatusCode: code,
+        count: BigInt(count),
+    })));
+    const probabilitiesOf = (detail) => (detail?.probabilities ?? []).map(([label, probability]) => ({ label, probability }));
+    const recent = t.disagreements.map((d) => {
+        const found = details(d.requestId, d.batchIndex);
+        const input = found[1] ?? found[2];
+        return {
+            requestId: d.requestId,
+            batchIndex: d.batchIndex,
+            time: timestampFromMs(d.timeMs),
+            primaryLabel: d.primaryLabel,
+            shadowLabel: d.shadowLabel,
+            primaryProbabilities: probabilitiesOf(found[1]),
+            shadowProbabilities: probabilitiesOf(found[2]),
+            input: {
+                sha256: input?.inputSha256 ?? "",
+                length: input?.inputLength ?? 0,
+                text: options.includeText ? (found[1]?.inputText ?? found[2]?.inputText ?? "") : "",
+            },
+            feedbackLabel: d.feedbackLabel ?? "",
+        };
+    });
+    const conflictList = t.conflicts.map((c) => {
+        const found = details(c.requestId, c.batchIndex);
+        const input = (detail) => ({
+            sha256: detail?.inputSha256 ?? "",
+            length: detail?.inputLength ?? 0,
+            text: options.includeText ? (detail?.inputText ?? "") : "",
+        });
+        return {
+            requestId: c.requestId,
+            batchIndex: c.batchIndex,
+            time: timestampFromMs(c.timeMs),
+            primaryInput: input(found[1]),
+            shadowInput: input(found[2]),
+        };
+    });
+    const { settledPrimary, mirroredPrimary, lastPrimaryMs, lastShadowMs, firstPrimaryMs } = t;
+    const expected = Math.max(0, options.expectedMirrorRatio);
+    const coverage = settledPrimary > 0 && expected > 0 ? mirroredPrimary / (settledPrimary * expected) : 0;
+    // How long the primary's records kept coming after the shadow's newest own record (from the first primary
+    // record of the window when the shadow reported nothing in it).
+    const shadowSilenceMs = lastPrimaryMs === Number.NEGATIVE_INFINITY
+        ? 0
+        : Math.max(0, lastPrimaryMs - (lastShadowMs === Number.NEGATIVE_INFINITY ? firstPrimaryMs : lastShadowMs));
+    const callerErrors = [...t.callerErrors.entries()].filter(([, count]) => count > 0);
+    let callerErrorPairs = 0;
+    for (const [, n] of callerErrors) {
+        callerErrorPairs += n;
+    }
+    const verdict = decide({
+        pairCount: t.judgedCount,
+        allPairCount: t.pairCount,
+        conflictCount: t.conflictCount,
+        callerErrorPairCount: callerErrorPairs,
+        expectedMirrorRatio: expected,
+        settledPrimaryCount: settledPrimary,
+        mirroredPrimaryCount: mirroredPrimary,
+        coverage,
+        shadowSilenceMs,
+        comparedPairCount: t.compared,
+        agreementRate: interval.rate,
+        agreementLowerBound: interval.lower,
+        primaryErrorRate: primarySummary.errorRate,
+        shadowErrorRate: shadowSummary.errorRate,
+        primaryLatencyP99Ms: primarySummary.latencyP99Ms,
+        shadowLatencyP99Ms: shadowSummary.latencyP99Ms,
+        primaryFeedbackCount: t.roles[1].feedback,
+        primaryAccuracy: primarySummary.accuracy,
+        shadowFeedbackCount: t.roles[2].feedback,
+        shadowAccuracy: shadowSummary.accuracy,
+    }, options.thresholds);
+    return create(ShadowReportSchema, {
+        startTime: timestampFromMs(startMs),
+        endTime: timestampFromMs(nowMs),
+        generateTime: timestampFromMs(Date.now()),
+        totals: {
+            requestCount: BigInt(t.requestCount),
+            primaryRecordCount: BigInt(t.roles[1].allRecords),
+            shadowRecordCount: BigInt(t.roles[2].allRecords),
+            pairCount: BigInt(t.pairCount),
+            unmatchedPrimaryCount: BigInt(t.unmatched[1]),
+            unmatchedShadowCount: BigInt(t.unmatched[2]),
+            pendingCount: BigInt(t.pending),
+            mirrorRatio: t.roles[1].allRecords > 0 ? t.roles[2].allRecords / t.roles[1].allRecords : 0,
+            conflictCount: BigInt(t.conflictCount),
+            callerErrorPairCount: BigInt(callerErrorPairs),
+            judgedPairCount: BigInt(t.judgedCount),
+        },
+        coverage: {
+            expectedRatio: expected,
+            settledPrimaryCount: BigInt(settledPrimary),
+            mirroredPrimaryCount: BigInt(mirroredPrimary),
+            ratio: coverage,
+            minRatio: options.thresholds.minCoverage,
+            ...(lastPrimaryMs > Number.NEGATIVE_INFINITY
+                ? { lastPrimaryTime: timestampFromMs(lastPrimaryMs) }
+                : {}),
+            ...(lastShadowMs > Number.NEGATIVE_INFINITY ? { lastShadowTime: timestampFromMs(lastShadowMs) } : {}),
+            shadowSilence: durationFromMs(shadowSilenceMs),
+            maxShadowSilence: durationFromMs(Math.round(expected > 0
+                ? options.thresholds.maxShadowSilenceMs / expected
+                : options.thresholds.maxShadowSilenceMs)),
+        },
+        callerErrors: callerErrors
+            .sort(([a], [b]) => a - b)
+            .map(([code, count]) => ({ grpcStatusCode: code, pairCount: BigInt(count) })),
+        recentConflicts: conflictList,
+        agreement: {
+            agreeingCount: BigInt(t.agreeing),
+            pairCount: BigInt(t.compared),
+            rate: interval.rate,
+            lowerBound: interval.lower,
+            upperBound: interval.upper,
+        },
+        labelFlips: [...t.flips.values()]
+            .filter((flip) => flip.count > 0)
+            .sort((a, b) => a.primaryLabel.localeCompare(b.primaryLabel) || a.shadowLabel.localeCompare(b.shadowLabel))
+            .map((flip) => ({ ...flip, count: BigInt(flip.count) })),
+        scoreDelta: t.delta,
+        primary: primarySummary,
+        shadow: shadowSummary,
+        latencyP99Ratio: latencyRatio,
+        errors,
+        recentDisagreements: recent,
+        agreementSeries: [...t.series.entries()].map(([at, bucket]) => ({
+            startTime: timestampFromMs(at),
+            pairCount: BigInt(bucket.pairs),
+            agreeingCount: BigInt(bucket.agreeing),
+        })),
+        verdict,
+    });
+}
+//# sourceMappingURL=report.js.map

@@ -1,0 +1,776 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { Aggregates, notableOf } from "./aggregates.js";
+import { finishReport, windowStartMs, } from "./report.js";
+import { scoreDelta } from "./stats.js";
+/** RECORD_SOURCE_MIRROR: a failure the mirroring caller saw; it outweighs the shadow's own record. */
+export const SOURCE_MIRROR = 2;
+/** The file name of the database inside the data directory. */
+export const DATABASE_FILE = "shadow.db";
+const SCHEMA_VERSION = 4;
+/** MIGRATIONS[v] takes the schema from version v to v + 1. */
+const MIGRATIONS = [
+    [
+        `CREATE TABLE records (
+     request_id     TEXT    NOT NULL,
+     batch_index    INTEGER NOT NULL,
+     role           INTEGER NOT NULL CHECK (role IN (1, 2)),
+     model_name     TEXT    NOT NULL,
+     model_version  TEXT    NOT NULL,
+     label          TEXT    NOT NULL,
+     probabilities  TEXT    NOT NULL,
+     latency_ms     REAL    NOT NULL,
+     grpc_code      INTEGER NOT NULL,
+     time_ms        INTEGER NOT NULL,
+     received_ms    INTEGER NOT NULL,
+     input_sha256   TEXT    NOT NULL,
+     input_length   INTEGER NOT NULL,
+     input_text     TEXT,
+     instance       TEXT    NOT NULL,
+     PRIMARY KEY (request_id, batch_index, role)
+   )`,
+        "CREATE INDEX records_by_time ON records (time_ms)",
+        `CREATE TABLE feedback (
+     request_id   TEXT    NOT NULL,
+     batch_index  INTEGER NOT NULL,
+     label        TEXT    NOT NULL,
+     time_ms      INTEGER NOT NULL,
+     PRIMARY KEY (request_id, batch_index)
+   )`,
+        "CREATE INDEX feedback_by_time ON feedback (time_ms)",
+    ],
+    // The score delta of a pair, computed once at ingest (backfilled below), so that reports need not parse every
+    // record's probabilities.
+    ["ALTER TABLE records ADD COLUMN score_delta REAL"],
+    // Who reported a record (RecordSource): a MIRROR record replaces the shadow's own one. Records stored before
+    // are UNSPECIFIED (0), which is treated as the model-service's own.
+    ["ALTER TABLE records ADD COLUMN source INTEGER NOT NULL DEFAULT 0"],
+    // The report's aggregates (one row per time bucket and level), the requests shown in its lists (disagreements
+    // and conflicts, by the primary's time), and settings the aggregates depend on. Filled from the records by
+    // #rebuildAggregates after the migration.
+    [
+        `CREATE TABLE IF NOT EXISTS aggregates (
+       level    INTEGER NOT NULL,
+       start_ms INTEGER NOT NULL,
+       data     TEXT    NOT NULL,
+       PRIMARY KEY (level, start_ms)
+     ) WITHOUT ROWID`,
+        `CREATE TABLE IF NOT EXISTS notable (
+       request_id  TEXT    NOT NULL,
+       batch_index INTEGER NOT NULL,
+       kind        INTEGER NOT NULL,
+       time_ms     INTEGER NOT NULL,
+       PRIMARY KEY (request_id, batch_index)
+     ) WITHOUT ROWID`,
+        "CREATE INDEX IF NOT EXISTS notable_by_time ON notable (kind, time_ms)",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    ],
+];
+const STATE_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
+    r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source, r.probabilities
+  FROM records r
+  LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+  WHERE r.request_id = ? AND r.batch_index = ?`;
+const REPORT_ROWS_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
+    r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source
+  FROM records r
+  LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+  WHERE r.time_ms >= ?`;
+const DETAILS_SQL = `SELECT role, probabilities, input_sha256, input_length, input_text FROM records
+  WHERE request_id = ? AND batch_index = ?`;
+const sourceOf = (n) => (n === 1 || n === 2 ? n : 0);
+function stateRowOf(r) {
+    return {
+        requestId: r[0],
+        batchIndex: r[1],
+        role: r[2] === 2 ? 2 : 1,
+        modelName: r[3],
+        modelVersion: r[4],
+        label: r[5],
+        latencyMs: r[6],
+        grpcCode: r[7],
+        timeMs: r[8],
+        scoreDelta: r[9],
+        feedbackLabel: r[10],
+        inputSha256: r[11],
+        source: sourceOf(r[12]),
+        probabilitiesJson: r[13],
+    };
+}
+/** A copy of a state with another feedback label on its records. */
+function withFeedback(state, label) {
+    const next = { feedbackLabel: label };
+    if (state.primary) {
+        next.primary = { ...state.primary, feedbackLabel: label };
+    }
+    if (state.shadow) {
+        next.shadow = { ...state.shadow, feedbackLabel: label };
+    }
+    return next;
+}
+/** The labels named in stored probability vectors (JSON of [label, probability] pairs). */
+function labelsIn(vectors) {
+    const labels = new Set();
+    for (const vector of vectors) {
+        for (const [label] of JSON.parse(vector)) {
+            labels.add(label);
+        }
+    }
+    return labels;
+}
+function readReportRows(statement, fromMs) {
+    return statement.all(fromMs).map((r) => ({
+        requestId: r[0],
+        batchIndex: r[1],
+        role: r[2] === 2 ? 2 : 1,
+        modelName: r[3],
+        modelVersion: r[4],
+        label: r[5],
+        latencyMs: r[6],
+        grpcCode: r[7],
+        timeMs: r[8],
+        scoreDelta: r[9],
+        feedbackLabel: r[10],
+        inputSha256: r[11],
+        source: sourceOf(r[12]),
+    }));
+}
+function readDetails(statement, requestId, batchIndex) {
+    const rows = statement.all(requestId, batchIndex);
+    const result = {};
+    for (const row of rows) {
+        result[row.role === 2 ? 2 : 1] = {
+            probabilities: JSON.parse(row.probabilities),
+            inputSha256: row.input_sha256,
+            inputLength: row.input_length,
+            inputText: row.input_text,
+        };
+    }
+    return result;
+}
+/**
+ * A read-only connection to the store's file, for computing reports off the writer's thread: WAL lets it read the
+ * last committed state while the writer goes on.
+ */
+export class ShadowReader {
+    #db;
+    #reportRows;
+    #details;
+    constructor(file) {
+        this.#db = new Database(file, { readonly: true, fileMustExist: true });
+        this.#db.pragma("busy_timeout = 5000");
+        this.#reportRows = this.#db.prepare(REPORT_ROWS_SQL).raw();
+        this.#details = this.#db.prepare(DETAILS_SQL);
+    }
+    snapshot(read) {
+        return this.#db.transaction(read)();
+    }
+    reportRows(fromMs) {
+        return readReportRows(this.#reportRows, fromMs);
+    }
+    details(requestId, batchIndex) {
+        return readDetails(this.#details, requestId, batchIndex);
+    }
+    close() {
+        this.#db.close();
+    }
+}
+function toRecord(row) {
+    return {
+        requestId: row.request_id,
+        batchIndex: row.batch_index,
+        role: row.role === 2 ? 2 : 1,
+        modelName: row.model_name,
+        modelVersion: row.model_version,
+        label: row.label,
+        probabilities: JSON.parse(row.probabilities),
+        latencyMs: row.latency_ms,
+        grpcCode: row.grpc_code,
+        timeMs: row.time_ms,
+        receivedMs: row.received_ms,
+        inputSha256: row.input_sha256,
+        inputLength: row.input_length,
+        inputText: row.input_text,
+        instance: row.instance,
+        source: sourceOf(row.source),
+        feedbackLabel: row.feedback_label,
+    };
+}
+/** The minute a retention cut falls in: buckets before it are dropped whole. */
+export const retentionCutMs = (beforeMs) => Math.floor(beforeMs / 60_000) * 60_000;
+export class ShadowStore {
+    file;
+    #db;
+    #insertRecord;
+    #replaceRecord;
+    #state;
+    #feedbackOf;
+    #requestLabels;
+    #recentLabels;
+    #insertMany;
+    #upsertFeedback;
+    #recordsSince;
+    #reportRows;
+    #details;
+    #setScoreDelta;
+    #newestShadowOwn;
+    #deleteOne;
+    #putBucket;
+    #dropBucket;
+    #putNotable;
+    #dropNotable;
+    #notableSince;
+    #listeners = new Set();
+    #aggregates;
+    #joinWindowMs;
+    /** While the aggregates are rebuilt (reading the records), notable writes wait here. */
+    #deferredNotable;
+    #version = 0;
+    constructor(options) {
+        mkdirSync(options.dataDir, { recursive: true });
+        this.file = path.join(options.dataDir, DATABASE_FILE);
+        this.#db = new Database(this.file);
+        // A new file reclaims the pages retention frees (PRAGMA incremental_vacuum, in small steps); the mode can only
+        // be chosen before the first table exists (a file made by an older version keeps its size, README).
+        if (this.#db.pragma("user_version", { simple: true }) === 0) {
+            this.#db.pragma("auto_vacuum = INCREMENTAL");
+        }
+        // WAL: readers never block the writer and a commit is one append; with synchronous FULL every acknowledged
+        // write is on disk before the RPC answers.
+        this.#db.pragma("journal_mode = WAL");
+        this.#db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+        this.#db.pragma("busy_timeout = 5000");
+        this.#joinWindowMs = options.joinWindowMs ?? 60_000;
+        const migrated = this.#migrate();
+        this.#insertRecord = this.#db.prepare(`INSERT OR IGNORE INTO records (request_id, batch_index, role, model_name, model_version, label, probabilities,
+         latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text, instance, source)
+       VALUES (@requestId, @batchIndex, @role, @modelName, @modelVersion, @label, @probabilities, @latencyMs,
+         @grpcCode, @timeMs, @receivedMs, @inputSha256, @inputLength, @inputText, @instance, @source)`);
+        this.#replaceRecord = this.#db.prepare(`UPDATE records SET model_name = @modelName, model_version = @modelVersion, label = @label,
+         probabilities = @probabilities, latency_ms = @latencyMs, grpc_code = @grpcCode, time_ms = @timeMs,
+         received_ms = @receivedMs, input_sha256 = @inputSha256, input_length = @inputLength,
+         input_text = @inputText, instance = @instance, source = @source, score_delta = NULL
+       WHERE request_id = @requestId AND batch_index = @batchIndex AND role = @role`);
+        this.#state = this.#db.prepare(STATE_SQL).raw();
+        this.#feedbackOf = this.#db
+            .prepare("SELECT label FROM feedback WHERE request_id = ? AND batch_index = ?")
+            .pluck();
+        this.#setScoreDelta = this.#db.prepare("UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?");
+        this.#newestShadowOwn = this.#db
+            .prepare(`SELECT MAX(time_ms) FROM records WHERE time_ms >= ? AND time_ms < ? AND role = 2 AND source != ${SOURCE_MIRROR}`)
+            .pluck();
+        this.#deleteOne = this.#db.prepare("DELETE FROM records WHERE request_id = ? AND batch_index = ? AND role = ?");
+        this.#putBucket = this.#db.prepare("INSERT OR REPLACE INTO aggregates (level, start_ms, data) VALUES (?, ?, ?)");
+        this.#dropBucket = this.#db.prepare("DELETE FROM aggregates WHERE level = ? AND start_ms = ?");
+        this.#putNotable = this.#db.prepare("INSERT OR REPLACE INTO notable (request_id, batch_index, kind, time_ms) VALUES (?, ?, ?, ?)");
+        this.#dropNotable = this.#db.prepare("DELETE FROM notable WHERE request_id = ? AND batch_index = ?");
+        this.#notableSince = this.#db
+            .prepare(`SELECT request_id, batch_index FROM notable WHERE kind = ? AND time_ms >= ?
+         ORDER BY time_ms DESC LIMIT ?`)
+            .raw();
+        this.#insertMany = this.#db.transaction((records) => {
+            const acceptedByRole = { 1: 0, 2: 0 };
+            let replaced = 0;
+            for (const record of records) {
+                const before = this.#loadState(record.requestId, record.batchIndex);
+                const existing = record.role === 1 ? before.primary : before.shadow;
+                const row = { ...record, probabilities: JSON.stringify(record.probabilities) };
+                if (existing) {
+                    // Precedence (README: "Ingest and feedback"): what the mirroring caller saw outweighs the shadow's own
+                    // record of the same call; the reverse never happens, and the same source twice is a duplicate.
+                    if (record.source !== SOURCE_MIRROR || existing.source === SOURCE_MIRROR) {
+                        continue;
+                    }
+                    if (this.#replaceRecord.run(row).changes === 0) {
+                        continue;
+                    }
+                    this.#setScoreDelta.run(null, record.requestId, record.batchIndex);
+                    replaced++;
+                }
+                else if (this.#insertRecord.run(row).changes === 0) {
+                    continue;
+                }
+                acceptedByRole[record.role]++;
+                const after = withFeedback(before, before.feedbackLabel);
+                const stored = {
+                    requestId: record.requestId,
+                    batchIndex: record.batchIndex,
+                    role: record.role,
+                    modelName: record.modelName,
+                    modelVersion: record.modelVersion,
+                    label: record.label,
+                    latencyMs: record.latencyMs,
+                    grpcCode: record.grpcCode,
+                    timeMs: record.timeMs,
+                    scoreDelta: null,
+                    feedbackLabel: before.feedbackLabel,
+                    inputSha256: record.inputSha256,
+                    source: record.source,
+                    probabilitiesJson: row.probabilities,
+                };
+                if (record.role === 1) {
+                    after.primary = stored;
+                }
+                else {
+                    after.shadow = stored;
+                }
+                const partner = record.role === 1 ? after.shadow : after.primary;
+                if (partner) {
+                    partner.scoreDelta = null;
+                    if (okRow(stored) && okRow(partner)) {
+                        // The pair's score delta, computed once here, so reports never parse probabilities.
+                        const delta = scoreDelta(record.probabilities, JSON.parse(partner.probabilitiesJson));
+                        this.#setScoreDelta.run(delta, record.requestId, record.batchIndex);
+                        stored.scoreDelta = delta;
+                        partner.scoreDelta = delta;
+                    }
+                }
+                if (record.role === 1) {
+                    this.#aggregates.primaryStored(record.timeMs);
+                }
+                else {
+                    if (existing && existing.source !== SOURCE_MIRROR) {
+                        this.#aggregates.shadowOwnStored(existing.timeMs, -1);
+                    }
+                    if (record.source !== SOURCE_MIRROR) {
+                        this.#aggregates.shadowOwnStored(record.timeMs, 1);
+                    }
+                }
+                this.#transition(before, after);
+            }
+            this.#persistTouched();
+            const accepted = acceptedByRole[1] + acceptedByRole[2];
+            return { accepted, duplicates: records.length - accepted, acceptedByRole, replaced };
+        });
+        this.#requestLabels = this.#db
+            .prepare("SELECT probabilities FROM records WHERE request_id = ? AND label != ''")
+            .pluck();
+        this.#recentLabels = this.#db
+            .prepare(`SELECT model_name, model_version, MAX(time_ms), probabilities FROM
+           (SELECT model_name, model_version, time_ms, probabilities FROM records WHERE label != ''
+            ORDER BY time_ms DESC LIMIT ?)
+         GROUP BY model_name, model_version`)
+            .raw();
+        this.#upsertFeedback = this.#db.prepare(`INSERT INTO feedback (request_id, batch_index, label, time_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (request_id, batch_index) DO UPDATE SET label = excluded.label, time_ms = excluded.time_ms`);
+        this.#reportRows = this.#db.prepare(REPORT_ROWS_SQL).raw();
+        this.#details = this.#db.prepare(DETAILS_SQL);
+        this.#recordsSince = this.#db.prepare(`SELECT r.*, f.label AS feedback_label FROM records r
+       LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+       WHERE r.time_ms >= ?`);
+        this.#aggregates = this.#newAggregates(this.#joinWindowMs);
+        const storedJoin = this.#meta("join_window_ms");
+        if (migrated || storedJoin !== String(this.#joinWindowMs)) {
+            this.#rebuildAggregates();
+        }
+        else {
+            this.#loadAggregates();
+        }
+    }
+    #newAggregates(joinWindowMs) {
+        return new Aggregates(joinWindowMs, (from, to) => {
+            const newest = this.#newestShadowOwn.get(from, to);
+            return newest ?? undefined;
+        });
+    }
+    #meta(key) {
+        return this.#db.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(key);
+    }
+    #setMeta(key, value) {
+        this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
+    }
+    /** Returns whether the schema changed (the aggregates are then rebuilt from the records). */
+    #migrate() {
+        const current = this.#db.pragma("user_version", { simple: true });
+        if (current > SCHEMA_VERSION) {
+            throw new Error(`${this.file} has schema version ${current}, newer than this metrics-service understands (${SCHEMA_VERSION})`);
+        }
+        if (current === SCHEMA_VERSION) {
+            return false;
+        }
+        this.#db.transaction(() => {
+            for (let version = current; version < SCHEMA_VERSION; version++) {
+                for (const statement of MIGRATIONS[version] ?? []) {
+                    this.#db.exec(statement);
+                }
+            }
+            if (current === 1) {
+                this.#backfillScoreDeltas();
+            }
+            this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        })();
+        return true;
+    }
+    /** Version 1 → 2: computes the score delta of every pair already stored. */
+    #backfillScoreDeltas() {
+        const pairs = this.#db
+            .prepare(`SELECT p.request_id, p.batch_index, p.probabilities, s.probabilities FROM records p
+         JOIN records s ON s.request_id = p.request_id AND s.batch_index = p.batch_index AND s.role = 2
+         WHERE p.role = 1 AND p.grpc_code = 0 AND p.label != '' AND s.grpc_code = 0 AND s.label != ''`)
+            .raw()
+            .all();
+        const update = this.#db.prepare("UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?");
+        for (const [requestId, batchIndex, primary, shadow] of pairs) {
+            update.run(scoreDelta(JSON.parse(primary), JSON.parse(shadow)), requestId, batchIndex);
+        }
+    }
+    /**
+     * Recounts the aggregates and the notable list from every stored record (after a migration, or when the join
+     * window changed): one pass over the records in key order.
+     */
+    #rebuildAggregates() {
+        this.#db.transaction(() => {
+            this.#db.exec("DELETE FROM aggregates; DELETE FROM notable;");
+            const aggregates = this.#newAggregates(this.#joinWindowMs);
+            this.#aggregates = aggregates;
+            const floor = this.#meta("floor_ms");
+            if (floor !== undefined) {
+                aggregates.floorMs = Number(floor);
+            }
+            const rows = this.#db
+                .prepare(`${STATE_SQL.replace(/WHERE[\s\S]*$/, "")} ORDER BY r.request_id, r.batch_index`)
+                .raw()
+                .iterate();
+            let current;
+            let key = "";
+            this.#deferredNotable = [];
+            const flush = () => {
+                if (current) {
+                    this.#transition({ feedbackLabel: null }, current);
+                }
+            };
+            for (const tuple of rows) {
+                const row = stateRowOf(tuple);
+                const rowKey = `${row.requestId}\u0000${row.batchIndex}`;
+                if (rowKey !== key) {
+                    flush();
+                    key = rowKey;
+                    current = { feedbackLabel: row.feedbackLabel };
+                }
+                if (current) {
+                    if (row.role === 1) {
+                        current.primary = row;
+                        aggregates.primaryStored(row.timeMs);
+                    }
+                    else {
+                        current.shadow = row;
+                        if (row.source !== SOURCE_MIRROR) {
+                            aggregates.shadowOwnStored(row.timeMs, 1);
+                        }
+                    }
+                }
+            }
+            flush();
+            const notable = this.#deferredNotable;
+            this.#deferredNotable = undefined;
+            for (const row of notable) {
+                this.#putNotable.run(...row);
+            }
+            this.#persistTouched();
+            this.#setMeta("join_window_ms", String(this.#joinWindowMs));
+        })();
+    }
+    #loadAggregates() {
+        const floor = this.#meta("floor_ms");
+        if (floor !== undefined) {
+            this.#aggregates.floorMs = Number(floor);
+        }
+        for (const [level, start, data] of this.#db
+            .prepare("SELECT level, start_ms, data FROM aggregates")
+            .raw()
+            .iterate()) {
+            this.#aggregates.load(level, start, data);
+        }
+    }
+    /** The aggregates' join window; a different one recounts them from the records (once). */
+    useJoinWindow(joinWindowMs) {
+        if (joinWindowMs !== this.#joinWindowMs) {
+            this.#joinWindowMs = joinWindowMs;
+            this.#rebuildAggregates();
+        }
+    }
+    #loadState(requestId, batchIndex) {
+        const rows = this.#state.all(requestId, batchIndex);
+        if (rows.length === 0) {
+            return { feedbackLabel: this.#feedbackOf.get(requestId, batchIndex) ?? null };
+        }
+        const state = { feedbackLabel: null };
+        for (const tuple of rows) {
+            const row = stateRowOf(tuple);
+            state.feedbackLabel = row.feedbackLabel;
+            if (row.role === 1) {
+                state.primary = row;
+            }
+            else {
+                state.shadow = row;
+            }
+        }
+        return state;
+    }
+    /** Moves a request's counts from one state to the next (the aggregates and the notable list). */
+    #transition(before, after) {
+        this.#aggregates.contribute(before, -1);
+        this.#aggregates.contribute(after, 1);
+        const was = notableOf(before, this.#joinWindowMs);
+        const now = notableOf(after, this.#joinWindowMs);
+        if (was?.kind === now?.kind && was?.timeMs === now?.timeMs) {
+            return;
+        }
+        const key = after.primary ?? after.shadow ?? before.primary ?? before.shadow;
+        if (!key) {
+            return;
+        }
+        if (now && this.#deferredNotable) {
+            this.#deferredNotable.push([key.requestId, key.batchIndex, now.kind, now.timeMs]);
+        }
+        else if (now) {
+            this.#putNotable.run(key.requestId, key.batchIndex, now.kind, now.timeMs);
+        }
+        else {
+            this.#dropNotable.run(key.requestId, key.batchIndex);
+        }
+    }
+    #persistTouched() {
+        for (const [level, start, bucket] of this.#aggregates.takeTouched()) {
+            if (bucket) {
+                this.#putBucket.run(level, start, JSON.stringify(bucket));
+            }
+            else {
+                this.#dropBucket.run(level, start);
+            }
+        }
+    }
+    /** Increases with every write that changed something; watchers compare it. */
+    get version() {
+        return this.#version;
+    }
+    /** Calls `listener` after every write that changed something; returns the unsubscribe function. */
+    onChange(listener) {
+        this.#listeners.add(listener);
+        return () => this.#listeners.delete(listener);
+    }
+    #changed() {
+        this.#version++;
+        for (const listener of this.#listeners) {
+            listener();
+        }
+    }
+    /** Stores records in one transaction; a record whose (request id, batch index, role) is known is ignored. */
+    insertRecords(records) {
+        const result = this.#insertMany(records);
+        if (result.accepted > 0) {
+            this.#changed();
+        }
+        return result;
+    }
+    /** Stores the label a user says is right (the latest wins); returns whether predictions for it are known. */
+    upsertFeedback(requestId, batchIndex, label, timeMs) {
+        const known = this.#db.transaction(() => {
+            const before = this.#loadState(requestId, batchIndex);
+            this.#upsertFeedback.run(requestId, batchIndex, label, timeMs);
+            if (!before.primary && !before.shadow) {
+                return false;
+            }
+            this.#transition(before, withFeedback(before, label));
+            this.#persistTouched();
+            return true;
+        })();
+        this.#changed();
+        return known;
+    }
+    /**
+     * The report for a window, from the aggregates: the cost of a few hundred buckets and of the disagreements shown,
+     * whatever the number of pairs. The window's start must be normalised (`normalisedStartMs`).
+     */
+    aggregateReport(options) {
+        this.useJoinWindow(options.joinWindowMs);
+        const dropped = this.#aggregates.prune(options.nowMs);
+        if (dropped.length > 0 || this.#aggregates.hasTouched) {
+            this.#db.transaction(() => {
+                for (const [level, start] of dropped) {
+                    this.#dropBucket.run(level, start);
+                }
+                this.#persistTouched();
+            })();
+        }
+        const tally = this.#aggregates.tally(options);
+        const startMs = windowStartMs(options);
+        const listed = (kind) => this.#notableSince.all(kind, startMs, options.maxDisagreements).flatMap(([requestId, batchIndex]) => {
+            const { primary, shadow, feedbackLabel } = this.#loadState(requestId, batchIndex);
+            return primary && shadow
+                ? [
+                    {
+                        timeMs: primary.timeMs,
+                        requestId,
+                        batchIndex,
+                        primaryLabel: primary.label,
+                        shadowLabel: shadow.label,
+                        feedbackLabel,
+                    },
+                ]
+                : [];
+        });
+        return finishReport({ ...tally, disagreements: listed(1), conflicts: listed(2) }, options, (requestId, batchIndex) => this.details(requestId, batchIndex));
+    }
+    /**
+     * The lean rows of every record whose prediction time is at or after `fromMs`, with its request's feedback
+     * label. There is no upper bound: a record stamped slightly in the future by a skewed clock still belongs to the
+     * window that ends now.
+     */
+    reportRows(fromMs) {
+        return readReportRows(this.#reportRows, fromMs);
+    }
+    snapshot(read) {
+        return this.#db.transaction(read)();
+    }
+    /** The probabilities and inputs of a request's records, by role. */
+    details(requestId, batchIndex) {
+        return readDetails(this.#details, requestId, batchIndex);
+    }
+    /**
+     * Every full record whose prediction time is at or after `fromMs`, with its request's feedback label. There is no upper
+     * bound: a record stamped slightly in the future by a skewed clock still belongs to the window that ends now.
+     */
+    recordsSince(fromMs) {
+        return this.#recordsSince.all(fromMs).map(toRecord);
+    }
+    /**
+     * One small step of the retention (README: "At scale"): records older than `beforeMs` (by prediction time) and
+     * feedback submitted before it, at most about `chunk` rows of each, with the aggregates kept equal to what
+     * remains; then up to `vacuumPages` free pages are given back to the file system. Call it again, yielding between
+     * calls, until `done`. Whole minutes before the cut leave the aggregates at once (their buckets are dropped); the
+     * records of the cut's own minute, and pairs that straddle a dropped minute, leave them one request at a time.
+     */
+    retentionStep(beforeMs, chunk = 2000, vacuumPages = 256, notify = true) {
+        const alignedMs = retentionCutMs(beforeMs);
+        const step = this.#db.transaction(() => {
+            const without = (requestId, batchIndex, role) => {
+                const before = this.#loadState(requestId, batchIndex);
+                const after = withFeedback(before, before.feedbackLabel);
+                if (role === 1) {
+                    delete after.primary;
+                }
+                else {
+                    delete after.shadow;
+                }
+                this.#deleteOne.run(requestId, batchIndex, role);
+                this.#transition(before, after);
+            };
+            let records = 0;
+            if (this.#aggregates.floorMs < alignedMs) {
+                // First step past a new minute: drop the buckets before it, and move the pairs that straddle it (one
+                // record before, its partner after) to what they are without the old record.
+                const straddling = this.#db
+                    .prepare(`SELECT o.request_id, o.batch_index, o.role FROM records o
+             JOIN records y ON y.request_id = o.request_id AND y.batch_index = o.batch_index AND y.role != o.role
+             WHERE o.time_ms >= ? AND o.time_ms < ? AND y.time_ms >= ?`)
+                    .raw()
+                    .all(alignedMs - this.#joinWindowMs, alignedMs, alignedMs);
+                for (const [requestId, batchIndex, role] of straddling) {
+                    without(requestId, batchIndex, role);
+                    records++;
+                }
+                for (const [level, start] of this.#aggregates.cut(alignedMs)) {
+                    this.#dropBucket.run(level, start);
+                }
+                this.#setMeta("floor_ms", String(alignedMs));
+            }
+            // The cut's own minute: one request at a time.
+            const partial = this.#db
+                .prepare("SELECT request_id, batch_index, role FROM records WHERE time_ms >= ? AND time_ms < ? LIMIT ?")
+                .raw()
+                .all(alignedMs, beforeMs, chunk);
+            for (const [requestId, batchIndex, role] of partial) {
+                without(requestId, batchIndex, role);
+            }
+            records += partial.length;
+            const bulk = this.#db
+                .prepare("DELETE FROM records WHERE rowid IN (SELECT rowid FROM records WHERE time_ms < ? LIMIT ?)")
+                .run(alignedMs, chunk).changes;
+            records += bulk;
+            this.#db
+                .prepare(`DELETE FROM notable WHERE (request_id, batch_index) IN
+             (SELECT request_id, batch_index FROM notable WHERE kind IN (1, 2) AND time_ms < ? LIMIT ?)`)
+                .run(alignedMs, chunk);
+            // Feedback leaves the accuracy of the pairs it labelled that are still kept.
+            const old = this.#db
+                .prepare("SELECT request_id, batch_index FROM feedback WHERE time_ms < ? LIMIT ?")
+                .raw()
+                .all(beforeMs, chunk);
+            const drop = this.#db.prepare("DELETE FROM feedback WHERE request_id = ? AND batch_index = ?");
+            for (const [requestId, batchIndex] of old) {
+                const before = this.#loadState(requestId, batchIndex);
+                drop.run(requestId, batchIndex);
+                this.#transition(before, withFeedback(before, null));
+            }
+            this.#persistTouched();
+            return {
+                records,
+                feedback: old.length,
+                done: partial.length < chunk && bulk < chunk && old.length < chunk,
+            };
+        })();
+        if (vacuumPages > 0) {
+            this.#db.pragma(`incremental_vacuum(${vacuumPages})`);
+        }
+        if (notify && step.records + step.feedback > 0) {
+            this.#changed();
+        }
+        return step;
+    }
+    /** Deletes records older than `beforeMs` (aligned down to a minute) and feedback submitted before it, at once. */
+    deleteOlderThan(beforeMs, chunk = 5000) {
+        let records = 0;
+        let feedback = 0;
+        for (;;) {
+            const step = this.retentionStep(beforeMs, chunk, 256, false);
+            records += step.records;
+            feedback += step.feedback;
+            if (step.done) {
+                if (records + feedback > 0) {
+                    this.#changed();
+                }
+                return { records, feedback };
+            }
+        }
+    }
+    /** The labels in the probabilities of a request's records (any batch index, either role); empty when unknown. */
+    requestLabels(requestId) {
+        return labelsIn(this.#requestLabels.all(requestId));
+    }
+    /**
+     * The labels of each model (name and version) among the newest `limit` successful records, with the time of its
+     * newest record: the models seen recently, for checking feedback about a request not reported yet.
+     */
+    recentModelLabels(limit = 2000) {
+        return this.#recentLabels.all(limit).map(([name, version, lastMs, probabilities]) => ({
+            model: `${name}@${version}`,
+            labels: labelsIn([probabilities]),
+            lastMs,
+        }));
+    }
+    /** Row counts, for logs and tests. */
+    counts() {
+        return {
+            records: this.#db.prepare("SELECT COUNT(*) FROM records").pluck().get(),
+            feedback: this.#db.prepare("SELECT COUNT(*) FROM feedback").pluck().get(),
+        };
+    }
+    /** The file's size in pages and its free pages, for tests and the benchmark. */
+    pages() {
+        return {
+            total: this.#db.pragma("page_count", { simple: true }),
+            free: this.#db.pragma("freelist_count", { simple: true }),
+        };
+    }
+    /** Checkpoints the WAL into the main file and closes the database. */
+    close() {
+        if (this.#db.open) {
+            this.#db.pragma("wal_checkpoint(TRUNCATE)");
+            this.#db.close();
+        }
+    }
+}
+const okRow = (r) => r.grpcCode === 0 && r.label !== "";
+//# sourceMappingURL=store.js.map
