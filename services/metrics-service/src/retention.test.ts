@@ -58,7 +58,11 @@ describe("retention", () => {
     for (let batch = 0; batch < 20; batch++) {
       store.insertRecords(
         Array.from({ length: 1000 }, (_, i) =>
-          stored({ requestId: `old-${batch}-${i}`, role: i % 2 ? "shadow" : "primary", timeMs: now - 5 * hour + i }),
+          stored({
+            requestId: `old-${batch}-${i}`,
+            role: i % 2 ? "shadow" : "primary",
+            timeMs: now - 5 * hour + i,
+          }),
         ),
       );
     }
