@@ -71,6 +71,7 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
           source: "MIRROR",
           instance: config.INSTANCE,
           includeRawText: false,
+          sampleRate: config.REPORT_SAMPLE_PERCENT / 100,
           ...MIRROR_REPORTS,
         },
         logger,

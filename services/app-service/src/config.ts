@@ -39,6 +39,10 @@ export const spec = {
     desc: "Most shadow calls in flight at once; beyond it mirrors are dropped and counted.",
   }),
   METRICS_SERVICE_ADDRESS: str({ default: "127.0.0.1:50053", desc: "host:port of metrics-service (gRPC)." }),
+  REPORT_SAMPLE_PERCENT: num({
+    default: 100,
+    desc: "Share of requests whose failed mirrored calls are reported (MIRROR records), by the same request-id hash as the model-services; set it equal to theirs.",
+  }),
   WEB_DIR: str({
     default: "",
     desc: "Directory of the built web app (web/dist) to serve at /; empty = don't serve it.",
@@ -159,6 +163,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     invalid(
       `${PREFIX}SHADOW_ADDRESS must differ from ${PREFIX}MODEL_SERVICE_ADDRESS (mirroring to the primary)`,
     );
+  }
+  if (!(config.REPORT_SAMPLE_PERCENT >= 0 && config.REPORT_SAMPLE_PERCENT <= 100)) {
+    invalid(`${PREFIX}REPORT_SAMPLE_PERCENT must be between 0 and 100, got ${config.REPORT_SAMPLE_PERCENT}`);
   }
   if (!(config.MIRROR_PERCENT >= 0 && config.MIRROR_PERCENT <= 100)) {
     invalid(`${PREFIX}MIRROR_PERCENT must be between 0 and 100, got ${config.MIRROR_PERCENT}`);

@@ -11,6 +11,7 @@ export * from "./logger.js";
 export * from "./main.js";
 export * from "./ops-server.js";
 export * from "./reflection.js";
+export * from "./report-sampling.js";
 export * from "./reporter.js";
 export * from "./request-id.js";
 export * from "./shutdown.js";

@@ -15,6 +15,7 @@ import {
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { GrpcCallOptions } from "./grpc-client.js";
 import type { Logger } from "./logger.js";
+import { reportSampled } from "./report-sampling.js";
 
 /** What the request path hands over about one prediction (or failed call); turned into a record off the path. */
 export interface ReportEntry {
@@ -73,6 +74,13 @@ export interface ReporterOptions {
   maxAttempts?: number;
   /** Pause before the first retry, doubled before each further one; default 100 ms. */
   retryDelayMs?: number;
+  /**
+   * Consistent report sampling (report-sampling.ts): the share of requests (0–1, default 1) whose records are
+   * reported, chosen by a hash of the request id, the same on every side so that kept pairs stay whole. Every
+   * reporter of a mesh (both model-services, app-service's MIRROR records) and metrics-service's
+   * METRICS_SERVICE_REPORT_SAMPLE_PERCENT must use the same rate.
+   */
+  sampleRate?: number;
 }
 
 export interface ReporterObserver {
@@ -160,9 +168,10 @@ export class PredictionReporter {
     this.#timer.unref();
   }
 
-  /** Queues one entry; O(1), never blocks, never throws. */
+  /** Queues one entry (unless sampled out); O(1), never blocks, never throws. */
   report(entry: ReportEntry): void {
     if (!this.sink) return;
+    if (!reportSampled(entry.requestId, this.options.sampleRate ?? 1)) return;
     if (this.#queue.length >= this.options.queueSize) {
       this.observer?.dropped("queue_full", 1);
       return;

@@ -109,6 +109,10 @@ export const spec = {
     default: 100,
     desc: "Share of primary requests mirrored to the shadow (the mesh's mirror percentage), 0 to 100; coverage is measured against it.",
   }),
+  REPORT_SAMPLE_PERCENT: num({
+    default: 100,
+    desc: "The model-services' and app-service's REPORT_SAMPLE_PERCENT (consistent report sampling), 0 to 100: the shadow-silence allowance is divided by it.",
+  }),
   VERDICT_MIN_COVERAGE: num({
     default: 0.9,
     desc: "PROMOTE needs the shadow's records for at least this share of the expected mirrored primary records (else HOLD).",
@@ -182,6 +186,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   if (!(config.EXPECTED_MIRROR_PERCENT >= 0 && config.EXPECTED_MIRROR_PERCENT <= 100)) {
     fail(
       `${PREFIX}EXPECTED_MIRROR_PERCENT must be between 0 and 100 (got ${config.EXPECTED_MIRROR_PERCENT})`,
+    );
+  }
+  if (!(config.REPORT_SAMPLE_PERCENT > 0 && config.REPORT_SAMPLE_PERCENT <= 100)) {
+    fail(
+      `${PREFIX}REPORT_SAMPLE_PERCENT must be above 0 and at most 100 (got ${config.REPORT_SAMPLE_PERCENT})`,
     );
   }
   const secretProblem = feedbackSecretProblem(config.FEEDBACK_SECRET);

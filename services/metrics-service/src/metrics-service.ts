@@ -17,7 +17,8 @@ import {
   type WatchShadowReportRequest,
   type WatchShadowReportResponseSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import { createInlineEngine, type ReportEngine } from "./report-engine.js";
+import { normalisedStartMs, seriesStepMs } from "./report.js";
+import { createAggregateEngine, type ReportEngine } from "./report-engine.js";
 import type { RoleNumber, ShadowStore, SourceNumber, StoredRecord } from "./store.js";
 import type { VerdictThresholds } from "./verdict.js";
 
@@ -47,6 +48,12 @@ export interface ShadowServiceOptions {
   feedbackSecret: string;
   /** How long records are kept: models not seen for this long no longer vouch for a label. */
   retentionMs: number;
+  /**
+   * The share of requests model-services and app-service report (their REPORT_SAMPLE_PERCENT / 100; default 1).
+   * Sampling keeps pairs whole, so coverage needs no correction, but records arrive that much less often: the
+   * shadow-silence allowance is divided by it.
+   */
+  reportSampleRatio?: number;
 }
 
 /** Hooks for the service's own Prometheus counters. */
@@ -60,7 +67,7 @@ export interface ShadowServiceObserver {
 
 export interface ShadowServiceDeps {
   store: ShadowStore;
-  /** Where reports are computed; default: on this thread, from `store`. */
+  /** Where reports are computed; default: from `store`'s aggregates, on this thread, through a bounded queue. */
   engine?: ReportEngine;
   options: ShadowServiceOptions;
   observer?: ShadowServiceObserver;
@@ -190,14 +197,18 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   readonly #shutdownSignal: AbortSignal | undefined;
   readonly #now: () => number;
   readonly #engine: ReportEngine;
-  readonly #cache = new Map<string, { version: number; atMs: number; report: Promise<ShadowReport> }>();
+  readonly #cache = new Map<
+    string,
+    { version: number; atMs: number; report: Promise<ShadowReport>; waiters: number; gone: AbortController }
+  >();
   /** The labels of each model (name@version) seen, and when it was last seen: for feedback on unknown requests. */
   readonly #modelLabels = new Map<string, { labels: Set<string>; lastMs: number }>();
   #lastDurationMs = 0;
 
   constructor(deps: ShadowServiceDeps) {
     this.#store = deps.store;
-    this.#engine = deps.engine ?? createInlineEngine(deps.store);
+    this.#engine = deps.engine ?? createAggregateEngine(deps.store);
+    deps.store.useJoinWindow(deps.options.joinWindowMs);
     this.#options = deps.options;
     this.#observer = deps.observer;
     this.#shutdownSignal = deps.shutdownSignal;
@@ -372,8 +383,11 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
 
   async getShadowReport(
     request: GetShadowReportRequest,
+    context?: HandlerContext,
   ): Promise<MessageInitShape<typeof GetShadowReportResponseSchema>> {
-    const report = await this.report(this.#windowOf(request.window), request.maxDisagreements);
+    const report = await this.report(this.#windowOf(request.window), request.maxDisagreements, {
+      ...(context ? { signal: context.signal } : {}),
+    });
     return { report };
   }
 
@@ -395,7 +409,15 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       let lastContent: string | undefined;
       let lastSentMs = Number.NEGATIVE_INFINITY;
       while (!signal.aborted) {
-        const report = await this.report(windowMs, request.maxDisagreements);
+        let report: ShadowReport;
+        try {
+          report = await this.report(windowMs, request.maxDisagreements, { signal });
+        } catch (error) {
+          if (signal.aborted) {
+            break;
+          }
+          throw error;
+        }
         const content = contentOf(report);
         if (content !== lastContent) {
           lastContent = content;
@@ -416,43 +438,87 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     }
   }
 
+  /** Counts a caller waiting for a report; when every caller has gone, its queued computation is dropped. */
+  #wait(entry: { waiters: number; gone: AbortController }, signal: AbortSignal | undefined): void {
+    if (!signal) {
+      // A caller without a signal (the gauges) keeps the computation whatever the others do.
+      entry.waiters = Number.POSITIVE_INFINITY;
+      return;
+    }
+    entry.waiters++;
+    signal.addEventListener(
+      "abort",
+      () => {
+        entry.waiters--;
+        if (entry.waiters <= 0) {
+          entry.gone.abort();
+        }
+      },
+      { once: true },
+    );
+  }
+
   /** How long the last report took to compute, in ms. */
   get lastReportDurationMs(): number {
     return this.#lastDurationMs;
   }
 
   /**
-   * The report for the window ending now. A report computed (or being computed) less than a second ago for the same
-   * parameters is reused while nothing was written since, so that many watchers and a scrape cost one computation.
+   * The report for the window ending now, its start normalised (aligned down to the series step) so that nearby
+   * windows share buckets. A report computed (or being computed) less than a second ago for the same start, step and
+   * list length is reused while nothing was written since, so that many watchers and a scrape cost one computation.
+   * `signal`: the caller's; queued work is dropped once every caller waiting for it has gone. `priority`: computed
+   * at once, ahead of queued reports (the Prometheus gauges).
    */
-  report(windowMs: number, maxDisagreements = 0): Promise<ShadowReport> {
+  report(
+    windowMs: number,
+    maxDisagreements = 0,
+    how: { signal?: AbortSignal; priority?: boolean } = {},
+  ): Promise<ShadowReport> {
     const nowMs = this.#now();
     const limit = Math.min(
       maxDisagreements || this.#options.defaultMaxDisagreements,
       this.#options.maxDisagreementsLimit,
     );
-    const key = `${windowMs}/${limit}`;
+    const startMs = normalisedStartMs(nowMs, windowMs);
+    const key = `${startMs}/${seriesStepMs(windowMs)}/${limit}`;
     const version = this.#store.version;
     const cached = this.#cache.get(key);
     if (
       cached &&
       cached.version === version &&
       nowMs >= cached.atMs &&
-      nowMs - cached.atMs < REPORT_REUSE_MS
+      nowMs - cached.atMs < REPORT_REUSE_MS &&
+      !cached.gone.signal.aborted
     ) {
+      this.#wait(cached, how.signal);
       return cached.report;
     }
     const started = performance.now();
-    const report = this.#engine.compute({
-      nowMs,
-      windowMs,
-      joinWindowMs: this.#options.joinWindowMs,
-      maxDisagreements: limit,
-      includeText: this.#options.storeRawText,
-      expectedMirrorRatio: this.#options.expectedMirrorRatio,
-      thresholds: this.#options.thresholds,
-    });
-    const entry = { version, atMs: nowMs, report };
+    const sample = this.#options.reportSampleRatio ?? 1;
+    const thresholds =
+      sample > 0 && sample < 1
+        ? {
+            ...this.#options.thresholds,
+            maxShadowSilenceMs: this.#options.thresholds.maxShadowSilenceMs / sample,
+          }
+        : this.#options.thresholds;
+    const gone = new AbortController();
+    const report = this.#engine.compute(
+      {
+        nowMs,
+        windowMs,
+        startMs,
+        joinWindowMs: this.#options.joinWindowMs,
+        maxDisagreements: limit,
+        includeText: this.#options.storeRawText,
+        expectedMirrorRatio: this.#options.expectedMirrorRatio,
+        thresholds,
+      },
+      { signal: gone.signal, ...(how.priority ? { priority: true } : {}) },
+    );
+    const entry = { version, atMs: nowMs, report, waiters: 0, gone };
+    this.#wait(entry, how.signal);
     this.#cache.delete(key);
     this.#cache.set(key, entry);
     for (const oldest of this.#cache.keys()) {

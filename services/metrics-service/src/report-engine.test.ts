@@ -2,13 +2,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type ShadowReport,
   ShadowReportSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ReportOptions } from "./report.js";
-import { createInlineEngine, createWorkerEngine, type ReportEngine } from "./report-engine.js";
+import {
+  createAggregateEngine,
+  createInlineEngine,
+  createWorkerEngine,
+  type ReportEngine,
+} from "./report-engine.js";
 import { ShadowStore } from "./store.js";
 import { pair, stored } from "./testing/records.js";
 
@@ -98,5 +104,29 @@ describe("report engines", () => {
     const worker = createWorkerEngine(store.file);
     await worker.close();
     await expect(worker.compute(options)).rejects.toThrow(/closed/);
+  });
+
+  it("aggregate engine: a bounded queue, work dropped once its caller has gone, the gauges ahead of the queue", async () => {
+    store.insertRecords(pair("q1", NOW - 120_000).map(stored));
+    const engine = createAggregateEngine(store, 2);
+    engines.push(engine);
+    const aligned = { ...options, startMs: NOW - 3_600_000 - ((NOW - 3_600_000) % 60_000) };
+    const gone = new AbortController();
+    const first = engine.compute(aligned, { signal: gone.signal });
+    const second = engine.compute(aligned);
+    // The queue holds 2: a third is refused at once, not queued without bound.
+    const third = await engine.compute(aligned).catch((error: unknown) => ConnectError.from(error).code);
+    expect(third).toBe(Code.ResourceExhausted);
+    // The gauges' report never waits behind the queue.
+    const gauges = await engine.compute(aligned, { priority: true });
+    expect(gauges.totals?.pairCount).toBe(1n);
+    // The first caller goes away before its turn: its work leaves the queue, the others' is done.
+    gone.abort();
+    expect(await first.catch((error: unknown) => ConnectError.from(error).code)).toBe(Code.Canceled);
+    expect((await second).totals?.pairCount).toBe(1n);
+    await engine.close();
+    expect(await engine.compute(aligned).catch((error: unknown) => ConnectError.from(error).code)).toBe(
+      Code.Unavailable,
+    );
   });
 });

@@ -32,6 +32,11 @@ export interface ReportOptions {
   /** The end of the window (now). */
   nowMs: number;
   windowMs: number;
+  /**
+   * The start of the window when it is normalised (aligned down to the agreement series' step, so that reports
+   * asked for at nearby moments share aggregates and caches); default `nowMs - windowMs`.
+   */
+  startMs?: number;
   joinWindowMs: number;
   maxDisagreements: number;
   /** Whether raw input text (stored only with the opt-in) is shown in disagreements. */
@@ -68,8 +73,25 @@ const SERIES_STEPS_MS = [
 const MAX_SERIES_POINTS = 60;
 
 /** The first records' query bound: partners of in-window records may lie up to one join window earlier. */
-export function queryStartMs(options: Pick<ReportOptions, "nowMs" | "windowMs" | "joinWindowMs">): number {
-  return options.nowMs - options.windowMs - options.joinWindowMs;
+export function queryStartMs(
+  options: Pick<ReportOptions, "nowMs" | "windowMs" | "joinWindowMs" | "startMs">,
+): number {
+  return windowStartMs(options) - options.joinWindowMs;
+}
+
+/** The first instant of the report window. */
+export function windowStartMs(options: Pick<ReportOptions, "nowMs" | "windowMs" | "startMs">): number {
+  return options.startMs ?? options.nowMs - options.windowMs;
+}
+
+/**
+ * The normalised start of a window ending at `nowMs`: `nowMs - windowMs` aligned down to the agreement series'
+ * step (at least a second), so the series covers the window exactly and reports asked for within one step share
+ * their buckets.
+ */
+export function normalisedStartMs(nowMs: number, windowMs: number): number {
+  const step = seriesStepMs(windowMs);
+  return Math.floor((nowMs - windowMs) / step) * step;
 }
 
 export function seriesStepMs(windowMs: number): number {
@@ -78,40 +100,122 @@ export function seriesStepMs(windowMs: number): number {
 
 const isOk = (r: ReportRow) => r.grpcCode === 0 && r.label !== "";
 
-class RoleAccumulator {
+/** One role's share of a report, however it was counted (raw rows or aggregates). */
+export interface RoleTally {
   /** Judged pairs: the comparison numbers. */
-  records = 0;
-  errors = 0;
-  errorsByCode = new Map<number, number>();
-  latencies: number[] = [];
-  feedback = 0;
-  correct = 0;
+  records: number;
+  errors: number;
+  errorsByCode: Map<number, number>;
+  /** Latency of compared pairs: percentiles and the counts of LATENCY_BUCKETS_MS (+Inf last). */
+  latencyP50Ms: number;
+  latencyP95Ms: number;
+  latencyP99Ms: number;
+  latencyCounts: number[];
+  feedback: number;
+  correct: number;
   /** Every record of the role in the window: the totals. */
-  allRecords = 0;
-  allErrors = 0;
-  models = new Map<string, { name: string; version: string; lastMs: number }>();
+  allRecords: number;
+  allErrors: number;
+  models: Map<string, { name: string; version: string; lastMs: number }>;
+}
 
-  constructor(readonly role: Role) {}
+/** A disagreement or a conflict shown in the report. */
+export interface NotablePair {
+  timeMs: number;
+  requestId: string;
+  batchIndex: number;
+  primaryLabel: string;
+  shadowLabel: string;
+  feedbackLabel: string | null;
+}
+
+/** Everything a report says, counted; `finishReport` turns it into the message and the verdict. */
+export interface ReportTally {
+  requestCount: number;
+  pairCount: number;
+  judgedCount: number;
+  compared: number;
+  agreeing: number;
+  settledPrimary: number;
+  mirroredPrimary: number;
+  firstPrimaryMs: number;
+  lastPrimaryMs: number;
+  lastShadowMs: number;
+  pending: number;
+  unmatched: Record<RoleNumber, number>;
+  conflictCount: number;
+  /** The newest conflicts, newest first, at most maxDisagreements. */
+  conflicts: NotablePair[];
+  callerErrors: Map<number, number>;
+  flips: Map<string, { primaryLabel: string; shadowLabel: string; count: number }>;
+  delta: { mean: number; p50: number; p95: number; max: number };
+  /** The newest disagreements, newest first, at most maxDisagreements. */
+  disagreements: NotablePair[];
+  roles: Record<RoleNumber, RoleTally>;
+  /** Compared and agreeing pairs by series bucket (start ms), oldest first, covering the window. */
+  series: Map<number, { pairs: number; agreeing: number }>;
+}
+
+export const emptyRoleTally = (): RoleTally => ({
+  records: 0,
+  errors: 0,
+  errorsByCode: new Map(),
+  latencyP50Ms: 0,
+  latencyP95Ms: 0,
+  latencyP99Ms: 0,
+  latencyCounts: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0),
+  feedback: 0,
+  correct: 0,
+  allRecords: 0,
+  allErrors: 0,
+  models: new Map(),
+});
+
+/** The index in LATENCY_BUCKETS_MS (+Inf last) of a latency. */
+export function latencyBucketIndex(latencyMs: number): number {
+  const i = LATENCY_BUCKETS_MS.findIndex((bound) => latencyMs <= bound);
+  return i < 0 ? LATENCY_BUCKETS_MS.length : i;
+}
+
+/** The empty series buckets of a window, oldest first. */
+export function emptySeries(startMs: number, nowMs: number, windowMs: number) {
+  const step = seriesStepMs(windowMs);
+  const series = new Map<number, { pairs: number; agreeing: number }>();
+  for (let at = Math.floor(startMs / step) * step; at <= nowMs; at += step) {
+    series.set(at, { pairs: 0, agreeing: 0 });
+  }
+  return series;
+}
+
+/** Keeps a model's newest time. */
+export function noteModel(models: RoleTally["models"], name: string, version: string, lastMs: number): void {
+  const key = `${name}\u0000${version}`;
+  const model = models.get(key);
+  if (!model || model.lastMs < lastMs) {
+    models.set(key, { name, version, lastMs });
+  }
+}
+
+class RoleAccumulator {
+  readonly tally = emptyRoleTally();
+  latencies: number[] = [];
 
   /** Any record of this role in the window. */
   total(record: ReportRow): void {
-    this.allRecords++;
+    this.tally.allRecords++;
     if (!isOk(record)) {
-      this.allErrors++;
+      this.tally.allErrors++;
     }
-    const key = `${record.modelName}\u0000${record.modelVersion}`;
-    const model = this.models.get(key);
-    if (!model || model.lastMs < record.timeMs) {
-      this.models.set(key, { name: record.modelName, version: record.modelVersion, lastMs: record.timeMs });
-    }
+    noteModel(this.tally.models, record.modelName, record.modelVersion, record.timeMs);
   }
 
   /** This role's record of a judged pair. */
   judged(record: ReportRow): void {
-    this.records++;
+    this.tally.records++;
     if (!isOk(record)) {
-      this.errors++;
-      this.errorsByCode.set(record.grpcCode, (this.errorsByCode.get(record.grpcCode) ?? 0) + 1);
+      this.tally.errors++;
+      const byCode = this.tally.errorsByCode;
+      byCode.set(record.grpcCode, (byCode.get(record.grpcCode) ?? 0) + 1);
     }
   }
 
@@ -119,36 +223,39 @@ class RoleAccumulator {
   compared(record: ReportRow): void {
     this.latencies.push(record.latencyMs);
     if (record.feedbackLabel !== null) {
-      this.feedback++;
+      this.tally.feedback++;
       if (record.feedbackLabel === record.label) {
-        this.correct++;
+        this.tally.correct++;
       }
     }
   }
+
+  finish(): RoleTally {
+    const sorted = sortedCopy(this.latencies);
+    for (const latency of sorted) {
+      const i = latencyBucketIndex(latency);
+      this.tally.latencyCounts[i] = (this.tally.latencyCounts[i] ?? 0) + 1;
+    }
+    this.tally.latencyP50Ms = quantileSorted(sorted, 0.5);
+    this.tally.latencyP95Ms = quantileSorted(sorted, 0.95);
+    this.tally.latencyP99Ms = quantileSorted(sorted, 0.99);
+    return this.tally;
+  }
 }
 
-function roleSummary(acc: RoleAccumulator) {
-  const sorted = sortedCopy(acc.latencies);
-  const counts = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
-  for (const latency of sorted) {
-    let i = LATENCY_BUCKETS_MS.findIndex((bound) => latency <= bound);
-    if (i < 0) {
-      i = LATENCY_BUCKETS_MS.length;
-    }
-    counts[i] = (counts[i] ?? 0) + 1;
-  }
+function roleSummary(role: Role, acc: RoleTally) {
   return {
-    role: acc.role,
+    role,
     models: [...acc.models.values()]
       .sort((a, b) => b.lastMs - a.lastMs)
       .map(({ name, version }) => ({ name, version })),
     recordCount: BigInt(acc.records),
     errorCount: BigInt(acc.errors),
     errorRate: acc.records > 0 ? acc.errors / acc.records : 0,
-    latencyP50Ms: quantileSorted(sorted, 0.5),
-    latencyP95Ms: quantileSorted(sorted, 0.95),
-    latencyP99Ms: quantileSorted(sorted, 0.99),
-    latencyBuckets: counts.map((count, i) => ({
+    latencyP50Ms: acc.latencyP50Ms,
+    latencyP95Ms: acc.latencyP95Ms,
+    latencyP99Ms: acc.latencyP99Ms,
+    latencyBuckets: acc.latencyCounts.map((count, i) => ({
       upperBoundMs: LATENCY_BUCKETS_MS[i] ?? Number.POSITIVE_INFINITY,
       count: BigInt(count),
     })),
@@ -162,17 +269,19 @@ function roleSummary(acc: RoleAccumulator) {
 }
 
 /** Two fingerprints of different inputs; an empty one (a reporter that sent none) is not evidence of a conflict. */
-const differentInputs = (a: ReportRow, b: ReportRow) =>
-  a.inputSha256 !== "" && b.inputSha256 !== "" && a.inputSha256 !== b.inputSha256;
+export const differentInputs = (
+  a: Pick<ReportRow, "inputSha256">,
+  b: Pick<ReportRow, "inputSha256">,
+): boolean => a.inputSha256 !== "" && b.inputSha256 !== "" && a.inputSha256 !== b.inputSha256;
 
 /** Both calls refused with the same caller-caused code, or the caller cancelled the primary call. */
-const callerError = (primary: ReportRow, shadow: ReportRow) =>
+export const callerError = (primary: Pick<ReportRow, "grpcCode">, shadow: Pick<ReportRow, "grpcCode">) =>
   primary.grpcCode === CALLER_CANCELLED ||
   (primary.grpcCode !== 0 &&
     primary.grpcCode === shadow.grpcCode &&
     CALLER_ERROR_CODES.has(primary.grpcCode));
 
-interface RequestRecords {
+export interface RequestRecords {
   primary?: ReportRow;
   shadow?: ReportRow;
 }
@@ -183,14 +292,32 @@ export type DetailLookup = (
   batchIndex: number,
 ) => Partial<Record<RoleNumber, RecordDetail>>;
 
-/** Computes the report from the records whose prediction time is at or after `queryStartMs(options)`. */
+const notable = (primary: ReportRow, shadow: ReportRow): NotablePair => ({
+  timeMs: primary.timeMs,
+  requestId: primary.requestId,
+  batchIndex: primary.batchIndex,
+  primaryLabel: primary.label,
+  shadowLabel: shadow.label,
+  feedbackLabel: primary.feedbackLabel,
+});
+
+/**
+ * Computes the report from the records whose prediction time is at or after `queryStartMs(options)`: the
+ * straightforward reference, every row in the window read and joined (the service reports from aggregates,
+ * `aggregates.ts`, and a test holds the two equal).
+ */
 export function buildReport(
   records: readonly ReportRow[],
   options: ReportOptions,
   details: DetailLookup,
 ): ShadowReport {
+  return finishReport(tallyRows(records, options), options, details);
+}
+
+/** Counts a report from raw rows (see buildReport). */
+export function tallyRows(records: readonly ReportRow[], options: ReportOptions): ReportTally {
   const { nowMs, joinWindowMs } = options;
-  const startMs = nowMs - options.windowMs;
+  const startMs = windowStartMs(options);
   const requests = new Map<string, RequestRecords>();
   for (const record of records) {
     const key = `${record.requestId}\u0000${record.batchIndex}`;
@@ -206,10 +333,7 @@ export function buildReport(
     }
   }
 
-  const roles: Record<RoleNumber, RoleAccumulator> = {
-    1: new RoleAccumulator(Role.PRIMARY),
-    2: new RoleAccumulator(Role.SHADOW),
-  };
+  const roles: Record<RoleNumber, RoleAccumulator> = { 1: new RoleAccumulator(), 2: new RoleAccumulator() };
   let requestCount = 0;
   let pairCount = 0;
   let judgedCount = 0;
@@ -219,20 +343,16 @@ export function buildReport(
   let firstPrimaryMs = Number.POSITIVE_INFINITY;
   let lastPrimaryMs = Number.NEGATIVE_INFINITY;
   let lastShadowMs = Number.NEGATIVE_INFINITY;
-  const conflicts: { timeMs: number; primary: ReportRow; shadow: ReportRow }[] = [];
+  const conflicts: NotablePair[] = [];
   const callerErrors = new Map<number, number>();
   let agreeing = 0;
   let pending = 0;
   const unmatched: Record<RoleNumber, number> = { 1: 0, 2: 0 };
   const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
   const deltas: number[] = [];
-  const disagreements: { timeMs: number; primary: ReportRow; shadow: ReportRow }[] = [];
+  const disagreements: NotablePair[] = [];
   const step = seriesStepMs(options.windowMs);
-  const firstBucket = Math.floor(startMs / step) * step;
-  const series = new Map<number, { pairs: number; agreeing: number }>();
-  for (let at = firstBucket; at <= nowMs; at += step) {
-    series.set(at, { pairs: 0, agreeing: 0 });
-  }
+  const series = emptySeries(startMs, nowMs, options.windowMs);
 
   for (const record of records) {
     if (record.timeMs < startMs) {
@@ -258,7 +378,7 @@ export function buildReport(
       roles[1].total(primary);
       roles[2].total(shadow);
       if (differentInputs(primary, shadow)) {
-        conflicts.push({ timeMs: primary.timeMs, primary, shadow });
+        conflicts.push(notable(primary, shadow));
         continue;
       }
       if (callerError(primary, shadow)) {
@@ -278,7 +398,7 @@ export function buildReport(
       if (agree) {
         agreeing++;
       } else {
-        disagreements.push({ timeMs: primary.timeMs, primary, shadow });
+        disagreements.push(notable(primary, shadow));
       }
       const flipKey = `${primary.label}\u0000${shadow.label}`;
       const flip = flips.get(flipKey) ?? { primaryLabel: primary.label, shadowLabel: shadow.label, count: 0 };
@@ -315,65 +435,100 @@ export function buildReport(
     }
   }
 
-  const primarySummary = roleSummary(roles[1]);
-  const shadowSummary = roleSummary(roles[2]);
-  const interval = wilson(agreeing, compared);
   const sortedDeltas = sortedCopy(deltas);
+  const newest = (list: NotablePair[]) =>
+    list.sort((a, b) => b.timeMs - a.timeMs).slice(0, options.maxDisagreements);
+  return {
+    requestCount,
+    pairCount,
+    judgedCount,
+    compared,
+    agreeing,
+    settledPrimary,
+    mirroredPrimary,
+    firstPrimaryMs,
+    lastPrimaryMs,
+    lastShadowMs,
+    pending,
+    unmatched,
+    conflictCount: conflicts.length,
+    conflicts: newest(conflicts),
+    callerErrors,
+    flips,
+    delta: {
+      mean: mean(sortedDeltas),
+      p50: quantileSorted(sortedDeltas, 0.5),
+      p95: quantileSorted(sortedDeltas, 0.95),
+      max: sortedDeltas.length > 0 ? (sortedDeltas[sortedDeltas.length - 1] ?? 0) : 0,
+    },
+    disagreements: newest(disagreements),
+    roles: { 1: roles[1].finish(), 2: roles[2].finish() },
+    series,
+  };
+}
+
+/** The report message and its verdict, from a tally. */
+export function finishReport(t: ReportTally, options: ReportOptions, details: DetailLookup): ShadowReport {
+  const { nowMs } = options;
+  const startMs = windowStartMs(options);
+  const primarySummary = roleSummary(Role.PRIMARY, t.roles[1]);
+  const shadowSummary = roleSummary(Role.SHADOW, t.roles[2]);
+  const interval = wilson(t.agreeing, t.compared);
   const latencyRatio =
     primarySummary.latencyP99Ms > 0 && shadowSummary.latencyP99Ms > 0
       ? shadowSummary.latencyP99Ms / primarySummary.latencyP99Ms
       : 0;
 
   const errors = ([1, 2] as const).flatMap((role) =>
-    [...roles[role].errorsByCode.entries()]
+    [...t.roles[role].errorsByCode.entries()]
+      .filter(([, count]) => count > 0)
       .sort(([a], [b]) => a - b)
-      .map(([code, count]) => ({ role: roles[role].role, grpcStatusCode: code, count: BigInt(count) })),
+      .map(([code, count]) => ({
+        role: role === 1 ? Role.PRIMARY : Role.SHADOW,
+        grpcStatusCode: code,
+        count: BigInt(count),
+      })),
   );
 
   const probabilitiesOf = (detail: RecordDetail | undefined) =>
     (detail?.probabilities ?? []).map(([label, probability]) => ({ label, probability }));
-  const recent = disagreements
-    .sort((a, b) => b.timeMs - a.timeMs)
-    .slice(0, options.maxDisagreements)
-    .map(({ timeMs, primary, shadow }): MessageInitShape<typeof DisagreementSchema> => {
-      const found = details(primary.requestId, primary.batchIndex);
-      const input = found[1] ?? found[2];
-      return {
-        requestId: primary.requestId,
-        batchIndex: primary.batchIndex,
-        time: timestampFromMs(timeMs),
-        primaryLabel: primary.label,
-        shadowLabel: shadow.label,
-        primaryProbabilities: probabilitiesOf(found[1]),
-        shadowProbabilities: probabilitiesOf(found[2]),
-        input: {
-          sha256: input?.inputSha256 ?? "",
-          length: input?.inputLength ?? 0,
-          text: options.includeText ? (found[1]?.inputText ?? found[2]?.inputText ?? "") : "",
-        },
-        feedbackLabel: primary.feedbackLabel ?? "",
-      };
-    });
+  const recent = t.disagreements.map((d): MessageInitShape<typeof DisagreementSchema> => {
+    const found = details(d.requestId, d.batchIndex);
+    const input = found[1] ?? found[2];
+    return {
+      requestId: d.requestId,
+      batchIndex: d.batchIndex,
+      time: timestampFromMs(d.timeMs),
+      primaryLabel: d.primaryLabel,
+      shadowLabel: d.shadowLabel,
+      primaryProbabilities: probabilitiesOf(found[1]),
+      shadowProbabilities: probabilitiesOf(found[2]),
+      input: {
+        sha256: input?.inputSha256 ?? "",
+        length: input?.inputLength ?? 0,
+        text: options.includeText ? (found[1]?.inputText ?? found[2]?.inputText ?? "") : "",
+      },
+      feedbackLabel: d.feedbackLabel ?? "",
+    };
+  });
 
-  const conflictList = conflicts
-    .sort((a, b) => b.timeMs - a.timeMs)
-    .slice(0, options.maxDisagreements)
-    .map(({ timeMs, primary }): MessageInitShape<typeof ConflictSchema> => {
-      const found = details(primary.requestId, primary.batchIndex);
-      const input = (detail: RecordDetail | undefined) => ({
-        sha256: detail?.inputSha256 ?? "",
-        length: detail?.inputLength ?? 0,
-        text: options.includeText ? (detail?.inputText ?? "") : "",
-      });
-      return {
-        requestId: primary.requestId,
-        batchIndex: primary.batchIndex,
-        time: timestampFromMs(timeMs),
-        primaryInput: input(found[1]),
-        shadowInput: input(found[2]),
-      };
+  const conflictList = t.conflicts.map((c): MessageInitShape<typeof ConflictSchema> => {
+    const found = details(c.requestId, c.batchIndex);
+    const input = (detail: RecordDetail | undefined) => ({
+      sha256: detail?.inputSha256 ?? "",
+      length: detail?.inputLength ?? 0,
+      text: options.includeText ? (detail?.inputText ?? "") : "",
     });
+    return {
+      requestId: c.requestId,
+      batchIndex: c.batchIndex,
+      time: timestampFromMs(c.timeMs),
+      primaryInput: input(found[1]),
+      shadowInput: input(found[2]),
+    };
+  });
 
+  const { settledPrimary, mirroredPrimary, lastPrimaryMs, lastShadowMs, firstPrimaryMs } = t;
   const expected = Math.max(0, options.expectedMirrorRatio);
   const coverage = settledPrimary > 0 && expected > 0 ? mirroredPrimary / (settledPrimary * expected) : 0;
   // How long the primary's records kept coming after the shadow's newest own record (from the first primary
@@ -385,32 +540,33 @@ export function buildReport(
           0,
           lastPrimaryMs - (lastShadowMs === Number.NEGATIVE_INFINITY ? firstPrimaryMs : lastShadowMs),
         );
+  const callerErrors = [...t.callerErrors.entries()].filter(([, count]) => count > 0);
   let callerErrorPairs = 0;
-  for (const n of callerErrors.values()) {
+  for (const [, n] of callerErrors) {
     callerErrorPairs += n;
   }
 
   const verdict = decide(
     {
-      pairCount: judgedCount,
-      allPairCount: pairCount,
-      conflictCount: conflicts.length,
+      pairCount: t.judgedCount,
+      allPairCount: t.pairCount,
+      conflictCount: t.conflictCount,
       callerErrorPairCount: callerErrorPairs,
       expectedMirrorRatio: expected,
       settledPrimaryCount: settledPrimary,
       mirroredPrimaryCount: mirroredPrimary,
       coverage,
       shadowSilenceMs,
-      comparedPairCount: compared,
+      comparedPairCount: t.compared,
       agreementRate: interval.rate,
       agreementLowerBound: interval.lower,
       primaryErrorRate: primarySummary.errorRate,
       shadowErrorRate: shadowSummary.errorRate,
       primaryLatencyP99Ms: primarySummary.latencyP99Ms,
       shadowLatencyP99Ms: shadowSummary.latencyP99Ms,
-      primaryFeedbackCount: roles[1].feedback,
+      primaryFeedbackCount: t.roles[1].feedback,
       primaryAccuracy: primarySummary.accuracy,
-      shadowFeedbackCount: roles[2].feedback,
+      shadowFeedbackCount: t.roles[2].feedback,
       shadowAccuracy: shadowSummary.accuracy,
     },
     options.thresholds,
@@ -421,17 +577,17 @@ export function buildReport(
     endTime: timestampFromMs(nowMs),
     generateTime: timestampFromMs(Date.now()),
     totals: {
-      requestCount: BigInt(requestCount),
-      primaryRecordCount: BigInt(roles[1].allRecords),
-      shadowRecordCount: BigInt(roles[2].allRecords),
-      pairCount: BigInt(pairCount),
-      unmatchedPrimaryCount: BigInt(unmatched[1]),
-      unmatchedShadowCount: BigInt(unmatched[2]),
-      pendingCount: BigInt(pending),
-      mirrorRatio: roles[1].allRecords > 0 ? roles[2].allRecords / roles[1].allRecords : 0,
-      conflictCount: BigInt(conflicts.length),
+      requestCount: BigInt(t.requestCount),
+      primaryRecordCount: BigInt(t.roles[1].allRecords),
+      shadowRecordCount: BigInt(t.roles[2].allRecords),
+      pairCount: BigInt(t.pairCount),
+      unmatchedPrimaryCount: BigInt(t.unmatched[1]),
+      unmatchedShadowCount: BigInt(t.unmatched[2]),
+      pendingCount: BigInt(t.pending),
+      mirrorRatio: t.roles[1].allRecords > 0 ? t.roles[2].allRecords / t.roles[1].allRecords : 0,
+      conflictCount: BigInt(t.conflictCount),
       callerErrorPairCount: BigInt(callerErrorPairs),
-      judgedPairCount: BigInt(judgedCount),
+      judgedPairCount: BigInt(t.judgedCount),
     },
     coverage: {
       expectedRatio: expected,
@@ -452,34 +608,30 @@ export function buildReport(
         ),
       ),
     },
-    callerErrors: [...callerErrors.entries()]
+    callerErrors: callerErrors
       .sort(([a], [b]) => a - b)
       .map(([code, count]) => ({ grpcStatusCode: code, pairCount: BigInt(count) })),
     recentConflicts: conflictList,
     agreement: {
-      agreeingCount: BigInt(agreeing),
-      pairCount: BigInt(compared),
+      agreeingCount: BigInt(t.agreeing),
+      pairCount: BigInt(t.compared),
       rate: interval.rate,
       lowerBound: interval.lower,
       upperBound: interval.upper,
     },
-    labelFlips: [...flips.values()]
+    labelFlips: [...t.flips.values()]
+      .filter((flip) => flip.count > 0)
       .sort(
         (a, b) => a.primaryLabel.localeCompare(b.primaryLabel) || a.shadowLabel.localeCompare(b.shadowLabel),
       )
       .map((flip) => ({ ...flip, count: BigInt(flip.count) })),
-    scoreDelta: {
-      mean: mean(sortedDeltas),
-      p50: quantileSorted(sortedDeltas, 0.5),
-      p95: quantileSorted(sortedDeltas, 0.95),
-      max: sortedDeltas.length > 0 ? (sortedDeltas[sortedDeltas.length - 1] ?? 0) : 0,
-    },
+    scoreDelta: t.delta,
     primary: primarySummary,
     shadow: shadowSummary,
     latencyP99Ratio: latencyRatio,
     errors,
     recentDisagreements: recent,
-    agreementSeries: [...series.entries()].map(([at, bucket]) => ({
+    agreementSeries: [...t.series.entries()].map(([at, bucket]) => ({
       startTime: timestampFromMs(at),
       pairCount: BigInt(bucket.pairs),
       agreeingCount: BigInt(bucket.agreeing),

@@ -11,7 +11,7 @@ import { type Config, MAX_DISAGREEMENTS_LIMIT } from "./config.js";
 import { routes } from "./connect.js";
 import { ShadowMetricsService, type ShadowServiceOptions } from "./metrics-service.js";
 import { createShadowMetrics } from "./prometheus.js";
-import { createWorkerEngine } from "./report-engine.js";
+import { createAggregateEngine } from "./report-engine.js";
 import { startRetention } from "./retention.js";
 import type { ShadowStore } from "./store.js";
 
@@ -53,6 +53,7 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
     expectedMirrorRatio: config.EXPECTED_MIRROR_PERCENT / 100,
     feedbackSecret: config.FEEDBACK_SECRET,
     retentionMs: config.RETENTION_HOURS * 3_600_000,
+    reportSampleRatio: config.REPORT_SAMPLE_PERCENT / 100,
   };
 }
 
@@ -64,15 +65,17 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
 export function createMetricsServer(deps: MetricsServerDeps) {
   const { config, logger, registry, store } = deps;
   const options = serviceOptionsOf(config);
-  const report = () => service.report(config.REPORT_WINDOW_MS);
+  // The gauges' report is computed at once from the aggregates, never queued behind API reports.
+  const report = () => service.report(config.REPORT_WINDOW_MS, 0, { priority: true });
   const shadowMetrics = createShadowMetrics({
     registry,
     report,
     lastReportDurationMs: () => service.lastReportDurationMs,
     windowMs: config.REPORT_WINDOW_MS,
   });
-  // Reports are computed on a worker thread so that ingest never waits for them.
-  const engine = createWorkerEngine(store.file);
+  // Reports are summed from the aggregates the store keeps at ingest, through a bounded queue.
+  store.useJoinWindow(config.JOIN_WINDOW_MS);
+  const engine = createAggregateEngine(store);
   const service = new ShadowMetricsService({
     store,
     engine,

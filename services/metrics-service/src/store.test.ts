@@ -167,6 +167,99 @@ describe("ShadowStore", () => {
     expect(store.reportRows(0).map((r) => r.scoreDelta)).toEqual([expect.closeTo(0.5), expect.closeTo(0.5)]);
   });
 
+  it("opens a file written by schema version 3 (issue 10) and finds every pair in its report", () => {
+    store.close();
+    rmSync(path.join(dir, DATABASE_FILE), { force: true });
+    // Version 3's schema and writes, frozen here as that version of metrics-service made them.
+    const db = new Database(path.join(dir, DATABASE_FILE));
+    db.pragma("journal_mode = WAL");
+    db.exec(`CREATE TABLE records (
+      request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, role INTEGER NOT NULL CHECK (role IN (1, 2)),
+      model_name TEXT NOT NULL, model_version TEXT NOT NULL, label TEXT NOT NULL, probabilities TEXT NOT NULL,
+      latency_ms REAL NOT NULL, grpc_code INTEGER NOT NULL, time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+      input_sha256 TEXT NOT NULL, input_length INTEGER NOT NULL, input_text TEXT, instance TEXT NOT NULL,
+      score_delta REAL, source INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (request_id, batch_index, role))`);
+    db.exec("CREATE INDEX records_by_time ON records (time_ms)");
+    db.exec(`CREATE TABLE feedback (request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, label TEXT NOT NULL,
+      time_ms INTEGER NOT NULL, PRIMARY KEY (request_id, batch_index))`);
+    db.exec("CREATE INDEX feedback_by_time ON feedback (time_ms)");
+    const insert = db.prepare(
+      `INSERT INTO records VALUES (?, ?, ?, 'spam', ?, ?, ?, 1.5, ?, ?, ?, ?, 42, NULL, 'pod', ?, ?)`,
+    );
+    const vector = (spam: number) =>
+      JSON.stringify([
+        ["ham", 1 - spam],
+        ["spam", spam],
+      ]);
+    const t0 = 1_800_000_000_000;
+    for (let i = 0; i < 300; i++) {
+      const id = `0190f1e2-0000-7000-8000-${String(i).padStart(12, "0")}`;
+      const label = i % 10 === 0 ? "ham" : "spam";
+      insert.run(id, 0, 1, "1.0.0", "spam", vector(0.9), 0, t0 + i * 1000, t0 + i * 1000, `sha-${i}`, 0.1, 1);
+      insert.run(
+        id,
+        0,
+        2,
+        "2.0.0",
+        label,
+        vector(0.8),
+        0,
+        t0 + i * 1000 + 3,
+        t0 + i * 1000,
+        `sha-${i}`,
+        0.1,
+        1,
+      );
+    }
+    // A MIRROR record that replaced the shadow's own, and an unmatched primary.
+    insert.run("mirrored", 0, 1, "1.0.0", "spam", vector(0.9), 0, t0 + 5, t0 + 5, "sha-m", null, 1);
+    insert.run("mirrored", 0, 2, "", "", "[]", 4, t0 + 2005, t0 + 2005, "sha-m", null, 2);
+    insert.run("alone", 0, 1, "1.0.0", "spam", vector(0.9), 0, t0 + 7, t0 + 7, "sha-a", null, 1);
+    db.prepare("INSERT INTO feedback VALUES ('0190f1e2-0000-7000-8000-000000000010', 0, 'spam', 2000)").run();
+    db.pragma("user_version = 3");
+    db.close();
+
+    store = new ShadowStore({ dataDir: dir });
+    const options = {
+      nowMs: t0 + 3_600_000,
+      windowMs: 3_600_000,
+      startMs: t0 - 60_000,
+      joinWindowMs: 60_000,
+      maxDisagreements: 100,
+      includeText: false,
+      expectedMirrorRatio: 1,
+      thresholds: {
+        minPairs: 10,
+        minAgreement: 0.5,
+        maxErrorRateIncrease: 0.01,
+        maxLatencyP99Ratio: 1.5,
+        latencySlackMs: 2,
+        minFeedback: 1,
+        maxAccuracyDrop: 0.02,
+        minCoverage: 0.9,
+        maxShadowSilenceMs: 30_000,
+      },
+    };
+    const report = store.aggregateReport(options);
+    expect(report.totals?.pairCount).toBe(301n);
+    expect(report.totals?.judgedPairCount).toBe(301n);
+    expect(report.agreement?.pairCount).toBe(300n);
+    expect(report.agreement?.agreeingCount).toBe(270n);
+    expect(report.errors.map((e) => [e.role, e.grpcStatusCode, e.count])).toEqual([[2, 4, 1n]]);
+    expect(report.totals?.unmatchedPrimaryCount).toBe(1n);
+    expect(report.recentDisagreements).toHaveLength(30);
+    expect(report.recentDisagreements.find((d) => d.requestId.endsWith("000000000010"))?.feedbackLabel).toBe(
+      "spam",
+    );
+    expect(report.primary?.feedbackCount).toBe(1n);
+    expect(report.shadow?.correctCount).toBe(0n);
+    expect(store.counts()).toEqual({ records: 603, feedback: 1 });
+    // A record arriving after the migration joins the migrated ones.
+    store.insertRecords([stored({ requestId: "alone", role: "shadow", label: "spam", timeMs: t0 + 9 })]);
+    expect(store.aggregateReport(options).totals?.pairCount).toBe(302n);
+  });
+
   it("opens a file written by schema version 2 (before record sources) and still finds every record", () => {
     store.close();
     rmSync(path.join(dir, DATABASE_FILE), { force: true });

@@ -1,12 +1,21 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { Aggregates, notableOf } from "./aggregates.js";
+import {
+  finishReport,
+  type NotablePair,
+  type ReportOptions,
+  type RequestRecords,
+  windowStartMs,
+} from "./report.js";
 import { scoreDelta } from "./stats.js";
 
 /**
  * The store is the source of truth: every prediction record and every piece of feedback, in one SQLite file (WAL).
- * metrics-service is its single writer. Reports are computed from it at report time, so nothing in memory can
- * drift from what is stored, and a restart loses nothing that was acknowledged.
+ * metrics-service is its single writer. The report's numbers are kept as aggregates in time buckets (aggregates.ts),
+ * updated in the same transaction as the records they count and persisted with them, so a report costs the same at
+ * 1 M pairs as at 1 k, and a restart loses nothing that was acknowledged.
  */
 
 /** Role numbers as in the proto (ROLE_PRIMARY = 1, ROLE_SHADOW = 2). */
@@ -84,6 +93,8 @@ export interface StoreOptions {
   dataDir: string;
   /** SQLite `synchronous` under WAL: FULL survives power loss, NORMAL survives a killed process. */
   synchronous?: "FULL" | "NORMAL";
+  /** The join window the aggregates are kept for (default 60 s); reports with another one rebuild them. */
+  joinWindowMs?: number;
 }
 
 export interface InsertResult {
@@ -99,7 +110,7 @@ export interface InsertResult {
 /** The file name of the database inside the data directory. */
 export const DATABASE_FILE = "shadow.db";
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /** MIGRATIONS[v] takes the schema from version v to v + 1. */
 const MIGRATIONS: string[][] = [
@@ -138,9 +149,45 @@ const MIGRATIONS: string[][] = [
   // Who reported a record (RecordSource): a MIRROR record replaces the shadow's own one. Records stored before
   // are UNSPECIFIED (0), which is treated as the model-service's own.
   ["ALTER TABLE records ADD COLUMN source INTEGER NOT NULL DEFAULT 0"],
+  // The report's aggregates (one row per time bucket and level), the requests shown in its lists (disagreements
+  // and conflicts, by the primary's time), and settings the aggregates depend on. Filled from the records by
+  // #rebuildAggregates after the migration.
+  [
+    `CREATE TABLE IF NOT EXISTS aggregates (
+       level    INTEGER NOT NULL,
+       start_ms INTEGER NOT NULL,
+       data     TEXT    NOT NULL,
+       PRIMARY KEY (level, start_ms)
+     ) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS notable (
+       request_id  TEXT    NOT NULL,
+       batch_index INTEGER NOT NULL,
+       kind        INTEGER NOT NULL,
+       time_ms     INTEGER NOT NULL,
+       PRIMARY KEY (request_id, batch_index)
+     ) WITHOUT ROWID`,
+    "CREATE INDEX IF NOT EXISTS notable_by_time ON notable (kind, time_ms)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+  ],
 ];
 
-const OK = "grpc_code = 0 AND label != ''";
+/** A stored record's lean columns and its probabilities (JSON), as the aggregates' bookkeeping reads it. */
+interface StateRow extends ReportRow {
+  probabilitiesJson: string;
+}
+
+/** A request's stored records, by role, and its feedback label. */
+interface RequestState extends RequestRecords {
+  primary?: StateRow;
+  shadow?: StateRow;
+  feedbackLabel: string | null;
+}
+
+const STATE_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
+    r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source, r.probabilities
+  FROM records r
+  LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+  WHERE r.request_id = ? AND r.batch_index = ?`;
 
 const REPORT_ROWS_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
     r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source
@@ -168,6 +215,37 @@ type ReportRowTuple = [
 ];
 
 const sourceOf = (n: number): SourceNumber => (n === 1 || n === 2 ? n : 0);
+
+function stateRowOf(r: [...ReportRowTuple, string]): StateRow {
+  return {
+    requestId: r[0],
+    batchIndex: r[1],
+    role: r[2] === 2 ? 2 : 1,
+    modelName: r[3],
+    modelVersion: r[4],
+    label: r[5],
+    latencyMs: r[6],
+    grpcCode: r[7],
+    timeMs: r[8],
+    scoreDelta: r[9],
+    feedbackLabel: r[10],
+    inputSha256: r[11],
+    source: sourceOf(r[12]),
+    probabilitiesJson: r[13],
+  };
+}
+
+/** A copy of a state with another feedback label on its records. */
+function withFeedback(state: RequestState, label: string | null): RequestState {
+  const next: RequestState = { feedbackLabel: label };
+  if (state.primary) {
+    next.primary = { ...state.primary, feedbackLabel: label };
+  }
+  if (state.shadow) {
+    next.shadow = { ...state.shadow, feedbackLabel: label };
+  }
+  return next;
+}
 
 /** The labels named in stored probability vectors (JSON of [label, probability] pairs). */
 function labelsIn(vectors: readonly string[]): Set<string> {
@@ -305,38 +383,61 @@ function toRecord(row: RecordRow): RecordWithFeedback {
   };
 }
 
+/** What one retention step did; `done` when nothing older than the cut is left. */
+export interface RetentionStep {
+  records: number;
+  feedback: number;
+  done: boolean;
+}
+
+/** The minute a retention cut falls in: buckets before it are dropped whole. */
+export const retentionCutMs = (beforeMs: number): number => Math.floor(beforeMs / 60_000) * 60_000;
+
 export class ShadowStore implements ReportSource {
   readonly file: string;
   readonly #db: Database.Database;
   readonly #insertRecord: Database.Statement;
-  readonly #existingSource: Database.Statement;
   readonly #replaceRecord: Database.Statement;
-  readonly #clearScoreDelta: Database.Statement;
+  readonly #state: Database.Statement;
+  readonly #feedbackOf: Database.Statement;
   readonly #requestLabels: Database.Statement;
   readonly #recentLabels: Database.Statement;
   readonly #insertMany: (records: readonly StoredRecord[]) => InsertResult;
   readonly #upsertFeedback: Database.Statement;
-  readonly #recordExists: Database.Statement;
   readonly #recordsSince: Database.Statement;
   readonly #reportRows: Database.Statement;
   readonly #details: Database.Statement;
-  readonly #partner: Database.Statement;
   readonly #setScoreDelta: Database.Statement;
-  readonly #deleteOldRecords: Database.Statement;
-  readonly #deleteOldFeedback: Database.Statement;
+  readonly #newestShadowOwn: Database.Statement;
+  readonly #deleteOne: Database.Statement;
+  readonly #putBucket: Database.Statement;
+  readonly #dropBucket: Database.Statement;
+  readonly #putNotable: Database.Statement;
+  readonly #dropNotable: Database.Statement;
+  readonly #notableSince: Database.Statement;
   readonly #listeners = new Set<() => void>();
+  #aggregates: Aggregates;
+  #joinWindowMs: number;
+  /** While the aggregates are rebuilt (reading the records), notable writes wait here. */
+  #deferredNotable: [string, number, number, number][] | undefined;
   #version = 0;
 
   constructor(options: StoreOptions) {
     mkdirSync(options.dataDir, { recursive: true });
     this.file = path.join(options.dataDir, DATABASE_FILE);
     this.#db = new Database(this.file);
+    // A new file reclaims the pages retention frees (PRAGMA incremental_vacuum, in small steps); the mode can only
+    // be chosen before the first table exists (a file made by an older version keeps its size, README).
+    if ((this.#db.pragma("user_version", { simple: true }) as number) === 0) {
+      this.#db.pragma("auto_vacuum = INCREMENTAL");
+    }
     // WAL: readers never block the writer and a commit is one append; with synchronous FULL every acknowledged
     // write is on disk before the RPC answers.
     this.#db.pragma("journal_mode = WAL");
     this.#db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
     this.#db.pragma("busy_timeout = 5000");
-    this.#migrate();
+    this.#joinWindowMs = options.joinWindowMs ?? 60_000;
+    const migrated = this.#migrate();
 
     this.#insertRecord = this.#db.prepare(
       `INSERT OR IGNORE INTO records (request_id, batch_index, role, model_name, model_version, label, probabilities,
@@ -344,9 +445,6 @@ export class ShadowStore implements ReportSource {
        VALUES (@requestId, @batchIndex, @role, @modelName, @modelVersion, @label, @probabilities, @latencyMs,
          @grpcCode, @timeMs, @receivedMs, @inputSha256, @inputLength, @inputText, @instance, @source)`,
     );
-    this.#existingSource = this.#db
-      .prepare("SELECT source FROM records WHERE request_id = ? AND batch_index = ? AND role = ?")
-      .pluck();
     this.#replaceRecord = this.#db.prepare(
       `UPDATE records SET model_name = @modelName, model_version = @modelVersion, label = @label,
          probabilities = @probabilities, latency_ms = @latencyMs, grpc_code = @grpcCode, time_ms = @timeMs,
@@ -354,30 +452,106 @@ export class ShadowStore implements ReportSource {
          input_text = @inputText, instance = @instance, source = @source, score_delta = NULL
        WHERE request_id = @requestId AND batch_index = @batchIndex AND role = @role`,
     );
-    this.#clearScoreDelta = this.#db.prepare(
-      "UPDATE records SET score_delta = NULL WHERE request_id = ? AND batch_index = ?",
+    this.#state = this.#db.prepare(STATE_SQL).raw();
+    this.#feedbackOf = this.#db
+      .prepare("SELECT label FROM feedback WHERE request_id = ? AND batch_index = ?")
+      .pluck();
+    this.#setScoreDelta = this.#db.prepare(
+      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?",
     );
+    this.#newestShadowOwn = this.#db
+      .prepare(
+        `SELECT MAX(time_ms) FROM records WHERE time_ms >= ? AND time_ms < ? AND role = 2 AND source != ${SOURCE_MIRROR}`,
+      )
+      .pluck();
+    this.#deleteOne = this.#db.prepare(
+      "DELETE FROM records WHERE request_id = ? AND batch_index = ? AND role = ?",
+    );
+    this.#putBucket = this.#db.prepare(
+      "INSERT OR REPLACE INTO aggregates (level, start_ms, data) VALUES (?, ?, ?)",
+    );
+    this.#dropBucket = this.#db.prepare("DELETE FROM aggregates WHERE level = ? AND start_ms = ?");
+    this.#putNotable = this.#db.prepare(
+      "INSERT OR REPLACE INTO notable (request_id, batch_index, kind, time_ms) VALUES (?, ?, ?, ?)",
+    );
+    this.#dropNotable = this.#db.prepare("DELETE FROM notable WHERE request_id = ? AND batch_index = ?");
+    this.#notableSince = this.#db
+      .prepare(
+        `SELECT request_id, batch_index FROM notable WHERE kind = ? AND time_ms >= ?
+         ORDER BY time_ms DESC LIMIT ?`,
+      )
+      .raw();
     this.#insertMany = this.#db.transaction((records: readonly StoredRecord[]) => {
       const acceptedByRole: Record<RoleNumber, number> = { 1: 0, 2: 0 };
       let replaced = 0;
       for (const record of records) {
+        const before = this.#loadState(record.requestId, record.batchIndex);
+        const existing = record.role === 1 ? before.primary : before.shadow;
         const row = { ...record, probabilities: JSON.stringify(record.probabilities) };
-        let changes = this.#insertRecord.run(row).changes;
-        if (changes === 0 && record.source === SOURCE_MIRROR) {
+        if (existing) {
           // Precedence (README: "Ingest and feedback"): what the mirroring caller saw outweighs the shadow's own
           // record of the same call; the reverse never happens, and the same source twice is a duplicate.
-          const existing = this.#existingSource.get(record.requestId, record.batchIndex, record.role);
-          if (existing !== SOURCE_MIRROR) {
-            changes = this.#replaceRecord.run(row).changes;
-            this.#clearScoreDelta.run(record.requestId, record.batchIndex);
-            replaced += changes;
+          if (record.source !== SOURCE_MIRROR || existing.source === SOURCE_MIRROR) {
+            continue;
+          }
+          if (this.#replaceRecord.run(row).changes === 0) {
+            continue;
+          }
+          this.#setScoreDelta.run(null, record.requestId, record.batchIndex);
+          replaced++;
+        } else if (this.#insertRecord.run(row).changes === 0) {
+          continue;
+        }
+        acceptedByRole[record.role]++;
+        const after: RequestState = withFeedback(before, before.feedbackLabel);
+        const stored: StateRow = {
+          requestId: record.requestId,
+          batchIndex: record.batchIndex,
+          role: record.role,
+          modelName: record.modelName,
+          modelVersion: record.modelVersion,
+          label: record.label,
+          latencyMs: record.latencyMs,
+          grpcCode: record.grpcCode,
+          timeMs: record.timeMs,
+          scoreDelta: null,
+          feedbackLabel: before.feedbackLabel,
+          inputSha256: record.inputSha256,
+          source: record.source,
+          probabilitiesJson: row.probabilities,
+        };
+        if (record.role === 1) {
+          after.primary = stored;
+        } else {
+          after.shadow = stored;
+        }
+        const partner = record.role === 1 ? after.shadow : after.primary;
+        if (partner) {
+          partner.scoreDelta = null;
+          if (okRow(stored) && okRow(partner)) {
+            // The pair's score delta, computed once here, so reports never parse probabilities.
+            const delta = scoreDelta(
+              record.probabilities,
+              JSON.parse(partner.probabilitiesJson) as [string, number][],
+            );
+            this.#setScoreDelta.run(delta, record.requestId, record.batchIndex);
+            stored.scoreDelta = delta;
+            partner.scoreDelta = delta;
           }
         }
-        acceptedByRole[record.role] += changes;
-        if (changes > 0 && record.grpcCode === 0 && record.label !== "") {
-          this.#pairDelta(record);
+        if (record.role === 1) {
+          this.#aggregates.primaryStored(record.timeMs);
+        } else {
+          if (existing && existing.source !== SOURCE_MIRROR) {
+            this.#aggregates.shadowOwnStored(existing.timeMs, -1);
+          }
+          if (record.source !== SOURCE_MIRROR) {
+            this.#aggregates.shadowOwnStored(record.timeMs, 1);
+          }
         }
+        this.#transition(before, after);
       }
+      this.#persistTouched();
       const accepted = acceptedByRole[1] + acceptedByRole[2];
       return { accepted, duplicates: records.length - accepted, acceptedByRole, replaced };
     });
@@ -396,15 +570,6 @@ export class ShadowStore implements ReportSource {
       `INSERT INTO feedback (request_id, batch_index, label, time_ms) VALUES (?, ?, ?, ?)
        ON CONFLICT (request_id, batch_index) DO UPDATE SET label = excluded.label, time_ms = excluded.time_ms`,
     );
-    this.#recordExists = this.#db
-      .prepare("SELECT 1 FROM records WHERE request_id = ? AND batch_index = ? LIMIT 1")
-      .pluck();
-    this.#partner = this.#db.prepare(
-      `SELECT probabilities FROM records WHERE request_id = ? AND batch_index = ? AND role = ? AND ${OK}`,
-    );
-    this.#setScoreDelta = this.#db.prepare(
-      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?",
-    );
     this.#reportRows = this.#db.prepare(REPORT_ROWS_SQL).raw();
     this.#details = this.#db.prepare(DETAILS_SQL);
     this.#recordsSince = this.#db.prepare(
@@ -412,16 +577,32 @@ export class ShadowStore implements ReportSource {
        LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
        WHERE r.time_ms >= ?`,
     );
-    // Deleted in chunks so that a large sweep never holds the write lock for long.
-    this.#deleteOldRecords = this.#db.prepare(
-      "DELETE FROM records WHERE rowid IN (SELECT rowid FROM records WHERE time_ms < ? LIMIT ?)",
-    );
-    this.#deleteOldFeedback = this.#db.prepare(
-      "DELETE FROM feedback WHERE rowid IN (SELECT rowid FROM feedback WHERE time_ms < ? LIMIT ?)",
-    );
+    this.#aggregates = this.#newAggregates(this.#joinWindowMs);
+    const storedJoin = this.#meta("join_window_ms");
+    if (migrated || storedJoin !== String(this.#joinWindowMs)) {
+      this.#rebuildAggregates();
+    } else {
+      this.#loadAggregates();
+    }
   }
 
-  #migrate(): void {
+  #newAggregates(joinWindowMs: number): Aggregates {
+    return new Aggregates(joinWindowMs, (from, to) => {
+      const newest = this.#newestShadowOwn.get(from, to) as number | null;
+      return newest ?? undefined;
+    });
+  }
+
+  #meta(key: string): string | undefined {
+    return this.#db.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(key) as string | undefined;
+  }
+
+  #setMeta(key: string, value: string): void {
+    this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
+  }
+
+  /** Returns whether the schema changed (the aggregates are then rebuilt from the records). */
+  #migrate(): boolean {
     const current = this.#db.pragma("user_version", { simple: true }) as number;
     if (current > SCHEMA_VERSION) {
       throw new Error(
@@ -429,7 +610,7 @@ export class ShadowStore implements ReportSource {
       );
     }
     if (current === SCHEMA_VERSION) {
-      return;
+      return false;
     }
     this.#db.transaction(() => {
       for (let version = current; version < SCHEMA_VERSION; version++) {
@@ -442,6 +623,7 @@ export class ShadowStore implements ReportSource {
       }
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
+    return true;
   }
 
   /** Version 1 → 2: computes the score delta of every pair already stored. */
@@ -462,14 +644,130 @@ export class ShadowStore implements ReportSource {
     }
   }
 
-  /** When a successful record's partner has succeeded too, stores the pair's score delta on both. */
-  #pairDelta(record: StoredRecord): void {
-    const partner = this.#partner.get(record.requestId, record.batchIndex, record.role === 1 ? 2 : 1) as
-      | { probabilities: string }
-      | undefined;
-    if (partner) {
-      const delta = scoreDelta(record.probabilities, JSON.parse(partner.probabilities) as [string, number][]);
-      this.#setScoreDelta.run(delta, record.requestId, record.batchIndex);
+  /**
+   * Recounts the aggregates and the notable list from every stored record (after a migration, or when the join
+   * window changed): one pass over the records in key order.
+   */
+  #rebuildAggregates(): void {
+    this.#db.transaction(() => {
+      this.#db.exec("DELETE FROM aggregates; DELETE FROM notable;");
+      const aggregates = this.#newAggregates(this.#joinWindowMs);
+      this.#aggregates = aggregates;
+      const floor = this.#meta("floor_ms");
+      if (floor !== undefined) {
+        aggregates.floorMs = Number(floor);
+      }
+      const rows = this.#db
+        .prepare(`${STATE_SQL.replace(/WHERE[\s\S]*$/, "")} ORDER BY r.request_id, r.batch_index`)
+        .raw()
+        .iterate() as IterableIterator<[...ReportRowTuple, string]>;
+      let current: RequestState | undefined;
+      let key = "";
+      this.#deferredNotable = [];
+      const flush = () => {
+        if (current) {
+          this.#transition({ feedbackLabel: null }, current);
+        }
+      };
+      for (const tuple of rows) {
+        const row = stateRowOf(tuple);
+        const rowKey = `${row.requestId}\u0000${row.batchIndex}`;
+        if (rowKey !== key) {
+          flush();
+          key = rowKey;
+          current = { feedbackLabel: row.feedbackLabel };
+        }
+        if (current) {
+          if (row.role === 1) {
+            current.primary = row;
+            aggregates.primaryStored(row.timeMs);
+          } else {
+            current.shadow = row;
+            if (row.source !== SOURCE_MIRROR) {
+              aggregates.shadowOwnStored(row.timeMs, 1);
+            }
+          }
+        }
+      }
+      flush();
+      const notable = this.#deferredNotable;
+      this.#deferredNotable = undefined;
+      for (const row of notable) {
+        this.#putNotable.run(...row);
+      }
+      this.#persistTouched();
+      this.#setMeta("join_window_ms", String(this.#joinWindowMs));
+    })();
+  }
+
+  #loadAggregates(): void {
+    const floor = this.#meta("floor_ms");
+    if (floor !== undefined) {
+      this.#aggregates.floorMs = Number(floor);
+    }
+    for (const [level, start, data] of this.#db
+      .prepare("SELECT level, start_ms, data FROM aggregates")
+      .raw()
+      .iterate() as IterableIterator<[number, number, string]>) {
+      this.#aggregates.load(level, start, data);
+    }
+  }
+
+  /** The aggregates' join window; a different one recounts them from the records (once). */
+  useJoinWindow(joinWindowMs: number): void {
+    if (joinWindowMs !== this.#joinWindowMs) {
+      this.#joinWindowMs = joinWindowMs;
+      this.#rebuildAggregates();
+    }
+  }
+
+  #loadState(requestId: string, batchIndex: number): RequestState {
+    const rows = this.#state.all(requestId, batchIndex) as [...ReportRowTuple, string][];
+    if (rows.length === 0) {
+      return { feedbackLabel: (this.#feedbackOf.get(requestId, batchIndex) as string | undefined) ?? null };
+    }
+    const state: RequestState = { feedbackLabel: null };
+    for (const tuple of rows) {
+      const row = stateRowOf(tuple);
+      state.feedbackLabel = row.feedbackLabel;
+      if (row.role === 1) {
+        state.primary = row;
+      } else {
+        state.shadow = row;
+      }
+    }
+    return state;
+  }
+
+  /** Moves a request's counts from one state to the next (the aggregates and the notable list). */
+  #transition(before: RequestState, after: RequestState): void {
+    this.#aggregates.contribute(before, -1);
+    this.#aggregates.contribute(after, 1);
+    const was = notableOf(before, this.#joinWindowMs);
+    const now = notableOf(after, this.#joinWindowMs);
+    if (was?.kind === now?.kind && was?.timeMs === now?.timeMs) {
+      return;
+    }
+    const key = after.primary ?? after.shadow ?? before.primary ?? before.shadow;
+    if (!key) {
+      return;
+    }
+    if (now && this.#deferredNotable) {
+      this.#deferredNotable.push([key.requestId, key.batchIndex, now.kind, now.timeMs]);
+    } else if (now) {
+      this.#putNotable.run(key.requestId, key.batchIndex, now.kind, now.timeMs);
+    } else {
+      this.#dropNotable.run(key.requestId, key.batchIndex);
+    }
+  }
+
+  #persistTouched(): void {
+    for (const [level, start, bucket] of this.#aggregates.takeTouched()) {
+      if (bucket) {
+        this.#putBucket.run(level, start, JSON.stringify(bucket));
+      } else {
+        this.#dropBucket.run(level, start);
+      }
     }
   }
 
@@ -502,9 +800,60 @@ export class ShadowStore implements ReportSource {
 
   /** Stores the label a user says is right (the latest wins); returns whether predictions for it are known. */
   upsertFeedback(requestId: string, batchIndex: number, label: string, timeMs: number): boolean {
-    this.#upsertFeedback.run(requestId, batchIndex, label, timeMs);
+    const known = this.#db.transaction(() => {
+      const before = this.#loadState(requestId, batchIndex);
+      this.#upsertFeedback.run(requestId, batchIndex, label, timeMs);
+      if (!before.primary && !before.shadow) {
+        return false;
+      }
+      this.#transition(before, withFeedback(before, label));
+      this.#persistTouched();
+      return true;
+    })();
     this.#changed();
-    return this.#recordExists.get(requestId, batchIndex) !== undefined;
+    return known;
+  }
+
+  /**
+   * The report for a window, from the aggregates: the cost of a few hundred buckets and of the disagreements shown,
+   * whatever the number of pairs. The window's start must be normalised (`normalisedStartMs`).
+   */
+  aggregateReport(options: ReportOptions) {
+    this.useJoinWindow(options.joinWindowMs);
+    const dropped = this.#aggregates.prune(options.nowMs);
+    if (dropped.length > 0 || this.#aggregates.hasTouched) {
+      this.#db.transaction(() => {
+        for (const [level, start] of dropped) {
+          this.#dropBucket.run(level, start);
+        }
+        this.#persistTouched();
+      })();
+    }
+    const tally = this.#aggregates.tally(options);
+    const startMs = windowStartMs(options);
+    const listed = (kind: 1 | 2): NotablePair[] =>
+      (this.#notableSince.all(kind, startMs, options.maxDisagreements) as [string, number][]).flatMap(
+        ([requestId, batchIndex]) => {
+          const { primary, shadow, feedbackLabel } = this.#loadState(requestId, batchIndex);
+          return primary && shadow
+            ? [
+                {
+                  timeMs: primary.timeMs,
+                  requestId,
+                  batchIndex,
+                  primaryLabel: primary.label,
+                  shadowLabel: shadow.label,
+                  feedbackLabel,
+                },
+              ]
+            : [];
+        },
+      );
+    return finishReport(
+      { ...tally, disagreements: listed(1), conflicts: listed(2) },
+      options,
+      (requestId, batchIndex) => this.details(requestId, batchIndex),
+    );
   }
 
   /**
@@ -533,28 +882,111 @@ export class ShadowStore implements ReportSource {
     return (this.#recordsSince.all(fromMs) as RecordRow[]).map(toRecord);
   }
 
-  /** Deletes records older than `beforeMs` (prediction time) and feedback submitted before it. */
+  /**
+   * One small step of the retention (README: "At scale"): records older than `beforeMs` (by prediction time) and
+   * feedback submitted before it, at most about `chunk` rows of each, with the aggregates kept equal to what
+   * remains; then up to `vacuumPages` free pages are given back to the file system. Call it again, yielding between
+   * calls, until `done`. Whole minutes before the cut leave the aggregates at once (their buckets are dropped); the
+   * records of the cut's own minute, and pairs that straddle a dropped minute, leave them one request at a time.
+   */
+  retentionStep(beforeMs: number, chunk = 2000, vacuumPages = 256, notify = true): RetentionStep {
+    const alignedMs = retentionCutMs(beforeMs);
+    const step = this.#db.transaction(() => {
+      const without = (requestId: string, batchIndex: number, role: number) => {
+        const before = this.#loadState(requestId, batchIndex);
+        const after = withFeedback(before, before.feedbackLabel);
+        if (role === 1) {
+          delete after.primary;
+        } else {
+          delete after.shadow;
+        }
+        this.#deleteOne.run(requestId, batchIndex, role);
+        this.#transition(before, after);
+      };
+      let records = 0;
+      if (this.#aggregates.floorMs < alignedMs) {
+        // First step past a new minute: drop the buckets before it, and move the pairs that straddle it (one
+        // record before, its partner after) to what they are without the old record.
+        const straddling = this.#db
+          .prepare(
+            `SELECT o.request_id, o.batch_index, o.role FROM records o
+             JOIN records y ON y.request_id = o.request_id AND y.batch_index = o.batch_index AND y.role != o.role
+             WHERE o.time_ms >= ? AND o.time_ms < ? AND y.time_ms >= ?`,
+          )
+          .raw()
+          .all(alignedMs - this.#joinWindowMs, alignedMs, alignedMs) as [string, number, number][];
+        for (const [requestId, batchIndex, role] of straddling) {
+          without(requestId, batchIndex, role);
+          records++;
+        }
+        for (const [level, start] of this.#aggregates.cut(alignedMs)) {
+          this.#dropBucket.run(level, start);
+        }
+        this.#setMeta("floor_ms", String(alignedMs));
+      }
+      // The cut's own minute: one request at a time.
+      const partial = this.#db
+        .prepare(
+          "SELECT request_id, batch_index, role FROM records WHERE time_ms >= ? AND time_ms < ? LIMIT ?",
+        )
+        .raw()
+        .all(alignedMs, beforeMs, chunk) as [string, number, number][];
+      for (const [requestId, batchIndex, role] of partial) {
+        without(requestId, batchIndex, role);
+      }
+      records += partial.length;
+      const bulk = this.#db
+        .prepare("DELETE FROM records WHERE rowid IN (SELECT rowid FROM records WHERE time_ms < ? LIMIT ?)")
+        .run(alignedMs, chunk).changes;
+      records += bulk;
+      this.#db
+        .prepare(
+          `DELETE FROM notable WHERE (request_id, batch_index) IN
+             (SELECT request_id, batch_index FROM notable WHERE kind IN (1, 2) AND time_ms < ? LIMIT ?)`,
+        )
+        .run(alignedMs, chunk);
+      // Feedback leaves the accuracy of the pairs it labelled that are still kept.
+      const old = this.#db
+        .prepare("SELECT request_id, batch_index FROM feedback WHERE time_ms < ? LIMIT ?")
+        .raw()
+        .all(beforeMs, chunk) as [string, number][];
+      const drop = this.#db.prepare("DELETE FROM feedback WHERE request_id = ? AND batch_index = ?");
+      for (const [requestId, batchIndex] of old) {
+        const before = this.#loadState(requestId, batchIndex);
+        drop.run(requestId, batchIndex);
+        this.#transition(before, withFeedback(before, null));
+      }
+      this.#persistTouched();
+      return {
+        records,
+        feedback: old.length,
+        done: partial.length < chunk && bulk < chunk && old.length < chunk,
+      };
+    })();
+    if (vacuumPages > 0) {
+      this.#db.pragma(`incremental_vacuum(${vacuumPages})`);
+    }
+    if (notify && step.records + step.feedback > 0) {
+      this.#changed();
+    }
+    return step;
+  }
+
+  /** Deletes records older than `beforeMs` (aligned down to a minute) and feedback submitted before it, at once. */
   deleteOlderThan(beforeMs: number, chunk = 5000): { records: number; feedback: number } {
     let records = 0;
     let feedback = 0;
     for (;;) {
-      const deleted = this.#deleteOldRecords.run(beforeMs, chunk).changes;
-      records += deleted;
-      if (deleted < chunk) {
-        break;
+      const step = this.retentionStep(beforeMs, chunk, 256, false);
+      records += step.records;
+      feedback += step.feedback;
+      if (step.done) {
+        if (records + feedback > 0) {
+          this.#changed();
+        }
+        return { records, feedback };
       }
     }
-    for (;;) {
-      const deleted = this.#deleteOldFeedback.run(beforeMs, chunk).changes;
-      feedback += deleted;
-      if (deleted < chunk) {
-        break;
-      }
-    }
-    if (records + feedback > 0) {
-      this.#changed();
-    }
-    return { records, feedback };
   }
 
   /** The labels in the probabilities of a request's records (any batch index, either role); empty when unknown. */
@@ -584,6 +1016,14 @@ export class ShadowStore implements ReportSource {
     };
   }
 
+  /** The file's size in pages and its free pages, for tests and the benchmark. */
+  pages(): { total: number; free: number } {
+    return {
+      total: this.#db.pragma("page_count", { simple: true }) as number,
+      free: this.#db.pragma("freelist_count", { simple: true }) as number,
+    };
+  }
+
   /** Checkpoints the WAL into the main file and closes the database. */
   close(): void {
     if (this.#db.open) {
@@ -592,3 +1032,5 @@ export class ShadowStore implements ReportSource {
     }
   }
 }
+
+const okRow = (r: ReportRow) => r.grpcCode === 0 && r.label !== "";

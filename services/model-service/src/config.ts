@@ -88,6 +88,10 @@ export const spec = {
     desc: "How often queued records are sent (sooner when a batch is full).",
   }),
   REPORT_TIMEOUT_MS: num({ default: 2_000, desc: "Deadline of one ReportPredictions call." }),
+  REPORT_SAMPLE_PERCENT: num({
+    default: 100,
+    desc: "Share of requests reported, chosen by a hash of the request id (the same on every side, so pairs stay whole); 0 to 100, equal on both model-services, app-service and metrics-service.",
+  }),
   REPORT_FLUSH_TIMEOUT_MS: num({
     default: 2_000,
     desc: "On shutdown, longest time spent sending the records still queued.",
@@ -129,6 +133,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   }
   if (!raw.BATCHING && raw.BATCH_MAX_WAIT_US > 0) {
     fail(`${PREFIX}BATCH_MAX_WAIT_US=${raw.BATCH_MAX_WAIT_US} has no effect with ${PREFIX}BATCHING=false`);
+  }
+  if (!(raw.REPORT_SAMPLE_PERCENT >= 0 && raw.REPORT_SAMPLE_PERCENT <= 100)) {
+    fail(`${PREFIX}REPORT_SAMPLE_PERCENT must be between 0 and 100 (got ${raw.REPORT_SAMPLE_PERCENT})`);
   }
   if (raw.REPORT_BATCH_SIZE > raw.REPORT_QUEUE_SIZE) {
     fail(`${PREFIX}REPORT_BATCH_SIZE must not exceed ${PREFIX}REPORT_QUEUE_SIZE`);

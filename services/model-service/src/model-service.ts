@@ -80,6 +80,7 @@ export function createModelService(deps: ModelServiceDeps) {
       batchSize: config.REPORT_BATCH_SIZE,
       intervalMs: config.REPORT_INTERVAL_MS,
       timeoutMs: config.REPORT_TIMEOUT_MS,
+      sampleRate: config.REPORT_SAMPLE_PERCENT / 100,
     },
     logger,
     metrics,

@@ -97,8 +97,14 @@ export function formatReport(report: ShadowReport): string {
   const out: string[] = [];
   const start = report.startTime ? timestampDate(report.startTime).toISOString() : "?";
   const end = report.endTime ? timestampDate(report.endTime).toISOString() : "?";
-  const windowMs =
+  const spanMs =
     report.startTime && report.endTime ? timestampMs(report.endTime) - timestampMs(report.startTime) : 0;
+  // metrics-service aligns the window's start down to the series step (so nearby reports share their buckets):
+  // the window asked for is the span rounded down to that step.
+  const [first, second] = report.agreementSeries;
+  const stepMs =
+    first?.startTime && second?.startTime ? timestampMs(second.startTime) - timestampMs(first.startTime) : 0;
+  const windowMs = stepMs > 0 && spanMs > stepMs ? Math.floor(spanMs / stepMs) * stepMs : spanMs;
   out.push(`Shadow report, window ${formatDuration(windowMs)}: ${start} → ${end}`, "");
 
   const verdict = report.verdict;
