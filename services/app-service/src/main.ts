@@ -11,6 +11,7 @@ import {
 } from "@shadowmesh/common";
 import { createApp } from "./app.js";
 import { help, readConfig } from "./config.js";
+import { createDrainer } from "./drain.js";
 
 const config = readConfigOrExit(
   "app-service",
@@ -31,6 +32,7 @@ let stopping = false;
 const ops = createOpsServer({ registry, ready: () => !stopping && app.readiness.ready });
 
 const { server } = app;
+const drainer = createDrainer(server);
 await listenOrExit("app-service", { setting: "APP_SERVICE_PORT", host: config.HOST, port: config.PORT }, () =>
   listenHttp(server, config.PORT, config.HOST),
 );
@@ -53,17 +55,13 @@ logger.info(
 // Ready as soon as the primary model-service answers its health check; checked again every interval.
 void app.readiness.start();
 
-/** Stops accepting, lets in-flight unary calls finish, then cancels whatever is left. */
+/**
+ * Stops accepting, lets in-flight unary calls finish while closing every connection (busy keep-alive ones too) as
+ * its response ends, then cancels whatever is left.
+ */
 const drain = async (timeoutMs: number) => {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
   app.endStreams();
-  const timer = setTimeout(() => {
-    app.abortCalls();
-    server.closeAllConnections();
-  }, timeoutMs);
-  await closed;
-  clearTimeout(timer);
+  await drainer.drain(timeoutMs, () => app.abortCalls());
 };
 
 installShutdown(
