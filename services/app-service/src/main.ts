@@ -12,6 +12,7 @@ import {
 import { createApp } from "./app.js";
 import { help, readConfig } from "./config.js";
 import { createDrainer } from "./drain.js";
+import { describeFaults } from "./fault.js";
 
 const config = readConfigOrExit(
   "app-service",
@@ -49,6 +50,7 @@ logger.info(
     metricsPort: opsAddress.port,
     mirroring: config.SHADOW_ADDRESS ? `${config.MIRROR_PERCENT}% to ${config.SHADOW_ADDRESS}` : "off",
     web: config.WEB_DIR || "not served",
+    shadowFaults: describeFaults(config.SHADOW_FAULTS),
   },
   "app-service listening",
 );
