@@ -1,6 +1,16 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -323,6 +333,8 @@ interface Slot {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** The last lines the child printed. */
   recent: string[];
+  /** Reads the child's new log lines now. */
+  readLog: () => void;
   waiters: { resolve: (at: number) => void; reject: (error: Error) => void }[];
 }
 
@@ -378,31 +390,58 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     if (!existsSync(entry)) {
       throw new Error(`${entry} does not exist: run \`npm run build\` first`);
     }
-    const child = spawn(process.execPath, [entry], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        ...envFor(name, host, ports, options, dataDir, secret),
-        ...options.env,
-        ...options.serviceEnv?.[name],
-        [PARENT_WATCH_ENV]: "stdin",
-      },
-      // stdin is a pipe nobody writes to: when the launcher dies, however it dies, the kernel closes it and the
-      // service shuts down (no orphans holding the ports).
-      stdio: ["pipe", "pipe", "pipe"],
-      // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops each service once,
-      // in order (a second signal would make a service skip its graceful shutdown).
-      detached: true,
-    });
+    // stdout and stderr go straight to the service's log file (not through this process): the log stays complete
+    // even if the launcher dies first, and a service never blocks on, or fails writing to, a launcher gone away.
+    const logFile = path.join(logDir, `${name}.log`);
+    const logFd = openSync(logFile, "a");
+    let offset = statSync(logFile).size;
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [entry], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          ...envFor(name, host, ports, options, dataDir, secret),
+          ...options.env,
+          ...options.serviceEnv?.[name],
+          [PARENT_WATCH_ENV]: "stdin",
+        },
+        // stdin is a pipe nobody writes to: when the launcher dies, however it dies, the kernel closes it and the
+        // service shuts down (no orphans holding the ports).
+        stdio: ["pipe", logFd, logFd],
+        // Own process group: a terminal's Ctrl-C reaches only the launcher, which then stops each service once,
+        // in order (a second signal would make a service skip its graceful shutdown).
+        detached: true,
+      });
+    } finally {
+      closeSync(logFd);
+    }
     slot.child = child;
     slot.startedAt = Date.now();
     slot.readyAt = 0;
     processes.set(name, child);
-    const log = createWriteStream(path.join(logDir, `${name}.log`), { flags: "a" });
     let buffered = "";
-    const onData = (chunk: Buffer) => {
-      log.write(chunk);
-      buffered += chunk.toString("utf8");
+    /** Reads what the child appended to its log since the last call: keeps the tail, shows warnings. */
+    const readNew = () => {
+      let fd: number;
+      try {
+        fd = openSync(logFile, "r");
+      } catch {
+        return;
+      }
+      try {
+        const chunk = Buffer.alloc(64 * 1024);
+        for (;;) {
+          const n = readSync(fd, chunk, 0, chunk.length, offset);
+          if (n <= 0) {
+            break;
+          }
+          offset += n;
+          buffered += chunk.subarray(0, n).toString("utf8");
+        }
+      } finally {
+        closeSync(fd);
+      }
       const lines = buffered.split("\n");
       buffered = lines.pop() ?? "";
       for (const line of lines) {
@@ -421,13 +460,15 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         }
       }
     };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
+    slot.readLog = readNew;
+    const tail = setInterval(readNew, 200);
+    tail.unref();
     child.stdin?.on("error", () => {
       // the child exited: nothing to do
     });
     child.once("exit", (code, signal) => {
-      log.end();
+      clearInterval(tail);
+      readNew();
       onExit(slot, child, code, signal);
     });
     return child;
@@ -439,6 +480,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!running(child)) {
+        slot.readLog();
         throw new Error(
           `${slot.name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${slot.recent.join("\n")}`,
         );
@@ -618,6 +660,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
         held: false,
         timer: undefined,
         recent: [],
+        readLog: () => {},
         waiters: [],
       };
       slots.set(name, slot);
