@@ -61,11 +61,7 @@ const control = {
 
 const ratio = (value: number, base: number) => (base > 0 ? `${(value / base).toFixed(2)}×` : "-");
 const seconds = (ms: number | undefined) =>
-  ms === undefined
-    ? "never"
-    : ms <= 0
-      ? "0 s (calls in flight were answered)"
-      : `${(ms / 1000).toFixed(1)} s`;
+  ms === undefined ? "never" : ms <= 0 ? "at once (≤ 0 s)" : `${(ms / 1000).toFixed(1)} s`;
 
 function verdict(outcome: Outcome): string {
   const p99Ok = outcome.p99 <= 1.1 * control.p99;
