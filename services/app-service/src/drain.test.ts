@@ -72,7 +72,7 @@ describe("draining the HTTP server", () => {
         drained = true;
       });
     await Promise.race([drain, clientsDone]);
-    expect(drained).toBe(true);
+    expect(drained, JSON.stringify({ errors, results: results.length })).toBe(true);
     running = false;
     await clientsDone;
     agent.destroy();
@@ -80,7 +80,12 @@ describe("draining the HTTP server", () => {
     // Every request that reached the server got its full answer; the ones after the close were refused.
     expect(results.every((result) => result.status === 200 && result.body === "ok")).toBe(true);
     expect(results.some((result) => result.connection === "close")).toBe(true);
-    expect(errors.every((error) => error === "ECONNREFUSED" || error === "ECONNRESET")).toBe(true);
+    // Refused after the close; or the usual keep-alive race: a request sent on a socket just as the server closed
+    // it between two responses (never one the server had accepted: those all got answers above).
+    expect(
+      errors.filter((error) => !["ECONNREFUSED", "ECONNRESET", "EPIPE"].includes(error)),
+      JSON.stringify(errors),
+    ).toEqual([]);
     expect(drainer.inFlight).toBe(0);
   });
 
