@@ -1,16 +1,23 @@
 import path from "node:path";
-import { DEFAULT_PORTS, type MeshPorts, ROOT, startMesh } from "./lib/mesh.js";
+import { DEFAULT_PORTS, type MeshPorts, PortsInUseError, ROOT, startMesh } from "./lib/mesh.js";
 
 /**
  * `npm start`: runs the whole local mesh with the bundled models and prints where everything is.
  * Ports come from the defaults or SHADOWMESH_<NAME>_PORT (for example SHADOWMESH_APP_PORT=8081); the SQLite store
  * and the logs live under SHADOWMESH_DATA_DIR (default .data/).
- * Ctrl-C (or SIGTERM) stops every service within 10 s.
+ *
+ * The services are supervised: one that exits or crashes is restarted with a growing pause (1 s, 2 s, 4 s … up to
+ * 30 s, reset after 30 s of running) while the others keep running, and every such event is one line here; a
+ * service that keeps exiting is reported as crash-looping. Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops
+ * every service in order — app-service, then the model-services, then metrics-service — within 10 s. If this
+ * launcher dies without stopping them (kill -9), each service notices and stops by itself.
  */
 
+const portNames: Partial<Record<keyof MeshPorts, string>> = {};
 const ports: Partial<MeshPorts> = {};
 for (const key of Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[]) {
   const variable = `SHADOWMESH_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_PORT`;
+  portNames[key] = variable;
   const value = process.env[variable];
   if (value !== undefined) {
     const port = Number(value);
@@ -26,23 +33,34 @@ const started = Date.now();
 let mesh: Awaited<ReturnType<typeof startMesh>> | undefined;
 let stopping = false;
 
-const stop = async (signal: string, exitCode = 0) => {
+const stop = async (why: string, exitCode = 0) => {
   if (stopping) {
     return;
   }
   stopping = true;
-  console.log(`\n${signal}: stopping the mesh…`);
+  console.log(`\n${why}: stopping the mesh (app-service, then the model-services, then metrics-service)…`);
   const begin = Date.now();
-  await mesh?.stop(8000);
+  await mesh?.stop(9000);
   console.log(`stopped in ${((Date.now() - begin) / 1000).toFixed(1)} s`);
   process.exit(exitCode);
 };
 process.on("SIGINT", () => void stop("SIGINT"));
 process.on("SIGTERM", () => void stop("SIGTERM"));
+// The terminal closed: stop everything (the services are in their own process groups and would not hear it).
+process.on("SIGHUP", () => void stop("SIGHUP"));
+// `npm start` runs this file under a wrapper (tsx); if the wrapper dies without passing a signal on, stop too.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) {
+    void stop("parent process gone");
+  }
+}, 500).unref();
 
 try {
   mesh = await startMesh({
     ports,
+    portNames,
+    supervise: true,
     ...(process.env.SHADOWMESH_DATA_DIR
       ? { dataDir: path.resolve(process.env.SHADOWMESH_DATA_DIR, "metrics") }
       : {}),
@@ -50,29 +68,34 @@ try {
       ? { logDir: path.resolve(process.env.SHADOWMESH_DATA_DIR, "logs") }
       : {}),
     onLogLine: (service, line) => console.log(`[${service}] ${line}`),
+    onEvent: (event) => {
+      if (!stopping) {
+        (event.kind === "crash-loop" ? console.error : console.log)(event.line);
+      }
+    },
   });
 } catch (error) {
-  console.error(`npm start: ${error instanceof Error ? error.message : String(error)}`);
+  if (error instanceof PortsInUseError) {
+    for (const line of error.lines) {
+      console.error(`npm start: ${line}`);
+    }
+    console.error("npm start: nothing was started; free the ports or choose others (SHADOWMESH_*_PORT).");
+  } else {
+    console.error(`npm start: ${error instanceof Error ? error.message : String(error)}`);
+  }
   process.exit(1);
 }
 
-const rows = mesh.urls();
-const width = Math.max(...rows.map((row) => row.name.length));
-const urlWidth = Math.max(...rows.map((row) => row.url.length));
-console.log(`\nShadowmesh is running (started in ${((Date.now() - started) / 1000).toFixed(1)} s):\n`);
-for (const row of rows) {
-  console.log(`  ${row.name.padEnd(width)}  ${row.url.padEnd(urlWidth)}  ${row.what}`);
-}
-console.log(
-  `\nLogs: ${path.relative(ROOT, mesh.logDir)}/<service>.log (warnings and errors also show here).`,
-);
-console.log("Press Ctrl-C to stop.\n");
-
-for (const [name, child] of mesh.processes) {
-  child.once("exit", (code, signal) => {
-    if (!stopping) {
-      console.error(`[${name}] exited unexpectedly (${code ?? signal}); stopping the mesh`);
-      void stop("child exit", 1);
-    }
-  });
+if (!stopping) {
+  const rows = mesh.urls();
+  const width = Math.max(...rows.map((row) => row.name.length));
+  const urlWidth = Math.max(...rows.map((row) => row.url.length));
+  console.log(`\nShadowmesh is running (started in ${((Date.now() - started) / 1000).toFixed(1)} s):\n`);
+  for (const row of rows) {
+    console.log(`  ${row.name.padEnd(width)}  ${row.url.padEnd(urlWidth)}  ${row.what}`);
+  }
+  console.log(
+    `\nLogs: ${path.relative(ROOT, mesh.logDir)}/<service>.log (warnings and errors also show here).`,
+  );
+  console.log("A service that exits is restarted (one line here each time). Press Ctrl-C to stop.\n");
 }

@@ -92,6 +92,7 @@ export function createApp(config: Config, logger: Logger, registry: Registry): A
         metrics,
         logger,
         ...(reporter ? { reporter } : {}),
+        faults: config.SHADOW_FAULTS,
       })
     : undefined;
   const readiness = new Readiness({

@@ -11,6 +11,7 @@ import {
   shutdownSpec,
   str,
 } from "@shadowmesh/common";
+import { faultSpec, readFaults, type ShadowFaults } from "./fault.js";
 
 /** Every setting of app-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "APP_SERVICE_";
@@ -87,6 +88,7 @@ export const spec = {
     default: 1000,
     desc: "How often the primary model-service's gRPC health is checked for /readyz.",
   }),
+  ...faultSpec,
   LOG_LEVEL: logLevel(),
   ...shutdownSpec(),
 };
@@ -98,6 +100,8 @@ export type Config = Omit<Loaded, "CORS_ORIGINS" | "PUBLIC_HOSTS"> & {
   readonly CORS_ORIGINS: readonly string[];
   /** Lower-case `host` or `host:port` entries; empty = the loopback names on the listening port. */
   readonly PUBLIC_HOSTS: readonly string[];
+  /** The SHADOW_FAULT_* settings, checked (fault.ts). */
+  readonly SHADOW_FAULTS: ShadowFaults;
 };
 
 function invalid(message: string): never {
@@ -194,8 +198,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (secretProblem) {
     invalid(`${PREFIX}FEEDBACK_SECRET ${secretProblem}`);
   }
+  const faults = readFaults(PREFIX, config);
+  if (config.SHADOW_ADDRESS === "" && (faults.delayPercent > 0 || faults.abortPercent > 0)) {
+    invalid(
+      `${PREFIX}SHADOW_FAULT_* inject faults into local mirroring, which is off (${PREFIX}SHADOW_ADDRESS is empty; in a cluster use Istio's VirtualService fault)`,
+    );
+  }
   return {
     ...config,
+    SHADOW_FAULTS: faults,
     INSTANCE: config.INSTANCE || hostname(),
     CORS_ORIGINS: parseOrigins(config.CORS_ORIGINS),
     PUBLIC_HOSTS: parsePublicHosts(config.PUBLIC_HOSTS),

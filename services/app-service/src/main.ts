@@ -11,6 +11,8 @@ import {
 } from "@shadowmesh/common";
 import { createApp } from "./app.js";
 import { help, readConfig } from "./config.js";
+import { createDrainer } from "./drain.js";
+import { describeFaults } from "./fault.js";
 
 const config = readConfigOrExit(
   "app-service",
@@ -31,6 +33,7 @@ let stopping = false;
 const ops = createOpsServer({ registry, ready: () => !stopping && app.readiness.ready });
 
 const { server } = app;
+const drainer = createDrainer(server);
 await listenOrExit("app-service", { setting: "APP_SERVICE_PORT", host: config.HOST, port: config.PORT }, () =>
   listenHttp(server, config.PORT, config.HOST),
 );
@@ -47,23 +50,20 @@ logger.info(
     metricsPort: opsAddress.port,
     mirroring: config.SHADOW_ADDRESS ? `${config.MIRROR_PERCENT}% to ${config.SHADOW_ADDRESS}` : "off",
     web: config.WEB_DIR || "not served",
+    shadowFaults: describeFaults(config.SHADOW_FAULTS),
   },
   "app-service listening",
 );
 // Ready as soon as the primary model-service answers its health check; checked again every interval.
 void app.readiness.start();
 
-/** Stops accepting, lets in-flight unary calls finish, then cancels whatever is left. */
+/**
+ * Stops accepting, lets in-flight unary calls finish while closing every connection (busy keep-alive ones too) as
+ * its response ends, then cancels whatever is left.
+ */
 const drain = async (timeoutMs: number) => {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
   app.endStreams();
-  const timer = setTimeout(() => {
-    app.abortCalls();
-    server.closeAllConnections();
-  }, timeoutMs);
-  await closed;
-  clearTimeout(timer);
+  await drainer.drain(timeoutMs, () => app.abortCalls());
 };
 
 installShutdown(

@@ -19,6 +19,7 @@ export interface AppMetrics {
   readonly mirrorSampledOut: Counter<"method">;
   readonly mirrorDropped: Counter<"method" | "reason">;
   readonly mirrorFailed: Counter<"method" | "code">;
+  readonly shadowFaultsInjected: Counter<"kind">;
   readonly mirrorInFlight: Gauge;
   readonly mirrorReportsSent: Counter;
   readonly mirrorReportsDropped: Counter<"reason">;
@@ -92,6 +93,12 @@ export function createAppMetrics(registry: Registry): AppMetrics {
       name: "app_mirror_failed_total",
       help: "Mirrored calls the shadow answered with an error, by gRPC code (the user never sees these).",
       labelNames: ["method", "code"] as const,
+      registers,
+    }),
+    shadowFaultsInjected: new Counter({
+      name: "app_shadow_faults_injected_total",
+      help: "Faults injected into mirrored calls by the APP_SERVICE_SHADOW_FAULT_* settings, by kind (delay, abort).",
+      labelNames: ["kind"] as const,
       registers,
     }),
     mirrorInFlight: new Gauge({

@@ -5,6 +5,7 @@ import type {
   PredictRequest,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { decideFault, faultsActive, injectedAbort, type ShadowFaults } from "./fault.js";
 import type { AppMetrics } from "./metrics.js";
 import { type CallIds, idHeaders } from "./upstream-call.js";
 
@@ -22,6 +23,8 @@ export interface MirrorOptions {
    * counted in app_mirror_failed_total.
    */
   reporter?: PredictionReporter;
+  /** Faults to inject into mirrored calls (APP_SERVICE_SHADOW_FAULT_*, fault.ts); absent = none. */
+  faults?: ShadowFaults;
   /** Random number in [0, 1); injectable for tests. */
   random?: () => number;
 }
@@ -77,10 +80,12 @@ export class Mirror {
     const options = { headers: idHeaders(ids), deadline };
     const shadow = this.#options.shadow;
     const started = process.hrtime.bigint();
-    const pending: Promise<{ name: string; version: string } | undefined> =
+    const send = (): Promise<{ name: string; version: string } | undefined> =>
       call.method === "Predict"
         ? shadow.predict(call.request, options).then(({ prediction }) => modelOf(prediction))
         : shadow.predictBatch(call.request, options).then(({ predictions }) => modelOf(predictions[0]));
+    const faults = this.#options.faults;
+    const pending = faultsActive(faults) ? this.#withFault(faults, send) : send();
     pending.then(
       (model) => {
         this.#settle();
@@ -100,6 +105,20 @@ export class Mirror {
         this.#report(call, ids.requestId, code, elapsedNs);
       },
     );
+  }
+
+  /** The call as the configured faults make it: held for the delay, then aborted or sent (fault.ts). */
+  async #withFault<T>(faults: ShadowFaults, send: () => Promise<T>): Promise<T> {
+    const { delayMs, abort } = decideFault(faults, this.#random);
+    if (delayMs > 0) {
+      this.#options.metrics.shadowFaultsInjected.inc({ kind: "delay" });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+    if (abort !== undefined) {
+      this.#options.metrics.shadowFaultsInjected.inc({ kind: "abort" });
+      throw injectedAbort(abort);
+    }
+    return send();
   }
 
   #report(call: MirroredCall, requestId: string, code: number, elapsedNs: number): void {
