@@ -4,7 +4,8 @@ import { DEFAULT_PORTS, type MeshPorts, PortsInUseError, ROOT, startMesh } from 
 /**
  * `npm start`: runs the whole local mesh with the bundled models and prints where everything is.
  * Ports come from the defaults or SHADOWMESH_<NAME>_PORT (for example SHADOWMESH_APP_PORT=8081); the SQLite store
- * and the logs live under SHADOWMESH_DATA_DIR (default .data/).
+ * and the logs live under SHADOWMESH_DATA_DIR (default .data/); SHADOWMESH_MIRROR_PERCENT (0-100, default 100) is the
+ * share of calls app-service mirrors to the shadow, and the share metrics-service's coverage check expects.
  *
  * The services are supervised: one that exits or crashes is restarted with a growing pause (1 s, 2 s, 4 s … up to
  * 30 s, reset after 30 s of running) while the others keep running, and every such event is one line here; a
@@ -26,6 +27,17 @@ for (const key of Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[]) {
       process.exit(2);
     }
     ports[key] = port;
+  }
+}
+
+let mirrorPercent: number | undefined;
+if (process.env.SHADOWMESH_MIRROR_PERCENT !== undefined) {
+  mirrorPercent = Number(process.env.SHADOWMESH_MIRROR_PERCENT);
+  if (!(process.env.SHADOWMESH_MIRROR_PERCENT.trim() !== "" && mirrorPercent >= 0 && mirrorPercent <= 100)) {
+    console.error(
+      `npm start: SHADOWMESH_MIRROR_PERCENT=${process.env.SHADOWMESH_MIRROR_PERCENT} is not a percentage (0-100)`,
+    );
+    process.exit(2);
   }
 }
 
@@ -61,6 +73,7 @@ try {
     ports,
     portNames,
     supervise: true,
+    ...(mirrorPercent !== undefined ? { mirrorPercent } : {}),
     ...(process.env.SHADOWMESH_DATA_DIR
       ? { dataDir: path.resolve(process.env.SHADOWMESH_DATA_DIR, "metrics") }
       : {}),

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FEEDBACK_SECRET_FILE, feedbackSecret } from "./mesh.js";
+import { envFor, FEEDBACK_SECRET_FILE, feedbackSecret } from "./mesh.js";
 
 /** The local mesh's feedback secret: made once, kept private in the data dir, the same after a restart. */
 describe("the local mesh's feedback secret", () => {
@@ -39,4 +39,28 @@ describe("the local mesh's feedback secret", () => {
     expect(replaced).toMatch(/^[\w-]{43}$/);
     expect(readFileSync(file, "utf8").trim()).toBe(replaced);
   });
+});
+
+describe("the local mesh's settings", () => {
+  const ports = {
+    app: 1,
+    appMetrics: 2,
+    primary: 3,
+    primaryMetrics: 4,
+    shadow: 5,
+    shadowMetrics: 6,
+    metrics: 7,
+    metricsMetrics: 8,
+  };
+
+  it.each([100, 50, 12.5, 0])(
+    "tell metrics-service the share app-service mirrors (%s %%)",
+    (mirrorPercent) => {
+      const app = envFor("app", "127.0.0.1", ports, { mirrorPercent }, "/tmp/x", "k".repeat(43));
+      const metrics = envFor("metrics", "127.0.0.1", ports, { mirrorPercent }, "/tmp/x", "k".repeat(43));
+      expect(app.APP_SERVICE_MIRROR_PERCENT).toBe(String(mirrorPercent));
+      expect(metrics.METRICS_SERVICE_EXPECTED_MIRROR_PERCENT).toBe(String(mirrorPercent));
+      expect(app.APP_SERVICE_FEEDBACK_SECRET).toBe(metrics.METRICS_SERVICE_FEEDBACK_SECRET);
+    },
+  );
 });

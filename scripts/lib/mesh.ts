@@ -201,14 +201,15 @@ const STOP_STAGES: { services: ServiceName[]; shareMs: number }[] = [
   { services: ["metrics"], shareMs: 2700 },
 ];
 
-function envFor(
+/** The environment of one service of the mesh (exported for tests). */
+export function envFor(
   name: ServiceName,
   host: string,
   ports: MeshPorts,
   options: MeshOptions,
   dataDir: string,
   secret: string,
-) {
+): Record<string, string> {
   const at = (port: number) => `${host}:${port}`;
   switch (name) {
     case "primary":
@@ -231,6 +232,8 @@ function envFor(
         METRICS_SERVICE_METRICS_PORT: String(ports.metricsMetrics),
         METRICS_SERVICE_DATA_DIR: dataDir,
         METRICS_SERVICE_FEEDBACK_SECRET: secret,
+        // The share app-service mirrors: the coverage check expects the shadow to answer that share, no more.
+        METRICS_SERVICE_EXPECTED_MIRROR_PERCENT: String(options.mirrorPercent ?? 100),
         ...SHUTDOWN_ENV.metrics,
       };
     case "app":
