@@ -254,3 +254,47 @@ describe.each(CI_FILES)("chart example values %s", (file) => {
     expect(checkMirroring(objects, NAMESPACE, want)).toEqual([]);
   });
 });
+
+// Consistent report sampling only works when every side samples the same share: the model-services and app-service
+// report requests whose id hashes below the rate, and metrics-service scales its shadow-silence allowance by it. One
+// value sets all three; a per-service env entry (which could make them differ) is refused by the schema.
+describe("report sampling", () => {
+  const sampling = (values: ValueArgs) =>
+    Object.fromEntries(
+      byKind(
+        helmTemplate(helm, values).map((r) => r.obj),
+        "ConfigMap",
+      ).flatMap((c) =>
+        Object.entries((c.data ?? {}) as Record<string, string>).filter(([k]) =>
+          k.endsWith("_REPORT_SAMPLE_PERCENT"),
+        ),
+      ),
+    );
+
+  it("is one value, told to both model-services, app-service and metrics-service", () => {
+    const names = [
+      "MODEL_SERVICE_REPORT_SAMPLE_PERCENT",
+      "APP_SERVICE_REPORT_SAMPLE_PERCENT",
+      "METRICS_SERVICE_REPORT_SAMPLE_PERCENT",
+    ];
+    expect(sampling({})).toEqual(Object.fromEntries(names.map((n) => [n, "100"])));
+    expect(sampling({ set: { reportSamplePercent: 25 } })).toEqual(
+      Object.fromEntries(names.map((n) => [n, "25"])),
+    );
+    expect(sampling({ setJson: { reportSamplePercent: 2.5 } })).toEqual(
+      Object.fromEntries(names.map((n) => [n, "2.5"])),
+    );
+  });
+
+  it("rolls every workload when it changes", () => {
+    const sums = (values: ValueArgs) =>
+      helmTemplate(helm, values)
+        .map((r) => r.obj)
+        .filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")
+        .map((o) => [o.metadata.name, o.spec.template.metadata.annotations?.["checksum/config"]]);
+    const before = Object.fromEntries(sums({}));
+    const after = sums({ set: { reportSamplePercent: 50 } });
+    expect(after.length).toBe(4);
+    for (const [name, sum] of after) expect(sum, name).not.toBe(before[name]);
+  });
+});

@@ -70,6 +70,36 @@ const REFUSED: { name: string; values: ValueArgs; reason: string | RegExp; bySch
     reason: "modelService.image.tag",
   },
   {
+    name: "report sampling 0 (metrics-service refuses it: nothing would be compared)",
+    values: { set: { reportSamplePercent: 0 } },
+    reason: "reportSamplePercent: Must be greater than 0",
+  },
+  {
+    name: "report sampling 0.0 through --set (a string to helm)",
+    values: { set: { reportSamplePercent: "0.0" } },
+    reason: /reportSamplePercent: (Must be greater than 0|Does not match pattern)/,
+  },
+  {
+    name: "report sampling 101",
+    values: { set: { reportSamplePercent: 101 } },
+    reason: "reportSamplePercent: Must be less than or equal to 100",
+  },
+  {
+    name: "report sampling set for one service alone (the sides would sample different requests)",
+    values: { set: { "modelService.env.MODEL_SERVICE_REPORT_SAMPLE_PERCENT": "10" } },
+    reason: "modelService.env",
+  },
+  {
+    name: "report sampling set for metrics-service alone",
+    values: { set: { "metricsService.env.METRICS_SERVICE_REPORT_SAMPLE_PERCENT": "10" } },
+    reason: "metricsService.env",
+  },
+  {
+    name: "report sampling set for app-service alone",
+    values: { set: { "appService.env.APP_SERVICE_REPORT_SAMPLE_PERCENT": "10" } },
+    reason: "appService.env",
+  },
+  {
     name: "primary and shadow with the same version label",
     values: { set: { "modelService.shadow.version": "v1" } },
     reason: "must differ",
@@ -113,6 +143,10 @@ describe("good edge values", () => {
     { name: "mirror 100 %", values: { set: { mirrorPercentage: 100 } } },
     // --set would pass "0.5" as a string (helm 3 parses only integers): decimals need --set-json or a values file.
     { name: "mirror 0.5 % (--set-json)", values: { setJson: { mirrorPercentage: 0.5 } } },
+    {
+      name: "report sampling 0.5 % through --set (a string to helm)",
+      values: { set: { reportSamplePercent: "0.5" } },
+    },
     {
       name: "one replica everywhere",
       values: { set: { "modelService.primary.replicaCount": 1, "appService.replicaCount": 1 } },
