@@ -19,16 +19,15 @@ const FILES = [
 ];
 
 /** `/app/models/<name>` paths in a text; placeholders such as `/app/models/<your-model>` are not names. */
-export function modelDirsIn(text: string): string[] {
+function modelDirsIn(text: string): string[] {
   return [...text.matchAll(/\/app\/models\/([A-Za-z0-9][\w.-]*)/g)].map((m) => m[1] as string);
 }
 
 describe("model directories named in the chart's docs and values", () => {
   it("finds names and skips placeholders", () => {
-    expect(modelDirsIn("--set x=/app/models/spam-v2 or /app/models/<next> and /app/models/spam-v9.")).toEqual([
-      "spam-v2",
-      "spam-v9.",
-    ]);
+    expect(modelDirsIn("--set x=/app/models/spam-v2 or /app/models/<next> and /app/models/spam-v9.")).toEqual(
+      ["spam-v2", "spam-v9."],
+    );
   });
 
   it.each(FILES)("%s names only bundled models", (file) => {
