@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Code, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { createGrpcClient, createLogger, inputFingerprint, PredictionReporter } from "@shadowmesh/common";
 import {
@@ -56,6 +56,7 @@ async function mesh(options: {
   env?: Record<string, string>;
   shadow?: () => PredictImpl;
   shadowAddress?: string;
+  primary?: () => PredictImpl;
 }) {
   const records: PredictionRecord[] = [];
   const metrics = await startFakeMetricsService({
@@ -64,7 +65,7 @@ async function mesh(options: {
       return { acceptedCount: request.records.length, duplicateCount: 0 };
     },
   });
-  const primary = await startFakeModelService("spam-v1");
+  const primary = await startFakeModelService("spam-v1", options.primary);
   servers.push(metrics, primary);
   let shadowAddress = options.shadowAddress;
   if (!shadowAddress) {
@@ -149,6 +150,40 @@ describe("failed mirrored calls", () => {
     await client.predict({ text: "hello again" });
     await eventually(() => records.length === 1);
     expect(records[0]).toMatchObject({ modelName: "spam-v2", modelVersion: "2.0.0" });
+  });
+
+  it("take the shape of the primary's records: one record for a batch the primary refused, not one per text", async () => {
+    // Attack: one PredictBatch with 300 texts (over the model's limit) while the shadow is down. The primary
+    // refuses it and model-service reports that as one record (batch index 0); one shadow record per text would be
+    // 299 unmatched shadow records from one request.
+    const texts = Array.from({ length: 300 }, (_, i) => `text ${i}`);
+    const refusing: PredictImpl = {
+      predictBatch: () => {
+        throw new ConnectError(
+          "texts has 300 entries; the limit is 256 (max_batch_size)",
+          Code.InvalidArgument,
+        );
+      },
+    };
+    const { client, records, registry } = await mesh({
+      shadowAddress: await deadAddress(),
+      primary: () => refusing,
+    });
+    await expect(client.predictBatch({ texts })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await eventually(
+      async () => (await metricValue(registry, "app_mirror_failed_total", { code: "Unavailable" })) === 1,
+    );
+    const app = running as RunningApp | undefined;
+    running = undefined;
+    await app?.close(); // flushes the reporter
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      batchIndex: 0,
+      role: Role.SHADOW,
+      source: RecordSource.MIRROR,
+      grpcStatusCode: Code.Unavailable,
+      input: inputFingerprint("text 0"),
+    });
   });
 
   it("are not reported when the mirror was sampled out or dropped at the in-flight bound", async () => {

@@ -40,7 +40,8 @@ export type MirroredCall =
  * once, the user's response never waits for the shadow, never includes its answer and never fails because of it.
  *
  * A mirrored call that ends with an error (DEADLINE_EXCEEDED while the shadow hangs, UNAVAILABLE while it is down,
- * …) is reported to metrics-service as one record per text: role SHADOW, source MIRROR, the code, the call's
+ * …) is reported to metrics-service as one record per text the primary answered (one, at index 0, when the primary
+ * failed the call: #report): role SHADOW, source MIRROR, the code, the call's
  * elapsed time as seen from here, the input fingerprint, and the shadow's model if a previous answer named it.
  * That record outweighs whatever the shadow itself reports for the same request, so a hung shadow shows up as
  * failing. Mirrors that were sampled out or dropped at the in-flight bound are not reported: they show up as
@@ -62,8 +63,12 @@ export class Mirror {
     return this.#inFlight;
   }
 
-  /** Mirrors `call` if it is sampled in and there is room; never throws, never waits. */
-  send(call: MirroredCall, ids: CallIds, deadline: number): void {
+  /**
+   * Mirrors `call` if it is sampled in and there is room; never throws, never waits. `primaryAnswers` settles with
+   * the number of predictions the primary returned (0 when its call failed): a failed mirror is reported in the
+   * shape of the records the primary's side produced, so they pair (see #report).
+   */
+  send(call: MirroredCall, ids: CallIds, deadline: number, primaryAnswers?: Promise<number>): void {
     const { metrics, percent, maxInFlight } = this.#options;
     // percent 100 must always mirror and 0 never, whatever the random source returns.
     if (percent <= 0 || (percent < 100 && this.#random() * 100 >= percent)) {
@@ -102,7 +107,7 @@ export class Mirror {
           { requestId: ids.requestId, method: call.method, code: grpcCodeName(code) },
           "mirror failed",
         );
-        this.#report(call, ids.requestId, code, elapsedNs);
+        void this.#report(call, ids.requestId, code, elapsedNs, primaryAnswers);
       },
     );
   }
@@ -121,14 +126,29 @@ export class Mirror {
     return send();
   }
 
-  #report(call: MirroredCall, requestId: string, code: number, elapsedNs: number): void {
+  /**
+   * One record per text the primary answered: a call the primary answered with N predictions (the model-service
+   * reported N records) gets N shadow records; a call the primary failed (the model-service reported one record,
+   * batch index 0, for the whole call) gets one, at index 0 with the first text's fingerprint. Reporting one record
+   * per text of a call nobody answered would turn one refused PredictBatch with thousands of texts into thousands
+   * of unmatched shadow records (a mirror ratio of thousands of per cent, and a store filled by one request).
+   */
+  async #report(
+    call: MirroredCall,
+    requestId: string,
+    code: number,
+    elapsedNs: number,
+    primaryAnswers: Promise<number> | undefined,
+  ): Promise<void> {
     const reporter = this.#options.reporter;
     if (!reporter) {
       return;
     }
     const texts = call.method === "Predict" ? [call.request.text] : call.request.texts;
+    const answered = primaryAnswers === undefined ? texts.length : await primaryAnswers.catch(() => 0);
+    const reported = answered > 0 ? texts.slice(0, answered) : [texts[0] ?? ""];
     const timeMs = Date.now();
-    texts.forEach((text, batchIndex) => {
+    reported.forEach((text, batchIndex) => {
       reporter.report({
         requestId,
         batchIndex,

@@ -53,7 +53,15 @@ export class PredictForwarder implements ServiceImpl<typeof PredictService> {
       deadline,
       context.signal,
     );
-    mirror?.send({ method: "Predict", request }, ids, deadline);
+    mirror?.send(
+      { method: "Predict", request },
+      ids,
+      deadline,
+      pending.then(
+        () => 1,
+        () => 0,
+      ),
+    );
     const response = await pending;
     if (response.prediction) {
       this.#stamp(response.prediction, ids, 0);
@@ -73,7 +81,15 @@ export class PredictForwarder implements ServiceImpl<typeof PredictService> {
       deadline,
       context.signal,
     );
-    mirror?.send({ method: "PredictBatch", request }, ids, deadline);
+    mirror?.send(
+      { method: "PredictBatch", request },
+      ids,
+      deadline,
+      pending.then(
+        (answer) => answer.predictions.length,
+        () => 0,
+      ),
+    );
     const response = await pending;
     for (const [index, prediction] of response.predictions.entries()) {
       this.#stamp(prediction, ids, index);
