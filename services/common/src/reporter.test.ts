@@ -331,6 +331,35 @@ describe("PredictionReporter against an in-process MetricsService", () => {
     expect(sink.records.some((r) => r.requestId === "back-1")).toBe(true);
   });
 
+  it("keeps records through an outage of metrics-service and delivers them when it is back", async () => {
+    const { counts, observer } = counters();
+    const reporter = new PredictionReporter(
+      client,
+      { ...options, retryDelayMs: 10, maxAttempts: 2 },
+      quietLogger(),
+      observer,
+    );
+    sink.state.failing = true;
+    const callsBefore = sink.state.calls;
+    try {
+      for (let i = 0; i < 5; i++) reporter.report(entry(i, { requestId: `outage-${i}` }));
+      reporter.start();
+      // Several rounds of attempts fail (each round is maxAttempts calls), and nothing is dropped meanwhile.
+      const until = Date.now() + 20_000;
+      while (sink.state.calls - callsBefore < 4) {
+        expect(Date.now()).toBeLessThan(until);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(counts.send_failed).toBe(0);
+      expect(reporter.depth).toBe(5);
+    } finally {
+      sink.state.failing = false;
+    }
+    await sink.waitFor((records) => records.filter((r) => r.requestId.startsWith("outage-")).length === 5);
+    await reporter.close(5000);
+    expect(counts).toMatchObject({ sent: 5, send_failed: 0, shutdown: 0, queue_full: 0 });
+  });
+
   it("counts records it could not send before the shutdown bound", async () => {
     const { counts, observer } = counters();
     const unreachable = createGrpcClient(MetricsService, "127.0.0.1:1");

@@ -119,12 +119,19 @@ export function inputFingerprint(text: string, includeRawText = false): InputFin
   });
 }
 
+/** The pause after metrics-service first looks down, and the longest pause while it stays down. */
+const OUTAGE_FIRST_PAUSE_MS = 500;
+const OUTAGE_MAX_PAUSE_MS = 5000;
+
 /**
  * Reports predictions to metrics-service (MetricsService.ReportPredictions) without ever sitting on the request
  * path: `report` only appends to a bounded in-memory queue; a timer (or a full batch) sends batches of records, one
  * call at a time. A batch whose send fails for a reason a retry can fix (deadline, UNAVAILABLE, …) is sent again,
- * up to `maxAttempts` times with a doubling pause; only then, or when metrics-service refuses it outright, are its
- * records dropped and counted (`send_failed`). When the queue is full, records are dropped and counted
+ * up to `maxAttempts` times with a doubling pause. If it still fails, metrics-service is taken to be down: the batch
+ * goes back to the head of the queue and sending pauses (0.5 s, doubling up to 5 s) until it is tried again, so an
+ * outage shorter than what the queue holds loses nothing. Records are dropped and counted (`send_failed`) only when
+ * metrics-service refuses a batch outright or the queue has no room to keep it. When the queue is full, new records
+ * are dropped and counted
  * (`queue_full`): the comparison tolerates gaps (unmatched records), the serving path does not tolerate
  * back-pressure. Hashing the input and building protobuf records also happens at send time, off the path.
  */
@@ -140,6 +147,9 @@ export class PredictionReporter {
   readonly #source: RecordSource;
   readonly #maxAttempts: number;
   readonly #retryDelayMs: number;
+  /** While metrics-service is down: no batch is sent before this time (ms since the epoch). */
+  #holdUntil = 0;
+  #holdMs = OUTAGE_FIRST_PAUSE_MS;
 
   constructor(
     private readonly sink: ReportSink | undefined,
@@ -188,13 +198,16 @@ export class PredictionReporter {
 
   /** Sends batches until the queue is empty (unless a send is already under way). */
   #sendAll(): void {
-    if (this.#sending || this.#queue.length === 0 || !this.sink) {
+    const holding = this.#closeDeadline === undefined && Date.now() < this.#holdUntil;
+    if (this.#sending || this.#queue.length === 0 || !this.sink || holding) {
       this.observer?.queueDepth(this.#queue.length);
       return;
     }
     this.#sending = (async () => {
       while (this.#queue.length > 0) {
-        await this.#sendBatch();
+        if (!(await this.#sendBatch())) {
+          break;
+        }
       }
     })().finally(() => {
       this.#sending = undefined;
@@ -202,9 +215,10 @@ export class PredictionReporter {
     });
   }
 
-  async #sendBatch(): Promise<void> {
+  /** Sends the next batch; false when metrics-service looks down and the batch was kept for later. */
+  async #sendBatch(): Promise<boolean> {
     const sink = this.sink;
-    if (!sink) return;
+    if (!sink) return false;
     const entries = this.#queue.splice(0, this.options.batchSize);
     this.observer?.queueDepth(this.#queue.length);
     const request = { records: entries.map((entry) => this.toRecord(entry)) } as ReportPredictionsRequest;
@@ -228,7 +242,9 @@ export class PredictionReporter {
       try {
         await sink.reportPredictions(request, { timeoutMs });
         this.observer?.sent(entries.length);
-        return;
+        this.#holdUntil = 0;
+        this.#holdMs = OUTAGE_FIRST_PAUSE_MS;
+        return true;
       } catch (error) {
         lastError = error;
         if (FINAL.has(ConnectError.from(error).code)) {
@@ -236,8 +252,32 @@ export class PredictionReporter {
         }
       }
     }
+    let dropped = entries;
+    if (this.#closeDeadline === undefined && !FINAL.has(ConnectError.from(lastError).code)) {
+      // metrics-service looks down: keep what the queue has room for, at its head (oldest first), and pause.
+      const room = Math.max(0, this.options.queueSize - this.#queue.length);
+      this.#queue.unshift(...entries.slice(0, room));
+      dropped = entries.slice(room);
+      this.#holdUntil = Date.now() + this.#holdMs;
+      this.#holdMs = Math.min(this.#holdMs * 2, OUTAGE_MAX_PAUSE_MS);
+      this.observer?.queueDepth(this.#queue.length);
+      this.#warn(
+        lastError,
+        dropped.length,
+        "reporting predictions to metrics-service failed; records kept for later",
+      );
+      if (dropped.length > 0) {
+        this.observer?.dropped("send_failed", dropped.length);
+      }
+      return false;
+    }
     const closing = this.#closeDeadline !== undefined && Date.now() >= this.#closeDeadline;
-    this.observer?.dropped(closing ? "shutdown" : "send_failed", entries.length);
+    this.observer?.dropped(closing ? "shutdown" : "send_failed", dropped.length);
+    this.#warn(lastError, dropped.length, "reporting predictions to metrics-service failed; records dropped");
+    return true;
+  }
+
+  #warn(lastError: unknown, dropped: number, message: string): void {
     // One warning per 10 s at most: a collector that is down must not flood the logs.
     const now = Date.now();
     if (now - this.#lastWarnAt > 10_000) {
@@ -245,10 +285,11 @@ export class PredictionReporter {
       this.logger.warn(
         {
           err: lastError instanceof Error ? lastError.message : String(lastError),
-          dropped: entries.length,
+          dropped,
+          queued: this.#queue.length,
           maxAttempts: this.#maxAttempts,
         },
-        "reporting predictions to metrics-service failed; records dropped",
+        message,
       );
     }
   }
