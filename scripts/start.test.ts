@@ -121,7 +121,7 @@ describe("npm start leaves nothing behind", () => {
       `port ${launcher.ports.app} (app-service HTTP, SHADOWMESH_APP_PORT) on 127.0.0.1 is in use by pid ${appPid}`,
     );
     expect(second.output()).toContain(
-      `a Shadowmesh app-service still running from an earlier start; stop it with: kill ${appPid}`,
+      `a Shadowmesh app-service started earlier (by another npm start, running or left behind); stop it with: kill ${appPid}`,
     );
     expect(second.output()).toContain(
       `port ${launcher.ports.metrics} (metrics-service gRPC, SHADOWMESH_METRICS_PORT)`,

@@ -109,7 +109,7 @@ export function describeHolder(port: number): string {
       const service = SERVICE_ENTRY.exec(command)?.[1];
       const what = command.length > 120 ? `${command.slice(0, 117)}…` : command || "?";
       return service
-        ? `by pid ${pid} (${what}), a Shadowmesh ${service} still running from an earlier start; stop it with: kill ${pid}`
+        ? `by pid ${pid} (${what}), a Shadowmesh ${service} started earlier (by another npm start, running or left behind); stop it with: kill ${pid}`
         : `by pid ${pid} (${what})`;
     })
     .join("; and ");
