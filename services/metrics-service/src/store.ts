@@ -217,22 +217,7 @@ type ReportRowTuple = [
 const sourceOf = (n: number): SourceNumber => (n === 1 || n === 2 ? n : 0);
 
 function stateRowOf(r: [...ReportRowTuple, string]): StateRow {
-  return {
-    requestId: r[0],
-    batchIndex: r[1],
-    role: r[2] === 2 ? 2 : 1,
-    modelName: r[3],
-    modelVersion: r[4],
-    label: r[5],
-    latencyMs: r[6],
-    grpcCode: r[7],
-    timeMs: r[8],
-    scoreDelta: r[9],
-    feedbackLabel: r[10],
-    inputSha256: r[11],
-    source: sourceOf(r[12]),
-    probabilitiesJson: r[13],
-  };
+  return { ...reportRowOf(r), probabilitiesJson: r[13] };
 }
 
 /** A copy of a state with another feedback label on its records. */
@@ -258,8 +243,9 @@ function labelsIn(vectors: readonly string[]): Set<string> {
   return labels;
 }
 
-function readReportRows(statement: Database.Statement, fromMs: number): ReportRow[] {
-  return (statement.all(fromMs) as ReportRowTuple[]).map((r) => ({
+/** A stored record's columns, in the order of ReportRowTuple, as a ReportRow. */
+function reportRowOf(r: readonly [...ReportRowTuple, ...unknown[]]): ReportRow {
+  return {
     requestId: r[0],
     batchIndex: r[1],
     role: r[2] === 2 ? 2 : 1,
@@ -273,7 +259,11 @@ function readReportRows(statement: Database.Statement, fromMs: number): ReportRo
     feedbackLabel: r[10],
     inputSha256: r[11],
     source: sourceOf(r[12]),
-  }));
+  };
+}
+
+function readReportRows(statement: Database.Statement, fromMs: number): ReportRow[] {
+  return (statement.all(fromMs) as ReportRowTuple[]).map(reportRowOf);
 }
 
 function readDetails(
