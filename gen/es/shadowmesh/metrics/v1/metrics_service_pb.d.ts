@@ -305,6 +305,13 @@ export declare type GetShadowReportRequest = Message<"shadowmesh.metrics.v1.GetS
    * @generated from field: uint32 max_disagreements = 2;
    */
   maxDisagreements: number;
+
+  /**
+   * The candidate's model name; empty selects the only candidate in the window.
+   *
+   * @generated from field: string candidate = 3;
+   */
+  candidate: string;
 };
 
 /**
@@ -359,6 +366,14 @@ export declare type WatchShadowReportRequest = Message<"shadowmesh.metrics.v1.Wa
    * @generated from field: google.protobuf.Duration min_interval = 3;
    */
   minInterval?: Duration | undefined;
+
+  /**
+   * The candidate's model name; empty selects the only candidate (the stream fails with FAILED_PRECONDITION while
+   * the window holds several).
+   *
+   * @generated from field: string candidate = 4;
+   */
+  candidate: string;
 };
 
 /**
@@ -386,6 +401,46 @@ export declare type WatchShadowReportResponse = Message<"shadowmesh.metrics.v1.W
  * Use `create(WatchShadowReportResponseSchema)` to create a new message.
  */
 export declare const WatchShadowReportResponseSchema: GenMessage<WatchShadowReportResponse>;
+
+/**
+ * ListCandidatesRequest selects the time window of the candidate list.
+ *
+ * @generated from message shadowmesh.metrics.v1.ListCandidatesRequest
+ */
+export declare type ListCandidatesRequest = Message<"shadowmesh.metrics.v1.ListCandidatesRequest"> & {
+  /**
+   * The length of the window that ends now; the service's default (1 hour) when unset.
+   *
+   * @generated from field: google.protobuf.Duration window = 1;
+   */
+  window?: Duration | undefined;
+};
+
+/**
+ * Describes the message shadowmesh.metrics.v1.ListCandidatesRequest.
+ * Use `create(ListCandidatesRequestSchema)` to create a new message.
+ */
+export declare const ListCandidatesRequestSchema: GenMessage<ListCandidatesRequest>;
+
+/**
+ * ListCandidatesResponse lists the candidates seen in the window.
+ *
+ * @generated from message shadowmesh.metrics.v1.ListCandidatesResponse
+ */
+export declare type ListCandidatesResponse = Message<"shadowmesh.metrics.v1.ListCandidatesResponse"> & {
+  /**
+   * One report per candidate, ordered by candidate name; recent_disagreements and recent_conflicts are empty.
+   *
+   * @generated from field: repeated shadowmesh.metrics.v1.ShadowReport candidates = 1;
+   */
+  candidates: ShadowReport[];
+};
+
+/**
+ * Describes the message shadowmesh.metrics.v1.ListCandidatesResponse.
+ * Use `create(ListCandidatesResponseSchema)` to create a new message.
+ */
+export declare const ListCandidatesResponseSchema: GenMessage<ListCandidatesResponse>;
 
 /**
  * ModelRef names a model version seen in the window.
@@ -1281,6 +1336,13 @@ export declare type ShadowReport = Message<"shadowmesh.metrics.v1.ShadowReport">
    * @generated from field: repeated shadowmesh.metrics.v1.Conflict recent_conflicts = 17;
    */
   recentConflicts: Conflict[];
+
+  /**
+   * The candidate the report is about: the model name of its SHADOW records; empty before any shadow record.
+   *
+   * @generated from field: string candidate = 18;
+   */
+  candidate: string;
 };
 
 /**
@@ -1452,7 +1514,11 @@ export declare const RecordSourceSchema: GenEnum<RecordSource>;
 
 /**
  * MetricsService collects the predictions of the primary and the shadow model-services, joins them by request id,
- * keeps user feedback, and reports how the shadow model compares with the primary one.
+ * keeps user feedback, and reports how each shadow model (a candidate) compares with the primary one.
+ *
+ * A candidate is named by the model name its SHADOW records carry (PredictionRecord.model_name). Several
+ * candidates can shadow one primary at once; each is joined with the primary record of the same request id and
+ * batch index and has its own report and verdict.
  *
  * @generated from service shadowmesh.metrics.v1.MetricsService
  */
@@ -1479,7 +1545,9 @@ export declare const MetricsService: GenService<{
     output: typeof SubmitFeedbackResponseSchema;
   },
   /**
-   * GetShadowReport computes the comparison report for a time window.
+   * GetShadowReport computes the comparison report of one candidate for a time window.
+   * Without a candidate it reports on the only candidate seen in the window; when the window holds several it fails
+   * with FAILED_PRECONDITION naming them.
    *
    * @generated from rpc shadowmesh.metrics.v1.MetricsService.GetShadowReport
    */
@@ -1498,6 +1566,17 @@ export declare const MetricsService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchShadowReportRequestSchema;
     output: typeof WatchShadowReportResponseSchema;
+  },
+  /**
+   * ListCandidates lists every candidate seen in a time window with its report summary: pairs, agreement,
+   * latency ratio, accuracy on feedback and verdict. Lists of examples (disagreements, conflicts) are left empty.
+   *
+   * @generated from rpc shadowmesh.metrics.v1.MetricsService.ListCandidates
+   */
+  listCandidates: {
+    methodKind: "unary";
+    input: typeof ListCandidatesRequestSchema;
+    output: typeof ListCandidatesResponseSchema;
   },
 }>;
 
