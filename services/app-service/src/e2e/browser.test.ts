@@ -6,6 +6,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// The launcher's own types (a project reference to scripts/): a change to startMesh breaks this file's typecheck.
+import type { Mesh } from "../../../../scripts/lib/mesh.js";
 
 /**
  * End to end in a real browser: Debian's chromium, driven by playwright-core, against the real local mesh (the four
@@ -30,21 +32,6 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-/** What this test uses of scripts/lib/mesh.ts (imported at run time: it lives outside this workspace). */
-interface Mesh {
-  ports: { app: number; appMetrics: number };
-  stop(timeoutMs?: number): Promise<void>;
-}
-type StartMesh = (options: {
-  ports: "free";
-  dataDir: string;
-  logDir: string;
-  mirrorPercent: number;
-  env?: Record<string, string>;
-  onLogLine?: (service: string, line: string) => void;
-  readyTimeoutMs?: number;
-}) => Promise<Mesh>;
-
 let work: string;
 let mesh: Mesh | undefined;
 let context: BrowserContext | undefined;
@@ -68,9 +55,10 @@ beforeAll(async () => {
   mkdirSync(OUTPUT, { recursive: true });
   work = mkdtempSync(path.join(tmpdir(), "shadowmesh-e2e-"));
   const env: Record<string, string> = { MODEL_SERVICE_LOG_LEVEL: "warn", APP_SERVICE_LOG_LEVEL: "warn" };
-  const { startMesh } = (await import(pathToFileURL(path.join(ROOT, "scripts/lib/mesh.ts")).href)) as {
-    startMesh: StartMesh;
-  };
+  // Imported at run time from the repository (it lives outside this workspace), typed by the module itself.
+  const { startMesh }: typeof import("../../../../scripts/lib/mesh.js") = await import(
+    pathToFileURL(path.join(ROOT, "scripts/lib/mesh.ts")).href
+  );
   mesh = await startMesh({
     ports: "free",
     dataDir: path.join(work, "data"),
