@@ -95,3 +95,31 @@ describe("links to docs/architecture.md", () => {
     ]).toEqual(["a-bs-c", "why-grpc-js", "why-grpc-js-1"]);
   });
 });
+
+describe("the root README", () => {
+  const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const mesh = readFileSync(path.join(ROOT, "scripts/lib/mesh.ts"), "utf8");
+
+  it("shows the table `npm start` prints: every row's name and description come from mesh.urls()", () => {
+    const block = /Shadowmesh is running[^\n]*\n\n([\s\S]*?)\n\n/.exec(readme)?.[1];
+    expect(block, "the README's npm start output block").toBeDefined();
+    const rows = (block ?? "").split("\n").map((line) => line.trim().split(/\s{2,}/));
+    const names = [...mesh.matchAll(/name: "([^"]+)"/g)].map((match) => match[1]);
+    const whats = [...mesh.matchAll(/what: "([^"]+)"/g)].map((match) => match[1]);
+    expect(rows.map((row) => row[0])).toEqual(names.filter((name) => rows.some((row) => row[0] === name)));
+    expect(rows).toHaveLength(8);
+    for (const [name, url, what] of rows) {
+      expect(names, `${name} ${url}`).toContain(name);
+      expect(whats, `${name} ${url}`).toContain(what);
+    }
+  });
+
+  it("lists every npm script it tells the reader to run", () => {
+    const scripts = Object.keys(
+      (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: object }).scripts,
+    );
+    const mentioned = [...readme.matchAll(/npm run ([\w:-]+)/g)].map((match) => match[1]);
+    expect(mentioned.length).toBeGreaterThan(5);
+    expect(mentioned.filter((name) => !scripts.includes(name ?? ""))).toEqual([]);
+  });
+});
