@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -94,6 +94,30 @@ describe("links to docs/architecture.md", () => {
       ...headingAnchors("# A: b's (c)\n## Why grpc-js\n```\n# not a heading\n```\n## Why grpc-js\n"),
     ]).toEqual(["a-bs-c", "why-grpc-js", "why-grpc-js-1"]);
   });
+});
+
+describe("relative links in the root README and docs/architecture.md", () => {
+  for (const doc of ["README.md", "docs/architecture.md"]) {
+    it(`${doc}: every linked file exists and every linked section has its heading`, () => {
+      const text = readFileSync(path.join(ROOT, doc), "utf8");
+      const targets = [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+        .map((match) => match[1] ?? "")
+        .filter((target) => !/^[a-z]+:/.test(target));
+      expect(targets.length).toBeGreaterThan(5);
+      const broken = targets.filter((target) => {
+        const [file = "", anchor] = target.split("#");
+        const resolved =
+          file === "" ? path.join(ROOT, doc) : path.resolve(path.dirname(path.join(ROOT, doc)), file);
+        if (!existsSync(resolved)) {
+          return true;
+        }
+        return anchor !== undefined && resolved.endsWith(".md")
+          ? !headingAnchors(readFileSync(resolved, "utf8")).has(anchor)
+          : false;
+      });
+      expect(broken).toEqual([]);
+    });
+  }
 });
 
 describe("the root README", () => {
