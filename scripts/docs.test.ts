@@ -138,6 +138,19 @@ describe("the root README", () => {
     }
   });
 
+  it("lists exactly the alerts the rules file defines", () => {
+    const rules = readFileSync(
+      path.join(ROOT, "charts/shadowmesh/files/prometheus/shadowmesh.rules.yaml"),
+      "utf8",
+    );
+    const defined = [...rules.matchAll(/- alert: (\w+)/g)].map((match) => match[1]).sort();
+    const listed = [
+      ...new Set([...readme.matchAll(/\[(Shadowmesh\w+)\]\(/g)].map((match) => match[1])),
+    ].sort();
+    expect(defined.length).toBeGreaterThan(5);
+    expect(listed).toEqual(defined);
+  });
+
   it("lists every npm script it tells the reader to run", () => {
     const scripts = Object.keys(
       (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: object }).scripts,
