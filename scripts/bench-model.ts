@@ -1,6 +1,6 @@
 /**
- * npm run bench:model — how close model-service comes to its two references (see ARCHITECTURE.md, "Serving path
- * performance"), measured side by side in one run:
+ * npm run bench:model — how close model-service comes to its two references (see
+ * docs/architecture.md#why-grpc-js-inside-and-connect-node-at-the-edge), measured side by side in one run:
  *
  *   floor       onnxruntime-node's session.run in-process on the same model, at batch 1 and the batch sizes the
  *               batcher forms;

@@ -104,7 +104,7 @@ export const RECONNECT_OPTIONS = {
  * Creates a grpc-js client for `service` at `address` (host:port, plaintext h2c), with RECONNECT_OPTIONS unless
  * `channelOptions` says otherwise.
  * grpc-js is used instead of connect-node's gRPC transport because it is faster on the hop between services
- * (see ARCHITECTURE.md, "Serving path performance").
+ * (see docs/architecture.md#why-grpc-js-inside-and-connect-node-at-the-edge).
  */
 export function createGrpcClient<S extends DescService>(
   service: S,

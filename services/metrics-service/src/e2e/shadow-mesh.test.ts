@@ -11,7 +11,9 @@ import {
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import * as ort from "onnxruntime-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+// The launcher's own types (a project reference to scripts/): a change to startMesh breaks this file's typecheck.
+import type { Mesh } from "../../../../scripts/lib/mesh.js";
 import { REPO_ROOT } from "../config.js";
 
 /**
@@ -23,25 +25,6 @@ import { REPO_ROOT } from "../config.js";
  * shadow is stopped (SIGSTOP) while calls go on: app-service's mirrored calls time out and reach the comparison as
  * the shadow's DEADLINE_EXCEEDED records.
  */
-
-/** What this test uses of scripts/lib/mesh.ts (imported at run time: it lives outside this workspace's rootDir). */
-interface Mesh {
-  readonly ports: { app: number; metrics: number };
-  readonly processes: ReadonlyMap<string, { kill(signal: NodeJS.Signals): boolean }>;
-  kill(service: "primary" | "shadow" | "metrics" | "app", signal?: NodeJS.Signals): Promise<number | null>;
-  stop(timeoutMs?: number): Promise<void>;
-}
-interface MeshModule {
-  startMesh(options: {
-    ports: "free";
-    dataDir: string;
-    logDir: string;
-    mirrorPercent?: number;
-    env?: Record<string, string>;
-    onLogLine?: (service: string, line: string) => void;
-    readyTimeoutMs?: number;
-  }): Promise<Mesh>;
-}
 
 const JOIN_WINDOW_MS = 2000;
 const MODELS = {
@@ -138,9 +121,10 @@ describe("the shadow comparison on the local mesh", () => {
   beforeAll(async () => {
     primaryLabels = await offlineLabels(MODELS.primary, TEXTS);
     shadowLabels = await offlineLabels(MODELS.shadow, TEXTS);
-    const meshModule = (await import(
+    // Imported at run time from the repository (it lives outside this workspace), typed by the module itself.
+    const meshModule: typeof import("../../../../scripts/lib/mesh.js") = await import(
       pathToFileURL(path.join(REPO_ROOT, "scripts/lib/mesh.ts")).href
-    )) as MeshModule;
+    );
     const dataDir = mkdtempSync(path.join(tmpdir(), "shadow-e2e-data-"));
     const logDir = mkdtempSync(path.join(tmpdir(), "shadow-e2e-logs-"));
     dirs.push(dataDir, logDir);
@@ -189,18 +173,19 @@ describe("the shadow comparison on the local mesh", () => {
     const predict = createClient(PredictService, transport);
     const metrics = createClient(MetricsService, transport);
 
-    /** Polls the report (through app-service) until `done` holds; bounded, never a timed assertion. */
-    async function reportWhen(done: (report: ShadowReport) => boolean): Promise<ShadowReport> {
-      let report: ShadowReport | undefined;
-      for (let i = 0; i < 300; i++) {
-        report = (await metrics.getShadowReport({ maxDisagreements: 100 })).report;
-        if (report && done(report)) {
+    /** Polls the report (through app-service) until `done` holds, for at most 30 s; never a timed assertion. */
+    function reportWhen(done: (report: ShadowReport) => boolean): Promise<ShadowReport> {
+      return vi.waitFor(
+        async () => {
+          const { report } = await metrics.getShadowReport({ maxDisagreements: 100 });
+          if (!report || !done(report)) {
+            throw new Error(
+              `the report never got there; last: ${JSON.stringify(report?.totals, (_, v) => (typeof v === "bigint" ? Number(v) : v))}\n${problems.join("\n")}`,
+            );
+          }
           return report;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new Error(
-        `the report never got there; last: ${JSON.stringify(report?.totals, (_, v) => (typeof v === "bigint" ? Number(v) : v))}\n${problems.join("\n")}`,
+        },
+        { timeout: 30_000, interval: 100 },
       );
     }
 
@@ -303,12 +288,12 @@ describe("the shadow comparison on the local mesh", () => {
     }
     // One call while the shadow still answers (it loads lazily), then the shadow hangs.
     await predict.predict({ text: TEXTS[0] as string });
-    for (let i = 0; i < 300; i++) {
-      if ((await metrics.getShadowReport({})).report?.totals?.pairCount === 1n) {
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await vi.waitFor(
+      async () => {
+        expect((await metrics.getShadowReport({})).report?.totals?.pairCount).toBe(1n);
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     shadow.kill("SIGSTOP");
     const calls = 5;
     try {
@@ -318,21 +303,18 @@ describe("the shadow comparison on the local mesh", () => {
       }
       const timeouts = (r: ShadowReport) =>
         r.errors.find((e) => e.role === Role.SHADOW && e.grpcStatusCode === 4)?.count ?? 0n;
-      let report: ShadowReport | undefined;
-      for (let i = 0; i < 300; i++) {
-        report = (await metrics.getShadowReport({})).report;
-        if (report && timeouts(report) === BigInt(calls) && report.totals?.pairCount === BigInt(calls + 1)) {
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const seen = JSON.stringify({ totals: report?.totals, errors: report?.errors }, (_, v) =>
-        typeof v === "bigint" ? Number(v) : v,
+      await vi.waitFor(
+        async () => {
+          const report = (await metrics.getShadowReport({})).report;
+          const seen = JSON.stringify({ totals: report?.totals, errors: report?.errors }, (_, v) =>
+            typeof v === "bigint" ? Number(v) : v,
+          );
+          expect(report && timeouts(report), seen).toBe(BigInt(calls));
+          expect(report?.totals?.pairCount, seen).toBe(BigInt(calls + 1));
+          expect(report?.shadow?.errorCount, seen).toBe(BigInt(calls));
+        },
+        { timeout: 30_000, interval: 100 },
       );
-      expect(report && timeouts(report), seen).toBe(BigInt(calls));
-      expect(report?.totals?.pairCount, seen).toBe(BigInt(calls + 1));
-      expect(report?.totals?.pairCount).toBe(BigInt(calls + 1));
-      expect(report?.shadow?.errorCount).toBe(BigInt(calls));
     } finally {
       shadow.kill("SIGCONT");
     }
