@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_PORTS, meshUrls } from "./lib/mesh.js";
 
 /**
  * docs/architecture.md is where code comments send readers for the reasons behind a design. Every
@@ -122,20 +123,17 @@ describe("relative links in the root README and docs/architecture.md", () => {
 
 describe("the root README", () => {
   const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
-  const mesh = readFileSync(path.join(ROOT, "scripts/lib/mesh.ts"), "utf8");
 
-  it("shows the table `npm start` prints: every row's name and description come from mesh.urls()", () => {
+  it("shows the table `npm start` prints, row for row (mesh.meshUrls with the default ports and both candidates)", () => {
     const block = /Shadowmesh is running[^\n]*\n\n([\s\S]*?)\n\n/.exec(readme)?.[1];
     expect(block, "the README's npm start output block").toBeDefined();
     const rows = (block ?? "").split("\n").map((line) => line.trim().split(/\s{2,}/));
-    const names = [...mesh.matchAll(/name: "([^"]+)"/g)].map((match) => match[1]);
-    const whats = [...mesh.matchAll(/what: "([^"]+)"/g)].map((match) => match[1]);
-    expect(rows.map((row) => row[0])).toEqual(names.filter((name) => rows.some((row) => row[0] === name)));
-    expect(rows).toHaveLength(8);
-    for (const [name, url, what] of rows) {
-      expect(names, `${name} ${url}`).toContain(name);
-      expect(whats, `${name} ${url}`).toContain(what);
-    }
+    const expected = meshUrls("127.0.0.1", DEFAULT_PORTS, ["shadow", "lite"]).map((row) => [
+      row.name,
+      row.url,
+      row.what,
+    ]);
+    expect(rows).toEqual(expected);
   });
 
   it("lists exactly the alerts the rules file defines", () => {
