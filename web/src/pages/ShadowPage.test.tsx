@@ -82,7 +82,9 @@ describe("the Shadow overview (#/shadow)", () => {
     );
     expect(v2.getByTestId("candidate-pairs")).toHaveTextContent(/^Pairs40/);
     expect(v2.getByTestId("candidate-latency-ratio")).toHaveTextContent("1.19×");
-    expect(v2.getByTestId("candidate-accuracy")).toHaveTextContent(/100\.0 % vs 75\.0 %/);
+    expect(v2.getByTestId("candidate-accuracy")).toHaveTextContent(
+      /100\.0 %primary 75\.0 %; 4 and 4 answers with feedback/,
+    );
 
     const small = within(screen.getByRole("article", { name: "Candidate spam-tiny" }));
     expect(small.getByRole("link", { name: "spam-tiny" })).toHaveAttribute("href", "#/shadow/spam-tiny");

@@ -113,10 +113,10 @@ function CandidateCard(props: { report: ShadowReport }) {
           <Stat
             label="Accuracy on feedback"
             testId="candidate-accuracy"
-            value={`${accuracyOf(props.report.shadow)} vs ${accuracyOf(props.report.primary)}`}
-            hint={`candidate vs primary, on ${count(props.report.shadow?.feedbackCount ?? 0n)} and ${count(
-              props.report.primary?.feedbackCount ?? 0n,
-            )} answers with feedback`}
+            value={accuracyOf(props.report.shadow)}
+            hint={`primary ${accuracyOf(props.report.primary)}; ${count(
+              props.report.shadow?.feedbackCount ?? 0n,
+            )} and ${count(props.report.primary?.feedbackCount ?? 0n)} answers with feedback`}
           />
         </dl>
       </article>

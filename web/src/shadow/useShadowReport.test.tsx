@@ -213,6 +213,37 @@ describe("useCandidates", () => {
     await vi.waitFor(() => expect(result.status().kind).toBe("live"), WAIT);
   });
 
+  it("gives up on a ListCandidates call that hangs (deadline) and retries, instead of freezing", async () => {
+    let calls = 0;
+    const { result } = renderHook(
+      () =>
+        useCandidates({
+          windowSeconds: () => 3600,
+          pollMs: 60_000,
+          callTimeoutMs: 50,
+          retryDelayMs: () => 1,
+        }),
+      {
+        wrapper: apiWrapper({
+          metrics: {
+            async listCandidates(_request, context) {
+              calls++;
+              if (calls === 1) {
+                // A stopped metrics-service: the call never answers until the client gives up.
+                await new Promise((resolve) =>
+                  context.signal.addEventListener("abort", resolve, { once: true }),
+                );
+              }
+              return { candidates: [fullReport(5)] };
+            },
+          },
+        }),
+      },
+    );
+    await vi.waitFor(() => expect(result.value()?.[0]?.candidate).toBe("spam-v2"), WAIT);
+    expect(calls).toBe(2);
+  });
+
   it("publishes an empty list as an empty list (no candidates yet), not as missing data", async () => {
     const { result } = renderHook(() => useCandidates({ windowSeconds: () => 3600, pollMs: 60_000 }), {
       wrapper: apiWrapper({ metrics: { listCandidates: () => ({ candidates: [] }) } }),

@@ -48,12 +48,15 @@ export interface CandidatesOptions {
   windowSeconds: Accessor<number>;
   /** The pause between two ListCandidates calls while they succeed (2 s). */
   pollMs?: number;
+  /** The deadline of one ListCandidates call (10 s): a call that hangs fails and is retried instead of freezing. */
+  callTimeoutMs?: number;
   retryDelayMs?: (attempt: number) => number;
 }
 
 /**
  * Every candidate's report summary, live: ListCandidates polled every `pollMs` (there is no stream of the list),
- * with the same backoff as the report stream when a call fails, restarted when the window changes.
+ * with the same backoff as the report stream when a call fails or passes its deadline, restarted when the window
+ * changes.
  */
 export function useCandidates(options: CandidatesOptions): Live<ShadowReport[]> {
   const { metrics } = useClients();
@@ -65,7 +68,7 @@ export function useCandidates(options: CandidatesOptions): Live<ShadowReport[]> 
       while (!signal.aborted) {
         const response = await metrics.listCandidates(
           { window: create(DurationSchema, { seconds: BigInt(seconds) }) },
-          { signal },
+          { signal, timeoutMs: options.callTimeoutMs ?? 10_000 },
         );
         yield response.candidates;
         await sleep(pollMs, signal);
