@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { Code } from "@connectrpc/connect";
 import {
   type CheckOutcome,
