@@ -81,6 +81,8 @@ describe("the Shadow overview (#/shadow)", () => {
       /92\.5 %.*95 % interval 80\.1 % – 97\.4 %/,
     );
     expect(v2.getByTestId("candidate-pairs")).toHaveTextContent(/^Pairs40/);
+    expect(v2.getByTestId("candidate-pairs-value")).toHaveTextContent(/^40$/);
+    expect(v2.getByTestId("candidate-agreement-value")).toHaveTextContent(/^92\.5 %$/);
     expect(v2.getByTestId("candidate-latency-ratio")).toHaveTextContent("1.19×");
     expect(v2.getByTestId("candidate-accuracy")).toHaveTextContent(
       /100\.0 %primary 75\.0 %; 4 and 4 answers with feedback/,

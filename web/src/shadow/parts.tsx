@@ -62,11 +62,12 @@ export function MissingNotice(props: { why: string }) {
   );
 }
 
+/** One figure with its label (and a hint); `testId` marks the figure and, with "-value", its value alone. */
 export function Stat(props: { label: string; value: string; hint?: string; testId?: string }) {
   return (
     <div class="stat" data-testid={props.testId}>
       <dt>{props.label}</dt>
-      <dd>{props.value}</dd>
+      <dd data-testid={props.testId ? `${props.testId}-value` : undefined}>{props.value}</dd>
       <Show when={props.hint}>
         <dd class="muted small">{props.hint}</dd>
       </Show>
