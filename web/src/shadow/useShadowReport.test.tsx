@@ -148,6 +148,30 @@ describe("useShadowReport", () => {
     await vi.waitFor(() => expect(agreeing(result.value())).toBe(44n), WAIT);
   });
 
+  it("refuses a report about another candidate than the one asked for, and says why", async () => {
+    const stream = controlledStream();
+    const { result } = renderHook(
+      () =>
+        useShadowReport({
+          windowSeconds: () => 3600,
+          candidate: () => "spam-v2",
+          retryDelayMs: () => 60_000,
+        }),
+      { wrapper: apiWrapper({ metrics: { watchShadowReport: stream.watch } }) },
+    );
+    await vi.waitFor(() => expect(stream.calls).toHaveLength(1), WAIT);
+    stream.push(fullReport(40, "spam-tiny"));
+    await vi.waitFor(
+      () =>
+        expect(result.status()).toMatchObject({
+          kind: "reconnecting",
+          problem: "asked for candidate spam-v2, the service answered about spam-tiny",
+        }),
+      WAIT,
+    );
+    expect(result.value()).toBeUndefined();
+  });
+
   it("reads NOT_FOUND for a named candidate as an unknown candidate, not as a missing service", async () => {
     const { result } = renderHook(
       () =>

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { ShadowReport } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { Accessor } from "solid-js";
 import { useClients } from "../clients";
@@ -18,7 +19,8 @@ export interface ShadowReportOptions {
 /**
  * One candidate's report, live: a WatchShadowReport stream (the service pushes a new report whenever the data
  * changes), reopened with backoff when it fails or ends, restarted when the window or the candidate changes and
- * aborted when the component goes away. NOT_FOUND means the service knows no such candidate.
+ * aborted when the component goes away. NOT_FOUND means the service knows no such candidate; a report about another
+ * candidate than the one asked for is refused (the stream is treated as broken), never shown.
  */
 export function useShadowReport(options: ShadowReportOptions): Live<ShadowReport> {
   const { metrics } = useClients();
@@ -36,9 +38,18 @@ export function useShadowReport(options: ShadowReportOptions): Live<ShadowReport
         { signal },
       );
       for await (const update of stream) {
-        if (update.report) {
-          yield update.report;
+        const report = update.report;
+        if (!report) {
+          continue;
         }
+        if (key.candidate && report.candidate && report.candidate !== key.candidate) {
+          // Never show one candidate's numbers under another's name: treat it as a broken stream.
+          throw new ConnectError(
+            `asked for candidate ${key.candidate}, the service answered about ${report.candidate}`,
+            Code.Internal,
+          );
+        }
+        yield report;
       }
     },
   });
