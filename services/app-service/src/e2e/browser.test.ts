@@ -10,13 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Mesh } from "../../../../scripts/lib/mesh.js";
 
 /**
- * End to end in a real browser: Debian's chromium, driven by playwright-core, against the real local mesh (the four
- * built services as child processes on free ports, as `npm start` runs them, with 100 % mirroring). It classifies a
- * spam and a ham example on the Classify page, sends feedback, opens the Shadow page and waits for the comparison to
- * count the pairs. Screenshots of each page (wide and narrow) go to .test-output/e2e/.
+ * End to end in a real browser: Debian's chromium, driven by playwright-core, against the real local mesh (the five
+ * built services as child processes on free ports, as `npm start` runs them, with 100 % mirroring to both
+ * candidates). It classifies a spam and a ham example on the Classify page, sends feedback, opens the Shadow page's
+ * overview, waits for both candidates to count the pairs, clicks through to one candidate's report and opens the
+ * other's by its URL. Screenshots of each page (wide and narrow) go to .test-output/e2e/.
  *
  * Needs: `npx tsc -b` (services) and `npm run build -w web` (web/dist), and serves the bundled models in
- * models/spam-v1 (primary) and models/spam-v2 (shadow).
+ * models/spam-v1 (primary), models/spam-v2 and models/spam-lite (the candidates).
  */
 
 const run = promisify(execFile);
@@ -64,6 +65,8 @@ beforeAll(async () => {
     dataDir: path.join(work, "data"),
     logDir: path.join(work, "logs"),
     mirrorPercent: 100,
+    // Both candidates (spam-v2 and spam-lite), so the Shadow page's overview has two cards side by side.
+    candidates: ["shadow", "lite"],
     env,
     onLogLine: (service, line) => serviceProblems.push(`[${service}] ${line}`),
     readyTimeoutMs: 60_000,
@@ -147,13 +150,31 @@ describe("the web app in a real browser against the local mesh", () => {
     await page.screenshot({ path: path.join(OUTPUT, "classify-ham.png"), fullPage: true });
   }, 120_000);
 
-  it("shows the live shadow comparison of those requests", async () => {
+  it("shows every candidate side by side, and each one's live comparison one click (or one URL) away", async () => {
     await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: "Shadow" }).click();
-    await page.getByRole("heading", { name: "Shadow comparison" }).waitFor();
-    // Both requests were mirrored; once primary and shadow have reported them, the live report counts 2 pairs.
+    await page.getByRole("heading", { name: "Shadow comparison", exact: true }).waitFor();
+    // Both requests were mirrored to both candidates; once everyone has reported, each card counts 2 pairs.
+    for (const candidate of ["spam-v2", "spam-lite"]) {
+      const card = page.getByRole("article", { name: `Candidate ${candidate}`, exact: true });
+      await card.getByTestId("candidate-pairs-value").filter({ hasText: /^2$/ }).waitFor({ timeout: 60_000 });
+      await card.getByTestId("candidate-verdict").waitFor();
+    }
+    await page.screenshot({ path: path.join(OUTPUT, "shadow-overview.png"), fullPage: true });
+
+    const card = page.getByRole("article", { name: "Candidate spam-v2", exact: true });
+    await card.getByRole("link", { name: "spam-v2", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: "Shadow comparison: spam-v2" }).waitFor();
+    expect(new URL(page.url()).hash).toBe("#/shadow/spam-v2");
     await page.getByText(/of 2 pairs got the same label/).waitFor({ timeout: 60_000 });
     await page.getByRole("region", { name: /Verdict/ }).waitFor();
     await page.screenshot({ path: path.join(OUTPUT, "shadow.png"), fullPage: true });
+
+    // Back to the overview, then straight to the other candidate by its URL.
+    await page.goBack();
+    await page.getByRole("article", { name: "Candidate spam-lite", exact: true }).waitFor();
+    await page.goto(`${baseUrl}/#/shadow/spam-lite`);
+    await page.getByRole("heading", { level: 1, name: "Shadow comparison: spam-lite" }).waitFor();
+    await page.getByText(/of 2 pairs got the same label/).waitFor({ timeout: 60_000 });
 
     await page.setViewportSize({ width: 380, height: 800 });
     await page.screenshot({ path: path.join(OUTPUT, "shadow-narrow.png"), fullPage: true });
