@@ -3,9 +3,9 @@ import { rename, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { createGrpcClient, type GrpcClient } from "@shadowmesh/common";
+import { createGrpcJsTransport } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import {
@@ -34,31 +34,31 @@ const run = promisify(execFile);
 
 interface Running {
   service: ModelService;
-  predict: GrpcClient<typeof PredictService>;
-  health: GrpcClient<typeof Health>;
+  predict: Client<typeof PredictService>;
+  health: Client<typeof Health>;
   address: string;
   metricsUrl: string;
   close(): Promise<void>;
 }
 
 async function startService(config: Config, loader?: ModelLoader, load = true): Promise<Running> {
-  const service = createModelService({ config, logger: quietLogger(), ...(loader ? { loader } : {}) });
+  const service = createModelService(config, { logger: quietLogger(), ...(loader ? { loader } : {}) });
   const ports = await service.listen();
   if (load) {
-    await service.load();
+    await service.ready();
   }
-  const address = `127.0.0.1:${ports.grpcPort}`;
-  const predict = createGrpcClient(PredictService, address);
-  const health = createGrpcClient(Health, address);
+  const address = `127.0.0.1:${ports.grpc}`;
+  const transport = createGrpcJsTransport({ address });
+  const predict = createClient(PredictService, transport);
+  const health = createClient(Health, transport);
   return {
     service,
     predict,
     health,
     address,
-    metricsUrl: `http://127.0.0.1:${ports.metricsPort}/metrics`,
+    metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics`,
     async close() {
-      predict.close();
-      health.close();
+      transport.close();
       await service.stop();
     },
   };
@@ -107,7 +107,7 @@ describe("model-service with a fixture ONNX model", () => {
       { text: "Claim your FREE prize now" },
       {
         headers: { "x-request-id": "req-123" },
-        onHeader: (m) => (headerId = String(m.get("x-request-id")[0])),
+        onHeader: (h) => (headerId = String(h.get("x-request-id"))),
       },
     );
     expect(response.prediction).toMatchObject({
@@ -126,7 +126,7 @@ describe("model-service with a fixture ONNX model", () => {
     let headerId = "";
     const response = await svc.predict.predict(
       { text: "lunch tomorrow?" },
-      { onHeader: (m) => (headerId = String(m.get("x-request-id")[0])) },
+      { onHeader: (h) => (headerId = String(h.get("x-request-id"))) },
     );
     expect(response.prediction?.label).toBe("ham");
     expect(response.prediction?.requestId).toMatch(/^[0-9a-f-]{36}$/);
@@ -335,7 +335,7 @@ describe("model-service health and deadlines with a controllable model", () => {
       },
       false,
     );
-    const starting = svc.service.load();
+    const starting = svc.service.ready();
     try {
       const { health, predict } = svc;
       try {
