@@ -182,7 +182,7 @@ export function str(options: Common<string> & { choices?: readonly string[] }): 
   if (options.choices) {
     return oneOf(options.choices, options);
   }
-  return setting("text", (input) => input, options);
+  return setting("", (input) => input, options);
 }
 
 /** Reads `spec` (keys without the prefix) from `env` under `prefix`; throws a ConfigError listing every problem. */
