@@ -50,12 +50,9 @@ describe("app-service configuration", () => {
   it.each([
     [
       { APP_SERVICE_MIRROR_PERCENT: "101" },
-      'APP_SERVICE_MIRROR_PERCENT must be a number from 0 to 100, got "101"',
+      'APP_SERVICE_MIRROR_PERCENT must be between 0 and 100, got "101"',
     ],
-    [
-      { APP_SERVICE_MIRROR_PERCENT: "-1" },
-      'APP_SERVICE_MIRROR_PERCENT must be a number from 0 to 100, got "-1"',
-    ],
+    [{ APP_SERVICE_MIRROR_PERCENT: "-1" }, 'APP_SERVICE_MIRROR_PERCENT must be between 0 and 100, got "-1"'],
     [{ APP_SERVICE_PORT: "0x50" }, 'APP_SERVICE_PORT must be an integer from 0 to 65535, got "0x50"'],
     [
       { APP_SERVICE_TRUST_FORWARDED_PROTO: "maybe" },

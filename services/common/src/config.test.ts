@@ -96,8 +96,8 @@ describe("the vocabulary: every rule once, every error worded the same", () => {
     [port({ default: 1, desc: "" }), "0x50", 'S_V must be an integer from 0 to 65535, got "0x50"'],
     [num({ default: 1, desc: "" }), "NaN", 'S_V must be a number, got "NaN"'],
     [num({ default: 1, desc: "" }), "Infinity", 'S_V must be a number, got "Infinity"'],
-    [ratio({ default: 1, desc: "" }), "1.01", 'S_V must be a number from 0 to 1, got "1.01"'],
-    [percent({ default: 1, desc: "" }), "101", 'S_V must be a number from 0 to 100, got "101"'],
+    [ratio({ default: 1, desc: "" }), "1.01", 'S_V must be between 0 and 1, got "1.01"'],
+    [percent({ default: 1, desc: "" }), "101", 'S_V must be between 0 and 100, got "101"'],
     [
       percent({ above0: true, default: 1, desc: "" }),
       "0",

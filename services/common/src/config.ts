@@ -64,9 +64,13 @@ function range(min: number | undefined, max: number | undefined): string {
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function numberParser(kind: "an integer" | "a number", min?: number, max?: number, above?: number) {
-  const bounds =
-    above !== undefined ? `above ${above}${max !== undefined ? ` and at most ${max}` : ""}` : range(min, max);
-  const words = [kind, bounds].filter(Boolean).join(" ");
+  // Integers: "an integer from 1 to 10"; numbers in a closed range: "between 0 and 100" (decimals allowed).
+  const words =
+    above !== undefined
+      ? `${kind} above ${above}${max !== undefined ? ` and at most ${max}` : ""}`
+      : kind === "a number" && min !== undefined && max !== undefined
+        ? `between ${min} and ${max}`
+        : [kind, range(min, max)].filter(Boolean).join(" ");
   return (input: string): number => {
     const text = input.trim();
     const value = DECIMAL.test(text) ? Number(text) : Number.NaN;

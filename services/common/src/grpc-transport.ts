@@ -26,7 +26,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { runStreamingCall, runUnaryCall, type UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import { runStreamingCall, type UniversalHandlerOptions } from "@connectrpc/connect/protocol";
 import * as grpc from "@grpc/grpc-js";
 import { type AddServiceOptions, addService, createServiceDefinition } from "./grpc-adapter.js";
 
@@ -100,16 +100,28 @@ function binaryValue(value: string): Buffer {
   }
 }
 
+function addHeader(metadata: grpc.Metadata, key: string, value: string): void {
+  if (RESERVED.has(key)) return;
+  if (key.endsWith("-bin")) {
+    for (const part of value.split(",")) metadata.add(key, binaryValue(part.trim()));
+  } else {
+    metadata.add(key, value);
+  }
+}
+
 function headersToMetadata(header: HeaderInit | undefined): grpc.Metadata {
   const metadata = new grpc.Metadata();
   if (header === undefined) return metadata;
-  new Headers(header).forEach((value, key) => {
-    if (RESERVED.has(key)) return;
-    if (key.endsWith("-bin")) {
-      for (const part of value.split(",")) metadata.add(key, binaryValue(part.trim()));
-    } else {
-      metadata.add(key, value);
+  if (!(header instanceof Headers) && !Array.isArray(header)) {
+    // A plain object (what callers pass): no Headers object per call.
+    for (const [key, value] of Object.entries(header)) {
+      const name = key.toLowerCase();
+      for (const one of typeof value === "string" ? [value] : value) addHeader(metadata, name, one);
     }
+    return metadata;
+  }
+  new Headers(header).forEach((value, key) => {
+    addHeader(metadata, key, value);
   });
   return metadata;
 }
@@ -132,6 +144,20 @@ export function connectErrorOf(status: Partial<grpc.StatusObject> & { message?: 
     code,
     metadataInto(status.metadata, new Headers()),
   );
+}
+
+/** The signal of a call whose caller gave none. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/** connect's applyInterceptors: the first interceptor is the outermost. */
+function applyInterceptors<
+  T extends (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>,
+>(next: T, interceptors: readonly Interceptor[]): T {
+  let chain = next as (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
+  for (const interceptor of [...interceptors].reverse()) {
+    chain = interceptor(chain);
+  }
+  return chain as T;
 }
 
 function abortError(signal: AbortSignal): ConnectError {
@@ -178,8 +204,8 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
         return;
       }
       const definition = definitionOf(method);
-      const header = new Headers();
-      const trailer = new Headers();
+      let headerMetadata: grpc.Metadata | undefined;
+      let trailerMetadata: grpc.Metadata | undefined;
       const call = raw.makeUnaryRequest(
         definition.path,
         definition.requestSerialize,
@@ -188,27 +214,43 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
         headersToMetadata(req.header),
         callOptions(deadline),
         (error, response) => {
-          signal?.removeEventListener("abort", abort);
           if (error) {
             reject(signal?.aborted ? abortError(signal) : connectErrorOf(error));
             return;
           }
+          // Response headers and trailers become Headers only when someone reads them (onHeader, onTrailer, an
+          // interceptor): most callers never do.
+          let header: Headers | undefined;
+          let trailer: Headers | undefined;
           resolve({
             stream: false,
             service: method.parent,
             method,
-            header,
+            get header() {
+              header ??= metadataInto(headerMetadata, new Headers());
+              return header;
+            },
             message: response as MessageShape<O>,
-            trailer,
+            get trailer() {
+              trailer ??= metadataInto(trailerMetadata, new Headers());
+              return trailer;
+            },
           });
         },
       );
-      const abort = () => call.cancel();
-      signal?.addEventListener("abort", abort, { once: true });
-      call.on("metadata", (metadata) => metadataInto(metadata, header));
-      // grpc-js emits "status" right after the callback, in the same tick: the trailer is filled before anyone
+      if (signal && signal !== NEVER_ABORTED) {
+        const abort = () => call.cancel();
+        signal.addEventListener("abort", abort, { once: true });
+        call.once("status", () => signal.removeEventListener("abort", abort));
+      }
+      call.once("metadata", (metadata) => {
+        headerMetadata = metadata;
+      });
+      // grpc-js emits "status" right after the callback, in the same tick: the trailer is there before anyone
       // awaiting the response runs.
-      call.on("status", (status) => metadataInto(status.metadata, trailer));
+      call.once("status", (status) => {
+        trailerMetadata = status.metadata;
+      });
     });
 
   /** One server-streaming call on the wire; resolves once the response headers (or the status) arrive. */
@@ -293,6 +335,14 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
     contextValues: values ?? createContextValues(),
   });
 
+  const unaryChain = applyInterceptors(
+    (req: UnaryRequest | StreamRequest) =>
+      req.stream
+        ? Promise.reject(new ConnectError("a stream in the unary chain", Code.Internal))
+        : unaryCall(req, req.contextValues.get(callDeadline)),
+    interceptors,
+  );
+
   const deadlineOf = (timeoutMs: number | undefined) =>
     timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
 
@@ -313,15 +363,18 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
         // The hot path (a forwarded Predict): no AbortController, deadline timer or request object per call.
         return unaryCall<I, O>({ method, signal, header, message: messageOf(method.input, input) }, deadline);
       }
+      // The interceptor chain, without connect's runUnaryCall (an AbortController, a linked one and a deadline
+      // timer per call): grpc-js enforces the deadline itself, and the caller's signal is passed through.
       const values = contextValues ?? createContextValues();
       values.set(callDeadline, deadline);
-      return runUnaryCall<I, O>({
-        req: { stream: false, method, message: input, ...requestFields(method, header, values) },
-        next: (req) => unaryCall(req, deadline),
-        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-        ...(signal ? { signal } : {}),
-        interceptors,
-      });
+      const req: UnaryRequest<I, O> = {
+        stream: false,
+        method,
+        message: messageOf(method.input, input),
+        signal: signal ?? NEVER_ABORTED,
+        ...requestFields(method, header, values),
+      };
+      return unaryChain(req as unknown as UnaryRequest) as unknown as Promise<UnaryResponse<I, O>>;
     },
 
     stream<I extends DescMessage, O extends DescMessage>(

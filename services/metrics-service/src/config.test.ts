@@ -32,7 +32,7 @@ describe("readConfig", () => {
     [{ [`${P}WATCH_MIN_INTERVAL_MS`]: "5000" }, "WATCH_MIN_INTERVAL_MS must not exceed"],
     [
       { [`${P}VERDICT_MIN_AGREEMENT`]: "1.5" },
-      'METRICS_SERVICE_VERDICT_MIN_AGREEMENT must be a number from 0 to 1, got "1.5"',
+      'METRICS_SERVICE_VERDICT_MIN_AGREEMENT must be between 0 and 1, got "1.5"',
     ],
     [
       { [`${P}MAX_DISAGREEMENTS`]: "100000" },
@@ -48,11 +48,11 @@ describe("readConfig", () => {
     ],
     [
       { [`${P}EXPECTED_MIRROR_PERCENT`]: "150" },
-      'METRICS_SERVICE_EXPECTED_MIRROR_PERCENT must be a number from 0 to 100, got "150"',
+      'METRICS_SERVICE_EXPECTED_MIRROR_PERCENT must be between 0 and 100, got "150"',
     ],
     [
       { [`${P}VERDICT_MIN_COVERAGE`]: "-0.1" },
-      'METRICS_SERVICE_VERDICT_MIN_COVERAGE must be a number from 0 to 1, got "-0.1"',
+      'METRICS_SERVICE_VERDICT_MIN_COVERAGE must be between 0 and 1, got "-0.1"',
     ],
     [
       { [`${P}VERDICT_MAX_SHADOW_SILENCE_MS`]: "0" },

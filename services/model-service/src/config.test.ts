@@ -48,7 +48,7 @@ describe("readConfig", () => {
     ],
     [
       { MODEL_SERVICE_REPORT_SAMPLE_PERCENT: "101" },
-      /MODEL_SERVICE_REPORT_SAMPLE_PERCENT must be a number from 0 to 100/,
+      /MODEL_SERVICE_REPORT_SAMPLE_PERCENT must be between 0 and 100/,
     ],
     [
       { MODEL_SERVICE_BATCH_MAX_SIZE: "1.5" },
