@@ -193,11 +193,12 @@ export async function runService<C>(main: ServiceMain<C>): Promise<void> {
   } catch (error) {
     return fatal(error, 2);
   }
-  installShutdown(
-    logger,
-    [{ name: "graceful stop", run: () => service.stop() }],
-    main.shutdownTimeoutMs(config),
-  );
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    return service.stop();
+  };
+  installShutdown(logger, [{ name: "graceful stop", run: stop }], main.shutdownTimeoutMs(config));
   process.on("SIGHUP", () => {
     service.reload("SIGHUP").catch((error: unknown) => logger.error({ err: error }, "reload failed"));
   });
@@ -207,10 +208,12 @@ export async function runService<C>(main: ServiceMain<C>): Promise<void> {
   } catch (error) {
     return fatal(error, 1);
   }
+  if (stopping) return;
   logger.info({ ports }, "listening");
   try {
     await service.ready();
   } catch (error) {
-    fatal(error, 1);
+    // A signal during the start: the shutdown under way decides the exit code, not the start it cut short.
+    if (!stopping) fatal(error, 1);
   }
 }

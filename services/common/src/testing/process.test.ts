@@ -60,6 +60,17 @@ describe("startService + runService", () => {
     );
   });
 
+  it("SIGTERM during a slow start: the start settles, then the shutdown runs; exit 0, nothing on stderr", async () => {
+    const child = await startService({ entry: ENTRY, env: { TINY_START_MS: "1500" } });
+    try {
+      expect(await child.stop("SIGTERM")).toEqual({ code: 0, signal: null });
+      expect(child.lines.some((line) => line.includes('"msg":"stopped"'))).toBe(true);
+      expect(child.stderr).toEqual([]);
+    } finally {
+      await child.kill();
+    }
+  });
+
   it("kill() ends a stopped (SIGSTOP) process", async () => {
     const child = await startService({ entry: ENTRY });
     child.process.kill("SIGSTOP");

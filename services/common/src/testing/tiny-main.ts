@@ -1,4 +1,4 @@
-import { loadConfig, port, shutdownSpec } from "../config.js";
+import { loadConfig, ms, port, shutdownSpec } from "../config.js";
 import { runService } from "../service.js";
 import { createTinyService } from "./tiny-service.js";
 
@@ -6,6 +6,7 @@ import { createTinyService } from "./tiny-service.js";
 const spec = {
   GRPC_PORT: port({ default: 0, desc: "gRPC port." }),
   METRICS_PORT: port({ default: 0, desc: "Ops port." }),
+  START_MS: ms({ default: 0, desc: "How long the start takes." }),
   ...shutdownSpec(),
 };
 const read = () => loadConfig("TINY_", spec);
@@ -25,6 +26,7 @@ await runService({
         metricsPort: config.METRICS_PORT,
         shutdownDelayMs: config.SHUTDOWN_DELAY_MS,
         shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+        startMs: config.START_MS,
       },
       logger,
     ),

@@ -3,6 +3,7 @@ import { HealthReporter } from "../health.js";
 import type { Logger } from "../logger.js";
 import { createRegistry } from "../ops-server.js";
 import { createService, type Service } from "../service.js";
+import { sleep } from "../shutdown.js";
 
 /**
  * A fourth service in about 20 lines (issue #13): a grpc-js server with the health service, its ops server,
@@ -14,6 +15,8 @@ export interface TinyConfig {
   metricsPort: number;
   shutdownDelayMs: number;
   shutdownTimeoutMs: number;
+  /** How long start takes (a model being loaded). */
+  startMs?: number;
 }
 
 export function createTinyService(config: TinyConfig, logger: Logger): Service & { reloads: string[] } {
@@ -24,7 +27,10 @@ export function createTinyService(config: TinyConfig, logger: Logger): Service &
   const service = createService(
     {
       listen: async () => ({ grpc: await bindGrpcServer(server, config.host, config.grpcPort) }),
-      start: async () => health.set("SERVING"),
+      start: async () => {
+        await sleep(config.startMs ?? 0);
+        health.set("SERVING");
+      },
       ready: () => health.serving,
       notServing: () => health.set("NOT_SERVING"),
       drain: (timeoutMs) => stopGrpcServer(server, timeoutMs),
