@@ -32,11 +32,12 @@ const aborted = (context: HandlerContext) =>
 describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => {
   let server: grpc.Server;
   let transport: GrpcJsTransport;
-  const seen: { headers: Record<string, string>; cancelled: number; timeouts: (number | undefined)[] } = {
-    headers: {},
-    cancelled: 0,
-    timeouts: [],
-  };
+  const seen: {
+    headers: Record<string, string>;
+    hanging: number;
+    cancelled: number;
+    timeouts: (number | undefined)[];
+  } = { headers: {}, hanging: 0, cancelled: 0, timeouts: [] };
   const predict: Partial<ServiceImpl<typeof PredictService>> = {
     async predict(request, context) {
       seen.headers = Object.fromEntries(context.requestHeader.entries());
@@ -45,6 +46,7 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
         throw new ConnectError("no such thing", Code.NotFound, { "x-why": "asked for it" });
       }
       if (request.text === "hang") {
+        seen.hanging++;
         await aborted(context);
         seen.cancelled++;
         throw new ConnectError("gone", Code.Canceled);
@@ -68,6 +70,7 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
         throw new ConnectError("broke after three", Code.DataLoss);
       }
       if (count === 0) {
+        seen.hanging++;
         await aborted(context);
         seen.cancelled++;
       }
@@ -137,9 +140,11 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
   it("signal → cancel: the caller gets CANCELED at once and the server sees the cancellation", async () => {
     const client = createClient(PredictService, transport);
     const before = seen.cancelled;
+    const hanging = seen.hanging;
     const controller = new AbortController();
     const call = client.predict({ text: "hang" }, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 50);
+    await expect.poll(() => seen.hanging, { timeout: 5000, interval: 5 }).toBe(hanging + 1); // in the handler
+    controller.abort();
     await expect(call).rejects.toMatchObject({ code: Code.Canceled });
     await expect.poll(() => seen.cancelled, { timeout: 5000 }).toBe(before + 1);
     const already = new AbortController();
@@ -178,6 +183,7 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
   it("server streaming: abort and deadline end the stream with CANCELED / DEADLINE_EXCEEDED; the server sees it", async () => {
     const client = createClient(MetricsService, transport);
     const before = seen.cancelled;
+    const hanging = seen.hanging;
     const controller = new AbortController();
     const reading = (async () => {
       for await (const _ of client.watchShadowReport(
@@ -187,7 +193,8 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
         // none
       }
     })();
-    setTimeout(() => controller.abort(), 100);
+    await expect.poll(() => seen.hanging, { timeout: 5000, interval: 5 }).toBe(hanging + 1); // streaming
+    controller.abort();
     await expect(reading).rejects.toMatchObject({ code: Code.Canceled });
     const timed = (async () => {
       for await (const _ of client.watchShadowReport({ maxDisagreements: 0 }, { timeoutMs: 150 })) {

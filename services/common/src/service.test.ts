@@ -136,8 +136,9 @@ describe("createService", () => {
     await service.listen();
     const ready = service.ready();
     const stopped = service.stop();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(calls).toEqual(["listen"]); // nothing of the shutdown ran before the start settled
+    // stop() awaits the pending start: nothing of the shutdown runs however many turns pass before it settles.
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual(["listen"]);
     finishStart();
     await ready;
     await stopped;
