@@ -150,9 +150,9 @@ function startService(name: string, modelDir: string, batching: boolean): Promis
     },
     (line) => {
       if (!line.startsWith("{")) return undefined;
-      const parsed = JSON.parse(line) as { msg?: string; grpcPort?: number; metricsPort?: number };
-      if (parsed.msg?.startsWith("listening"))
-        ports = { port: parsed.grpcPort ?? 0, metricsPort: parsed.metricsPort ?? 0 };
+      const parsed = JSON.parse(line) as { msg?: string; ports?: { grpc?: number; metrics?: number } };
+      if (parsed.msg === "listening")
+        ports = { port: parsed.ports?.grpc ?? 0, metricsPort: parsed.ports?.metrics ?? 0 };
       return parsed.msg === "serving" ? ports : undefined;
     },
   );
