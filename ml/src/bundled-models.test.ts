@@ -3,15 +3,15 @@ import { join } from "node:path";
 import type { InferenceSession } from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "./child-process.js";
+import { MAX_MODEL_BYTES, MAX_TEXT_CHARS, SPLIT_CONFIG } from "./constants.js";
 import { loadRawCorpus } from "./corpus.js";
-import { buildDataset, type Example, type ParsedRecord } from "./dataset.js";
+import { buildDataset, type Example } from "./dataset.js";
 import type { ModelManifest } from "./manifest.js";
-import { MAX_TEXT_CHARS, MODEL_SPECS } from "./model-specs.js";
+import { MODEL_SPECS } from "./model-specs.js";
 import { LABELS } from "./onnx-export.js";
 import { createSession, predictWithOnnx, runBatch } from "./onnx-inference.js";
-import { modelText, parseMessage } from "./parse-message.js";
-import { MAX_MODEL_BYTES, SPLIT_CONFIG } from "./pipeline.js";
 import { sha256Hex } from "./rng.js";
+import { parseCorpus } from "./stages/parse.js";
 
 interface TrainerPredictions {
   threshold: number;
@@ -24,17 +24,7 @@ const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, "utf8")) 
 let testSplit: Example[] = [];
 
 beforeAll(async () => {
-  const records: ParsedRecord[] = [];
-  for (const m of loadRawCorpus()) {
-    const parsed = await parseMessage(m.text);
-    records.push({
-      id: m.id,
-      group: m.group,
-      checksum: m.checksum.value,
-      text: modelText(parsed, MAX_TEXT_CHARS),
-      hasHtml: parsed.hasHtml,
-    });
-  }
+  const records = await parseCorpus(loadRawCorpus());
   testSplit = buildDataset(records, SPLIT_CONFIG).examples.filter((e) => e.split === "test");
 }, 120_000);
 

@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { moduleGraph, SRC_DIR } from "./module-graph.js";
 import { sha256Hex } from "./rng.js";
 
-const SRC_DIR = fileURLToPath(new URL("./", import.meta.url));
-
 /** A content hash of some of this package's source files: a stage re-runs when the code it depends on changes. */
-export function sourceHash(files: readonly string[]): string {
-  return sha256Hex(files.map((f) => `${f}\n${readFileSync(join(SRC_DIR, f), "utf8")}`).join("\n\u0000\n"));
+export function sourceHash(files: readonly string[], root = SRC_DIR): string {
+  return sha256Hex(files.map((f) => `${f}\n${readFileSync(join(root, f), "utf8")}`).join("\n\u0000\n"));
+}
+
+/** The content hash of the entry modules and everything they import (see module-graph.ts). */
+export function moduleGraphHash(entries: readonly string[], root = SRC_DIR): string {
+  return sourceHash(moduleGraph(entries, root), root);
 }
 
 /** The key of a stage run: a hash of everything that determines its output. */

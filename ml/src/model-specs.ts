@@ -1,3 +1,4 @@
+import { SEED } from "./constants.js";
 import type { NgramBlockSpec } from "./features.js";
 import type { TrainConfig } from "./train.js";
 
@@ -11,12 +12,6 @@ export interface ModelSpec {
   /** The hard-ham false-positive rate the threshold search (on held-out, never test, scores) must respect. */
   maxSelectionHardHamFpr: number;
 }
-
-/** The pipeline seed: split hashing, initialisation and shuffling all derive from it. */
-export const SEED = 20_240_601;
-
-/** The longest text (UTF-16 code units, i.e. JavaScript string length) the models accept. */
-export const MAX_TEXT_CHARS = 20_000;
 
 export const MODEL_SPECS: readonly ModelSpec[] = [
   {

@@ -1,6 +1,6 @@
 import type { Evaluation } from "./evaluate.js";
 import type { ModelManifest } from "./manifest.js";
-import type { TrainedSummary } from "./pipeline.js";
+import type { TrainedSummary } from "./trained-summary.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 const f4 = (x: number) => x.toFixed(4);
