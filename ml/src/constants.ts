@@ -11,3 +11,6 @@ export const SPLIT_CONFIG = { seed: SEED, trainFraction: 0.6, validationFraction
 
 /** The size gate of every model.onnx. */
 export const MAX_MODEL_BYTES = 5 * 1024 * 1024;
+
+/** The model every candidate is compared with (the primary that `npm start` serves). */
+export const BASELINE_MODEL = "spam-v1";

@@ -51,6 +51,23 @@ export const MODEL_SPECS: readonly ModelSpec[] = [
     },
     maxSelectionHardHamFpr: 0.04,
   },
+  {
+    name: "spam-lite",
+    version: "0.1.0",
+    description:
+      "Small and fast candidate: presence (binary, L2-normalised) of the 1,000 most frequent lower-cased words, logistic regression. No idf, no n-grams, no character features: a tenth of spam-v1's vocabulary. Threshold chosen on 5-fold cross-validation over train + validation; final fit on train + validation.",
+    blocks: [{ tokens: "word", minN: 1, maxN: 1, maxFeaturesPerN: [1_000], minDf: 5, weighting: "binary" }],
+    train: {
+      hidden: 0,
+      epochs: 10,
+      batchSize: 64,
+      learningRate: 0.02,
+      l2: 1e-5,
+      hardHamWeight: 1,
+      seed: SEED,
+    },
+    maxSelectionHardHamFpr: 0.04,
+  },
 ];
 
 export function modelSpec(name: string): ModelSpec {

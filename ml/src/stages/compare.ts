@@ -3,13 +3,15 @@ import { join } from "node:path";
 import { writeAtomic } from "../cache.js";
 import { createSession, type OnnxPredictions, predictWithOnnx } from "../onnx-inference.js";
 
-/** How differently spam-v1 and spam-v2 label the test split (what the shadow comparison will see). */
+/** How differently a candidate labels the test split than the baseline (what the shadow comparison will see). */
 export interface Disagreement {
+  baseline: string;
+  candidate: string;
   examples: number;
   disagreements: number;
   rate: number;
-  spamV1HamSpamV2Spam: number;
-  spamV1SpamSpamV2Ham: number;
+  baselineHamCandidateSpam: number;
+  baselineSpamCandidateHam: number;
   meanAbsSpamProbabilityDifference: number;
   spamProbabilityDifferenceAbove0_1: number;
 }
@@ -26,27 +28,32 @@ export async function predictFile(
   return out;
 }
 
-export function measureDisagreement(a: OnnxPredictions, b: OnnxPredictions): Disagreement {
+export function measureDisagreement(
+  names: { baseline: string; candidate: string },
+  a: OnnxPredictions,
+  b: OnnxPredictions,
+): Disagreement {
   const n = a.labels.length;
   let disagreements = 0;
-  let v1HamV2Spam = 0;
+  let baselineHamCandidateSpam = 0;
   let deltaSum = 0;
   let bigDeltas = 0;
   for (let i = 0; i < n; i++) {
     if (a.labels[i] !== b.labels[i]) {
       disagreements += 1;
-      if (a.labels[i] === "ham") v1HamV2Spam += 1;
+      if (a.labels[i] === "ham") baselineHamCandidateSpam += 1;
     }
     const delta = Math.abs((a.spamProbability[i] ?? 0) - (b.spamProbability[i] ?? 0));
     deltaSum += delta;
     if (delta > 0.1) bigDeltas += 1;
   }
   return {
+    ...names,
     examples: n,
     disagreements,
     rate: disagreements / n,
-    spamV1HamSpamV2Spam: v1HamV2Spam,
-    spamV1SpamSpamV2Ham: disagreements - v1HamV2Spam,
+    baselineHamCandidateSpam,
+    baselineSpamCandidateHam: disagreements - baselineHamCandidateSpam,
     meanAbsSpamProbabilityDifference: deltaSum / n,
     spamProbabilityDifferenceAbove0_1: bigDeltas,
   };
@@ -54,22 +61,27 @@ export function measureDisagreement(a: OnnxPredictions, b: OnnxPredictions): Dis
 
 export function describeDisagreement(d: Disagreement): string {
   return (
-    `${d.disagreements} of ${d.examples} test texts (${(100 * d.rate).toFixed(2)} %) get a different label ` +
-    `(${d.spamV1HamSpamV2Spam} ham by spam-v1 but spam by spam-v2, ${d.spamV1SpamSpamV2Ham} the other way); ` +
+    `${d.candidate} vs ${d.baseline}: ${d.disagreements} of ${d.examples} test texts (${(100 * d.rate).toFixed(2)} %) get a different label ` +
+    `(${d.baselineHamCandidateSpam} ham by ${d.baseline} but spam by ${d.candidate}, ${d.baselineSpamCandidateHam} the other way); ` +
     `mean |P(spam) difference| ${d.meanAbsSpamProbabilityDifference.toFixed(4)}, ` +
     `${d.spamProbabilityDifferenceAbove0_1} texts differ by more than 0.1.`
   );
 }
 
-/** Adds the disagreement with another model to a published model's report.json and report.md. */
-export function addDisagreementToReport(dir: string, other: string, d: Disagreement): void {
+/**
+ * Records a published model's disagreements in its report.json (`disagreements`) and report.md (one section each):
+ * the baseline's report lists every candidate, a candidate's report its comparison with the baseline.
+ */
+export function addDisagreementsToReport(dir: string, model: string, list: readonly Disagreement[]): void {
+  if (list.length === 0) return;
   const reportFile = join(dir, "report.json");
   const report = JSON.parse(readFileSync(reportFile, "utf8")) as Record<string, unknown>;
-  report.disagreementWithOtherModel = { other, ...d };
+  report.disagreements = list;
   writeAtomic(reportFile, `${JSON.stringify(report, null, 2)}\n`);
   const md = join(dir, "report.md");
-  writeAtomic(
-    md,
-    `${readFileSync(md, "utf8")}\n## Disagreement with ${other}\n\n${describeDisagreement(d)}\n`,
+  const sections = list.map(
+    (d) =>
+      `\n## Disagreement with ${d.baseline === model ? d.candidate : d.baseline}\n\n${describeDisagreement(d)}\n`,
   );
+  writeAtomic(md, `${readFileSync(md, "utf8")}${sections.join("")}`);
 }

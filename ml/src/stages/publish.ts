@@ -1,76 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeAtomic } from "../cache.js";
-import { MAX_MODEL_BYTES, SPLIT_CONFIG } from "../constants.js";
+import { SPLIT_CONFIG } from "../constants.js";
 import type { DedupeStats, Example, splitCounts } from "../dataset.js";
 import type { Evaluation } from "../evaluate.js";
+import type { GateResult } from "../gates.js";
 import type { ModelManifest } from "../manifest.js";
 import type { ModelSpec } from "../model-specs.js";
 import { renderReportMarkdown } from "../report.js";
 import type { TrainedSummary } from "../trained-summary.js";
-
-export interface GateResult {
-  gate: string;
-  passed: boolean;
-  detail: string;
-}
-
-export const GATES = { v2MinTestF1: 0.98, v2MaxHardHamFpr: 0.06 } as const;
-
-/** The gates every freshly built model must pass: ONNX Runtime agrees with the trainer, training repeats, size. */
-export function integrityGates(
-  name: string,
-  evaluation: Evaluation,
-  summary: TrainedSummary,
-  onnxBytes: number,
-): GateResult[] {
-  return [
-    {
-      gate: `${name} parity`,
-      passed: evaluation.parity.passed,
-      detail: `max |onnx - trainer| ${evaluation.parity.maxAbsDifference.toExponential(2)} over ${evaluation.parity.examples} test texts (tolerance ${evaluation.parity.tolerance}), ${evaluation.parity.labelMismatches} label mismatches`,
-    },
-    {
-      gate: `${name} repeatability`,
-      passed: summary.repeatability.identical,
-      detail: `${summary.repeatability.runs} trainings, sha256 ${[...new Set(summary.repeatability.sha256s)].map((s) => s.slice(0, 12)).join(" vs ")}`,
-    },
-    {
-      gate: `${name} size`,
-      passed: onnxBytes <= MAX_MODEL_BYTES,
-      detail: `${onnxBytes} bytes (limit ${MAX_MODEL_BYTES})`,
-    },
-  ];
-}
-
-/** The quality gates on test metrics; `manifestOf` gives the fresh manifest of a model, else the bundled one. */
-export function qualityGates(manifestOf: (name: string) => ModelManifest | undefined): GateResult[] {
-  const gates: GateResult[] = [];
-  const v1 = manifestOf("spam-v1");
-  const v2 = manifestOf("spam-v2");
-  if (v2) {
-    gates.push(
-      {
-        gate: "spam-v2 test F1",
-        passed: v2.metrics.f1 >= GATES.v2MinTestF1,
-        detail: `${v2.metrics.f1.toFixed(4)} (need >= ${GATES.v2MinTestF1})`,
-      },
-      {
-        gate: "spam-v2 hard-ham FPR",
-        passed: v2.metrics.hardHamFalsePositiveRate <= GATES.v2MaxHardHamFpr,
-        detail: `${(100 * v2.metrics.hardHamFalsePositiveRate).toFixed(2)} % (need <= ${100 * GATES.v2MaxHardHamFpr} %, threshold ${v2.decisionThreshold} chosen without the test split)`,
-      },
-    );
-  }
-  if (v1 && v2) {
-    gates.push({
-      gate: "spam-v2 beats spam-v1 on test F1",
-      passed: v2.metrics.f1 > v1.metrics.f1,
-      detail: `${v2.metrics.f1.toFixed(4)} vs ${v1.metrics.f1.toFixed(4)}`,
-    });
-  }
-  return gates;
-}
 
 export interface ModelFiles {
   spec: ModelSpec;
@@ -82,6 +20,8 @@ export interface ModelFiles {
   examples: readonly Example[];
   dedupe: DedupeStats;
   counts: ReturnType<typeof splitCounts>;
+  /** This model's gates (integrity and quality), recorded in its report whether they passed or not. */
+  gates: readonly GateResult[];
 }
 
 /** Writes a model's folder: model.onnx, model.json, report.json, report.md, trainer-predictions.json. */
@@ -102,6 +42,7 @@ export function writeModelFiles(outDir: string, m: ModelFiles): void {
     trainingSeconds: m.summary.timings,
     repeatability: m.summary.repeatability,
     dataset: { dedupe: m.dedupe, splitCounts: m.counts, splitConfig: SPLIT_CONFIG },
+    gates: m.gates,
   };
   writeAtomic(join(outDir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
   // The trainer's in-memory P(spam) on the test split: lets `npm test` check parity without retraining.
@@ -119,5 +60,5 @@ export function writeModelFiles(outDir: string, m: ModelFiles): void {
       })),
     })}\n`,
   );
-  writeAtomic(join(outDir, "report.md"), renderReportMarkdown(m.manifest, report, m.summary));
+  writeAtomic(join(outDir, "report.md"), renderReportMarkdown(m.manifest, report, m.summary, m.gates));
 }
