@@ -185,7 +185,10 @@ describe("spam-lite, the small candidate", () => {
     );
     expect(byGate["spam-lite hard-ham FPR"]).toBe((lite?.metrics.hardHamFalsePositiveRate ?? 1) <= 0.06);
     const md = readFileSync(join(modelDir("spam-lite"), "report.md"), "utf8");
-    const missed = quality.filter((g) => !g.passed);
-    if (missed.length > 0) expect(md).toContain(`This candidate missed ${missed.length} gate`);
+    // The bundled spam-lite misses the F1 gate (0.9165 against spam-v1's 0.9639 - 0.01) and is published anyway.
+    expect(quality.filter((g) => !g.passed).map((g) => g.gate)).toEqual([
+      "spam-lite test F1 within 0.01 of spam-v1",
+    ]);
+    expect(md).toContain("This candidate missed 1 gate that is recorded rather than enforced");
   });
 });

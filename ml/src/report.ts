@@ -97,5 +97,5 @@ function gatesSection(gates: readonly GateResult[]): string {
   return `| gate | result | kind | detail |
 |---|---|---|---|
 ${rows.join("\n")}
-${missed > 0 ? `\nThis candidate missed ${missed} gate${missed === 1 ? "" : "s"} that are recorded rather than enforced: it is published for shadow testing, not for promotion.\n` : ""}`;
+${missed > 0 ? `\nThis candidate missed ${missed === 1 ? "1 gate that is" : `${missed} gates that are`} recorded rather than enforced: it is published for shadow testing, not for promotion.\n` : ""}`;
 }
