@@ -1,26 +1,16 @@
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { StageCache } from "./cache.js";
 import { REPO_ROOT } from "./child-process.js";
 import { BASELINE_MODEL, MAX_TEXT_CHARS, SPLIT_CONFIG } from "./constants.js";
 import { corpusFingerprint, DATA_PACKAGE, dataPackageVersion, loadRawCorpus } from "./corpus.js";
-import { buildDataset, type DedupeStats, type Example, splitCounts } from "./dataset.js";
-import { type Evaluation, evaluateModel } from "./evaluate.js";
-import { type GateResult, integrityGates, publishable, qualityGates } from "./gates.js";
-import { buildManifest, type ModelManifest } from "./manifest.js";
+import { buildDataset, type DedupeStats, splitCounts } from "./dataset.js";
+import { evaluateModel } from "./evaluate.js";
 import { MODEL_SPECS, type ModelSpec, modelSpec } from "./model-specs.js";
 import { fmtSeconds, StageRunner } from "./stage-runner.js";
-import {
-  addDisagreementsToReport,
-  type Disagreement,
-  describeDisagreement,
-  measureDisagreement,
-  predictFile,
-} from "./stages/compare.js";
+import { addDisagreementsToReport, compareWithBaseline, type Disagreement } from "./stages/compare.js";
 import { parseCorpus } from "./stages/parse.js";
-import { writeModelFiles } from "./stages/publish.js";
+import { type BuiltModel, type Published, publishModels } from "./stages/publish.js";
 import { PRODUCER_VERSION, trainedOnnxPath, trainTwice } from "./stages/train.js";
-import type { TrainedSummary } from "./trained-summary.js";
 
 export interface PipelineOptions {
   /** Models to build; the others keep their bundled artifacts. Default: all. */
@@ -34,24 +24,12 @@ export interface PipelineOptions {
   log?: (line: string) => void;
 }
 
-export interface PipelineResult {
+export interface PipelineResult extends Published {
   dedupe: DedupeStats;
   splitCounts: ReturnType<typeof splitCounts>;
-  models: Record<string, { manifest: ModelManifest; evaluation: Evaluation; published: boolean }>;
-  /** Every gate; `passed` is true when every blocking one passed (non-blocking misses are in the models' reports). */
-  gates: GateResult[];
   /** Every candidate against the baseline (spam-v1), fresh models where built, bundled ones otherwise. */
   disagreements: Disagreement[];
-  passed: boolean;
   seconds: number;
-}
-
-interface Trained {
-  spec: ModelSpec;
-  summary: TrainedSummary;
-  onnxPath: string;
-  key: string;
-  evaluation?: Evaluation;
 }
 
 /** The stages, in order: what `[i/n]` counts and what the pipeline ETA sums. */
@@ -119,7 +97,7 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
   const datasetFile = join(split.dir, "output.json");
 
   // 4. train (each model twice, side by side, for the repeatability gate)
-  const trained: Trained[] = [];
+  const trained: BuiltModel[] = [];
   for (const spec of selected) {
     const out = await runner.cached({
       name: `train:${spec.name}`,
@@ -164,39 +142,27 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
     passed: false,
     seconds: 0,
   };
-  await runner.run("publish", `gates, then ${modelsDir}`, async () =>
-    publish({
-      trained,
-      examples,
-      stats,
-      counts,
-      modelsDir,
-      rejectedDir: join(cache.root, "rejected"),
-      result,
-      log,
-    }),
-  );
+  const rejectedDir = join(cache.root, "rejected");
+  await runner.run("publish", `gates, then ${modelsDir}`, async () => {
+    const published = publishModels({ built: trained, examples, stats, counts, modelsDir, rejectedDir, log });
+    Object.assign(result, published);
+  });
 
   // 7. compare: how differently each candidate labels the test split than the baseline (fresh models where built,
   // the bundled ones otherwise).
   const candidates = MODEL_SPECS.map((s) => s.name).filter((n) => n !== BASELINE_MODEL);
   await runner.run("compare", `${candidates.join(", ")} vs ${BASELINE_MODEL} on the test split`, async () => {
-    const texts = examples.filter((e) => e.split === "test").map((e) => e.text);
-    const onnxOf = (name: string) =>
-      trained.find((t) => t.spec.name === name)?.onnxPath ?? join(modelsDir, name, "model.onnx");
-    const baseline = await predictFile(onnxOf(BASELINE_MODEL), texts);
-    if (baseline === undefined) return;
-    for (const candidate of candidates) {
-      const predictions = await predictFile(onnxOf(candidate), texts);
-      if (predictions === undefined) continue;
-      const d = measureDisagreement({ baseline: BASELINE_MODEL, candidate }, baseline, predictions);
-      result.disagreements.push(d);
-      log(`    ${describeDisagreement(d)}`);
-    }
+    result.disagreements = await compareWithBaseline({
+      baseline: BASELINE_MODEL,
+      candidates,
+      texts: examples.filter((e) => e.split === "test").map((e) => e.text),
+      onnxOf: (name) =>
+        trained.find((t) => t.spec.name === name)?.onnxPath ?? join(modelsDir, name, "model.onnx"),
+      log,
+    });
     for (const name of Object.keys(result.models)) {
-      const dir = join(result.passed ? modelsDir : join(cache.root, "rejected"), name);
       addDisagreementsToReport(
-        dir,
+        join(result.passed ? modelsDir : rejectedDir, name),
         name,
         result.disagreements.filter((d) => d.baseline === name || d.candidate === name),
       );
@@ -208,72 +174,6 @@ export async function runPipeline(options: PipelineOptions = {}): Promise<Pipeli
   runner.saveTimings();
   log(`\nPipeline ${result.passed ? "passed" : "FAILED"} in ${fmtSeconds(result.seconds)}.`);
   return result;
-}
-
-/** The publish stage: manifests, gates, then every model's folder (models/<name>, or ml/.cache/rejected/<name>). */
-function publish(input: {
-  trained: readonly Trained[];
-  examples: readonly Example[];
-  stats: DedupeStats;
-  counts: ReturnType<typeof splitCounts>;
-  modelsDir: string;
-  rejectedDir: string;
-  result: PipelineResult;
-  log: (line: string) => void;
-}): void {
-  const { trained, examples, stats, counts, modelsDir, result } = input;
-  const manifests: Record<string, ModelManifest> = {};
-  const onnxOf: Record<string, Uint8Array> = {};
-  for (const t of trained) {
-    if (t.evaluation === undefined) continue;
-    const onnx = readFileSync(t.onnxPath);
-    onnxOf[t.spec.name] = onnx;
-    manifests[t.spec.name] = buildManifest({
-      spec: t.spec,
-      onnx,
-      summary: t.summary,
-      evaluation: t.evaluation,
-      dataPackageVersion: dataPackageVersion(),
-      splitConfig: SPLIT_CONFIG,
-      counts,
-      dedupe: stats,
-    });
-    result.gates.push(...integrityGates(t.spec.name, t.evaluation, t.summary, onnx.length));
-  }
-  // Cross-model gates use the freshly built model where there is one, the bundled manifest otherwise.
-  result.gates.push(
-    ...qualityGates((name) => {
-      const fresh = manifests[name];
-      if (fresh) return fresh;
-      const file = join(modelsDir, name, "model.json");
-      return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as ModelManifest) : undefined;
-    }),
-  );
-  const passed = publishable(result.gates);
-  for (const t of trained) {
-    const manifest = manifests[t.spec.name];
-    const onnx = onnxOf[t.spec.name];
-    if (t.evaluation === undefined || manifest === undefined || onnx === undefined) continue;
-    // A model that fails a gate never replaces the bundled one; its candidate goes to ml/.cache/rejected.
-    const outDir = join(passed ? modelsDir : input.rejectedDir, t.spec.name);
-    writeModelFiles(outDir, {
-      spec: t.spec,
-      manifest,
-      onnx,
-      evaluation: t.evaluation,
-      summary: t.summary,
-      examples,
-      dedupe: stats,
-      counts,
-      gates: result.gates.filter((g) => g.model === t.spec.name),
-    });
-    result.models[t.spec.name] = { manifest, evaluation: t.evaluation, published: passed };
-    const missed = result.gates.filter((g) => g.model === t.spec.name && !g.passed && !g.blocking).length;
-    input.log(
-      `    ${t.spec.name}: ${passed ? "published to" : "REJECTED, candidate written to"} ${outDir}${missed > 0 ? ` (as a candidate: ${missed} recorded gate miss${missed === 1 ? "" : "es"}, see its report)` : ""}`,
-    );
-  }
-  result.passed = passed;
 }
 
 /** The final table of models and gates. */

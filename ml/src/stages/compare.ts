@@ -28,6 +28,30 @@ export async function predictFile(
   return out;
 }
 
+/**
+ * The compare stage: each candidate's disagreement with the baseline on the same texts (a model without a file is
+ * left out; nothing is compared without the baseline).
+ */
+export async function compareWithBaseline(input: {
+  baseline: string;
+  candidates: readonly string[];
+  texts: readonly string[];
+  onnxOf: (name: string) => string;
+  log: (line: string) => void;
+}): Promise<Disagreement[]> {
+  const baseline = await predictFile(input.onnxOf(input.baseline), input.texts);
+  if (baseline === undefined) return [];
+  const out: Disagreement[] = [];
+  for (const candidate of input.candidates) {
+    const predictions = await predictFile(input.onnxOf(candidate), input.texts);
+    if (predictions === undefined) continue;
+    const d = measureDisagreement({ baseline: input.baseline, candidate }, baseline, predictions);
+    out.push(d);
+    input.log(`    ${describeDisagreement(d)}`);
+  }
+  return out;
+}
+
 export function measureDisagreement(
   names: { baseline: string; candidate: string },
   a: OnnxPredictions,
