@@ -26,11 +26,18 @@ export class StageCache {
     return join(this.root, stage.replace(/[^a-z0-9-]/gi, "_"), key);
   }
 
-  /** The cached JSON of a stage run, or undefined when the stage must (re)run. */
+  /**
+   * The cached JSON of a stage run, or undefined when the stage must (re)run: no entry, or one that is not valid JSON
+   * (writes are atomic, but a disk can fill up or someone can edit a file; an unreadable entry is re-run, not trusted).
+   */
   readJson<T>(stage: string, key: string): T | undefined {
     const file = join(this.dir(stage, key), "output.json");
     if (!existsSync(file)) return undefined;
-    return JSON.parse(readFileSync(file, "utf8")) as T;
+    try {
+      return JSON.parse(readFileSync(file, "utf8")) as T;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Writes atomically (temp file + rename), so an interrupted run never leaves a half-written cache entry. */

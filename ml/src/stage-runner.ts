@@ -44,6 +44,8 @@ export interface StageRunnerOptions {
   force?: boolean;
   /** Ignore the cached outputs of these kinds only. */
   rerun?: readonly string[];
+  /** Where stage sources are resolved (default ml/src; tests use a scratch tree). */
+  sourceRoot?: string;
 }
 
 /**
@@ -98,7 +100,7 @@ export class StageRunner {
   async cached<T>(stage: CachedStage<T>): Promise<StageOutput<T>> {
     const key = stageKey(stage.kind, [
       ...stage.inputs,
-      moduleGraphHash(stage.sources),
+      moduleGraphHash(stage.sources, this.options.sourceRoot),
       ...(stage.config ?? []),
     ]);
     const cacheName = stage.cacheName ?? stage.kind;
