@@ -1,3 +1,4 @@
+import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import {
   callerError,
   differentInputs,
@@ -13,7 +14,7 @@ import {
   seriesStepMs,
   windowStartMs,
 } from "./report.js";
-import type { ReportRow, RoleNumber } from "./store.js";
+import { type ReportRow, STORED_ROLES, type StoredRole } from "./store.js";
 
 /**
  * The report's numbers, maintained at ingest in time buckets (README: "At scale"), so that a report sums a few
@@ -96,7 +97,7 @@ export class Bucket {
   agreeing = 0;
   conflicts = 0;
   callerErrors = new Map<number, number>();
-  roles: Record<RoleNumber, RoleCells> = { 1: roleCells(), 2: roleCells() };
+  roles: Record<StoredRole, RoleCells> = { [Role.PRIMARY]: roleCells(), [Role.SHADOW]: roleCells() };
   flips = new Map<string, number>();
   deltaSum = 0;
   deltas = new Map<number, number>();
@@ -135,7 +136,7 @@ export class Bucket {
       agreeing: this.agreeing,
       conflicts: this.conflicts,
       callerErrors: [...this.callerErrors],
-      roles: [role(this.roles[1]), role(this.roles[2])],
+      roles: [role(this.roles[Role.PRIMARY]), role(this.roles[Role.SHADOW])],
       flips: [...this.flips],
       deltaSum: this.deltaSum,
       deltas: [...this.deltas],
@@ -173,7 +174,7 @@ export class Bucket {
       agreeing: data.agreeing,
       conflicts: data.conflicts,
       callerErrors: new Map(data.callerErrors),
-      roles: { 1: role(data.roles[0]), 2: role(data.roles[1]) },
+      roles: { [Role.PRIMARY]: role(data.roles[0]), [Role.SHADOW]: role(data.roles[1]) },
       flips: new Map(data.flips),
       deltaSum: data.deltaSum,
       deltas: new Map(data.deltas),
@@ -329,7 +330,7 @@ export class Aggregates {
           cells.lone += sign;
           if (b.loneTimes) {
             const at: [number, number] = b.loneTimes.get(r.timeMs) ?? [0, 0];
-            if (r.role === 1) {
+            if (r.role === Role.PRIMARY) {
               at[0] += sign;
             } else {
               at[1] += sign;
@@ -469,10 +470,16 @@ export class Aggregates {
     const level = this.levels[coarse ? 1 : 0] as Level;
     const fine = this.levels[0] as Level;
     const series = emptySeries(startMs, nowMs, options.windowMs);
-    const roles: Record<RoleNumber, RoleTally> = { 1: emptyRoleTally(), 2: emptyRoleTally() };
-    const latency: Record<RoleNumber, Map<number, number>> = { 1: new Map(), 2: new Map() };
-    const lone: Record<RoleNumber, number> = { 1: 0, 2: 0 };
-    const tooFar: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+    const roles: Record<StoredRole, RoleTally> = {
+      [Role.PRIMARY]: emptyRoleTally(),
+      [Role.SHADOW]: emptyRoleTally(),
+    };
+    const latency: Record<StoredRole, Map<number, number>> = {
+      [Role.PRIMARY]: new Map(),
+      [Role.SHADOW]: new Map(),
+    };
+    const lone: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
+    const tooFar: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
     const callerErrors = new Map<number, number>();
     const flipCounts = new Map<string, number>();
     const deltas = new Map<number, number>();
@@ -516,7 +523,7 @@ export class Aggregates {
         point.pairs += b.compared;
         point.agreeing += b.agreeing;
       }
-      for (const role of [1, 2] as const) {
+      for (const role of STORED_ROLES) {
         const cells = b.roles[role];
         const out = roles[role];
         out.records += cells.judged;
@@ -542,29 +549,29 @@ export class Aggregates {
       }
     }
     // Pending: lone records younger than the join window (and inside the window), from the 1 s buckets.
-    const pending: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+    const pending: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
     const from = Math.max(nowMs - joinWindowMs + 1, startMs);
     for (const [key, b] of fine.buckets) {
       if (key + fine.widthMs <= from) {
         continue;
       }
       if (key >= from) {
-        pending[1] += b.roles[1].lone;
-        pending[2] += b.roles[2].lone;
+        pending[Role.PRIMARY] += b.roles[Role.PRIMARY].lone;
+        pending[Role.SHADOW] += b.roles[Role.SHADOW].lone;
       } else if (b.loneTimes) {
         for (const [at, [p, s]] of b.loneTimes) {
           if (at >= from) {
-            pending[1] += p;
-            pending[2] += s;
+            pending[Role.PRIMARY] += p;
+            pending[Role.SHADOW] += s;
           }
         }
       }
     }
-    const unmatched: Record<RoleNumber, number> = {
-      1: lone[1] - pending[1] + tooFar[1],
-      2: lone[2] - pending[2] + tooFar[2],
+    const unmatched: Record<StoredRole, number> = {
+      [Role.PRIMARY]: lone[Role.PRIMARY] - pending[Role.PRIMARY] + tooFar[Role.PRIMARY],
+      [Role.SHADOW]: lone[Role.SHADOW] - pending[Role.SHADOW] + tooFar[Role.SHADOW],
     };
-    for (const role of [1, 2] as const) {
+    for (const role of STORED_ROLES) {
       const q = histogramQuantiles(latency[role], latencyBinValue, [0.5, 0.95, 0.99]);
       roles[role].latencyP50Ms = q[0] ?? 0;
       roles[role].latencyP95Ms = q[1] ?? 0;
@@ -582,9 +589,9 @@ export class Aggregates {
     const [p50 = 0, p95 = 0, max = 0] = histogramQuantiles(deltas, deltaBinValue, [0.5, 0.95, 1]);
     return {
       ...t,
-      settledPrimary: t.pairCount + unmatched[1],
+      settledPrimary: t.pairCount + unmatched[Role.PRIMARY],
       mirroredPrimary: t.pairCount,
-      pending: pending[1] + pending[2],
+      pending: pending[Role.PRIMARY] + pending[Role.SHADOW],
       unmatched,
       callerErrors,
       flips,

@@ -5,6 +5,7 @@ import { CheckOutcome, Decision } from "@shadowmesh/gen/shadowmesh/metrics/v1/me
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./testing/harness.js";
 import { durationOfMs, pair, type RecordSpec, wire } from "./testing/records.js";
+import { recordsSince } from "./testing/store-testing.js";
 
 const servers: TestServer[] = [];
 const SECRET = "a-feedback-secret-of-at-least-32-characters";
@@ -171,7 +172,7 @@ describe("metrics-service over gRPC", () => {
     ).map(wire);
     const off = await start();
     await off.client.reportPredictions({ records });
-    expect(off.store.recordsSince(0).map((r) => r.inputText)).toEqual([null, null]);
+    expect(recordsSince(off.store, 0).map((r) => r.inputText)).toEqual([null, null]);
     const offReport = await off.client.getShadowReport({});
     expect(offReport.report?.recentDisagreements[0]?.input?.text).toBe("");
     expect(offReport.report?.recentDisagreements[0]?.input?.sha256).toBe("sha-x");

@@ -19,7 +19,13 @@ import {
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { normalisedStartMs, seriesStepMs } from "./report.js";
 import { createAggregateEngine, type ReportEngine } from "./report-engine.js";
-import type { RoleNumber, ShadowStore, SourceNumber, StoredRecord } from "./store.js";
+import {
+  type ShadowStore,
+  type SourceNumber,
+  STORED_ROLES,
+  type StoredRecord,
+  type StoredRole,
+} from "./store.js";
 import type { VerdictThresholds } from "./verdict.js";
 
 /** How the service behaves; main.ts fills it from the configuration. */
@@ -59,7 +65,7 @@ export interface ShadowServiceOptions {
 /** Hooks for the service's own Prometheus counters. */
 export interface ShadowServiceObserver {
   /** `replaced` of the accepted replaced the shadow's own record (a MIRROR record). */
-  ingested(role: RoleNumber, accepted: number, duplicates: number, replaced?: number): void;
+  ingested(role: StoredRole, accepted: number, duplicates: number, replaced?: number): void;
   feedback(requestKnown: boolean): void;
   /** A SubmitFeedback call refused, with its gRPC code. */
   feedbackRefused?(code: Code): void;
@@ -287,7 +293,7 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       return {
         requestId: record.requestId,
         batchIndex: record.batchIndex,
-        role: record.role === Role.PRIMARY ? 1 : 2,
+        role: record.role,
         modelName: record.modelName,
         modelVersion: record.modelVersion,
         label: record.label,
@@ -308,14 +314,14 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       this.#learnLabels(record);
     }
     if (this.#observer) {
-      for (const role of [1, 2] as const) {
+      for (const role of STORED_ROLES) {
         const sent = records.filter((r) => r.role === role).length;
         if (sent > 0) {
           this.#observer.ingested(
             role,
             result.acceptedByRole[role],
             sent - result.acceptedByRole[role],
-            role === 2 ? result.replaced : 0,
+            role === Role.SHADOW ? result.replaced : 0,
           );
         }
       }
@@ -539,6 +545,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       },
     );
     return report;
+  }
+
+  listCandidates(): never {
+    throw new ConnectError("ListCandidates is not implemented yet", Code.Unimplemented);
   }
 
   #windowOf(window: Duration | undefined): number {

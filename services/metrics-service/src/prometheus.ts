@@ -1,12 +1,13 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import {
   Decision,
-  Role,
+  DecisionSchema,
+  type Role,
+  RoleSchema,
   type ShadowReport,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ShadowServiceObserver } from "./metrics-service.js";
-import type { RoleNumber } from "./store.js";
 
 /**
  * metrics-service's Prometheus metrics. The comparison gauges are refreshed from the same report code as the API
@@ -14,17 +15,15 @@ import type { RoleNumber } from "./store.js";
  * rollout controller (Argo Rollouts, Flagger) can gate on `shadowmesh_verdict{decision="PROMOTE"} == 1`.
  */
 
-const ROLE_NAME: Record<RoleNumber, string> = { 1: "primary", 2: "shadow" };
-const DECISIONS: [Decision, string][] = [
-  [Decision.INSUFFICIENT_DATA, "INSUFFICIENT_DATA"],
-  [Decision.PROMOTE, "PROMOTE"],
-  [Decision.HOLD, "HOLD"],
-  [Decision.ROLLBACK, "ROLLBACK"],
-];
-
-function roleName(role: Role): string {
-  return role === Role.PRIMARY ? "primary" : role === Role.SHADOW ? "shadow" : "unspecified";
+/** A role's label value: its name in the generated enum, in lower case ("primary", "shadow", "unspecified"). */
+export function roleName(role: Role): string {
+  return (RoleSchema.values.find((v) => v.number === role)?.localName ?? "unspecified").toLowerCase();
 }
+
+/** The verdict gauge's `decision` values: every Decision but UNSPECIFIED, by its name in the generated enum. */
+export const DECISION_NAMES: readonly (readonly [Decision, string])[] = DecisionSchema.values
+  .filter((v) => v.number !== Decision.UNSPECIFIED)
+  .map((v) => [v.number as Decision, v.localName] as const);
 
 export interface ShadowMetrics extends ShadowServiceObserver {
   retention(deleted: { records: number; feedback: number }): void;
@@ -274,7 +273,7 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
     for (const entry of report.callerErrors) {
       callerErrors.set({ grpc_code: String(entry.grpcStatusCode) }, Number(entry.pairCount));
     }
-    for (const [decision, name] of DECISIONS) {
+    for (const [decision, name] of DECISION_NAMES) {
       verdict.set({ decision: name }, report.verdict?.decision === decision ? 1 : 0);
     }
   }
@@ -282,13 +281,13 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
   return {
     ingested(role, accepted, duplicates, replaced = 0) {
       if (accepted - replaced > 0) {
-        ingested.inc({ role: ROLE_NAME[role], outcome: "accepted" }, accepted - replaced);
+        ingested.inc({ role: roleName(role), outcome: "accepted" }, accepted - replaced);
       }
       if (replaced > 0) {
-        ingested.inc({ role: ROLE_NAME[role], outcome: "replaced" }, replaced);
+        ingested.inc({ role: roleName(role), outcome: "replaced" }, replaced);
       }
       if (duplicates > 0) {
-        ingested.inc({ role: ROLE_NAME[role], outcome: "duplicate" }, duplicates);
+        ingested.inc({ role: roleName(role), outcome: "duplicate" }, duplicates);
       }
     },
     feedback(requestKnown) {

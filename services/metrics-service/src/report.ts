@@ -8,7 +8,7 @@ import {
   ShadowReportSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { mean, quantileSorted, sortedCopy, wilson } from "./stats.js";
-import { type RecordDetail, type ReportRow, type RoleNumber, SOURCE_MIRROR } from "./store.js";
+import { type RecordDetail, type ReportRow, SOURCE_MIRROR, STORED_ROLES, type StoredRole } from "./store.js";
 import { decide, type VerdictThresholds } from "./verdict.js";
 
 /**
@@ -142,7 +142,7 @@ export interface ReportTally {
   lastPrimaryMs: number;
   lastShadowMs: number;
   pending: number;
-  unmatched: Record<RoleNumber, number>;
+  unmatched: Record<StoredRole, number>;
   conflictCount: number;
   /** The newest conflicts, newest first, at most maxDisagreements. */
   conflicts: NotablePair[];
@@ -151,7 +151,7 @@ export interface ReportTally {
   delta: { mean: number; p50: number; p95: number; max: number };
   /** The newest disagreements, newest first, at most maxDisagreements. */
   disagreements: NotablePair[];
-  roles: Record<RoleNumber, RoleTally>;
+  roles: Record<StoredRole, RoleTally>;
   /** Compared and agreeing pairs by series bucket (start ms), oldest first, covering the window. */
   series: Map<number, { pairs: number; agreeing: number }>;
 }
@@ -290,7 +290,7 @@ export interface RequestRecords {
 export type DetailLookup = (
   requestId: string,
   batchIndex: number,
-) => Partial<Record<RoleNumber, RecordDetail>>;
+) => Partial<Record<StoredRole, RecordDetail>>;
 
 const notable = (primary: ReportRow, shadow: ReportRow): NotablePair => ({
   timeMs: primary.timeMs,
@@ -326,14 +326,17 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       entry = {};
       requests.set(key, entry);
     }
-    if (record.role === 1) {
+    if (record.role === Role.PRIMARY) {
       entry.primary = record;
     } else {
       entry.shadow = record;
     }
   }
 
-  const roles: Record<RoleNumber, RoleAccumulator> = { 1: new RoleAccumulator(), 2: new RoleAccumulator() };
+  const roles: Record<StoredRole, RoleAccumulator> = {
+    [Role.PRIMARY]: new RoleAccumulator(),
+    [Role.SHADOW]: new RoleAccumulator(),
+  };
   let requestCount = 0;
   let pairCount = 0;
   let judgedCount = 0;
@@ -347,7 +350,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
   const callerErrors = new Map<number, number>();
   let agreeing = 0;
   let pending = 0;
-  const unmatched: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+  const unmatched: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
   const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
   const deltas: number[] = [];
   const disagreements: NotablePair[] = [];
@@ -358,7 +361,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
     if (record.timeMs < startMs) {
       continue;
     }
-    if (record.role === 1) {
+    if (record.role === Role.PRIMARY) {
       firstPrimaryMs = Math.min(firstPrimaryMs, record.timeMs);
       lastPrimaryMs = Math.max(lastPrimaryMs, record.timeMs);
     } else if (record.source !== SOURCE_MIRROR) {
@@ -375,8 +378,8 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       pairCount++;
       settledPrimary++;
       mirroredPrimary++;
-      roles[1].total(primary);
-      roles[2].total(shadow);
+      roles[Role.PRIMARY].total(primary);
+      roles[Role.SHADOW].total(shadow);
       if (differentInputs(primary, shadow)) {
         conflicts.push(notable(primary, shadow));
         continue;
@@ -386,14 +389,14 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
         continue;
       }
       judgedCount++;
-      roles[1].judged(primary);
-      roles[2].judged(shadow);
+      roles[Role.PRIMARY].judged(primary);
+      roles[Role.SHADOW].judged(shadow);
       if (!isOk(primary) || !isOk(shadow)) {
         continue;
       }
       compared++;
-      roles[1].compared(primary);
-      roles[2].compared(shadow);
+      roles[Role.PRIMARY].compared(primary);
+      roles[Role.SHADOW].compared(shadow);
       const agree = primary.label === shadow.label;
       if (agree) {
         agreeing++;
@@ -425,7 +428,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
         pending++;
       } else {
         unmatched[record.role]++;
-        if (record.role === 1) {
+        if (record.role === Role.PRIMARY) {
           settledPrimary++;
         }
       }
@@ -462,7 +465,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       max: sortedDeltas.length > 0 ? (sortedDeltas[sortedDeltas.length - 1] ?? 0) : 0,
     },
     disagreements: newest(disagreements),
-    roles: { 1: roles[1].finish(), 2: roles[2].finish() },
+    roles: { [Role.PRIMARY]: roles[Role.PRIMARY].finish(), [Role.SHADOW]: roles[Role.SHADOW].finish() },
     series,
   };
 }
@@ -471,20 +474,20 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
 export function finishReport(t: ReportTally, options: ReportOptions, details: DetailLookup): ShadowReport {
   const { nowMs } = options;
   const startMs = windowStartMs(options);
-  const primarySummary = roleSummary(Role.PRIMARY, t.roles[1]);
-  const shadowSummary = roleSummary(Role.SHADOW, t.roles[2]);
+  const primarySummary = roleSummary(Role.PRIMARY, t.roles[Role.PRIMARY]);
+  const shadowSummary = roleSummary(Role.SHADOW, t.roles[Role.SHADOW]);
   const interval = wilson(t.agreeing, t.compared);
   const latencyRatio =
     primarySummary.latencyP99Ms > 0 && shadowSummary.latencyP99Ms > 0
       ? shadowSummary.latencyP99Ms / primarySummary.latencyP99Ms
       : 0;
 
-  const errors = ([1, 2] as const).flatMap((role) =>
+  const errors = STORED_ROLES.flatMap((role) =>
     [...t.roles[role].errorsByCode.entries()]
       .filter(([, count]) => count > 0)
       .sort(([a], [b]) => a - b)
       .map(([code, count]) => ({
-        role: role === 1 ? Role.PRIMARY : Role.SHADOW,
+        role: role,
         grpcStatusCode: code,
         count: BigInt(count),
       })),
@@ -494,19 +497,21 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
     (detail?.probabilities ?? []).map(([label, probability]) => ({ label, probability }));
   const recent = t.disagreements.map((d): MessageInitShape<typeof DisagreementSchema> => {
     const found = details(d.requestId, d.batchIndex);
-    const input = found[1] ?? found[2];
+    const input = found[Role.PRIMARY] ?? found[Role.SHADOW];
     return {
       requestId: d.requestId,
       batchIndex: d.batchIndex,
       time: timestampFromMs(d.timeMs),
       primaryLabel: d.primaryLabel,
       shadowLabel: d.shadowLabel,
-      primaryProbabilities: probabilitiesOf(found[1]),
-      shadowProbabilities: probabilitiesOf(found[2]),
+      primaryProbabilities: probabilitiesOf(found[Role.PRIMARY]),
+      shadowProbabilities: probabilitiesOf(found[Role.SHADOW]),
       input: {
         sha256: input?.inputSha256 ?? "",
         length: input?.inputLength ?? 0,
-        text: options.includeText ? (found[1]?.inputText ?? found[2]?.inputText ?? "") : "",
+        text: options.includeText
+          ? (found[Role.PRIMARY]?.inputText ?? found[Role.SHADOW]?.inputText ?? "")
+          : "",
       },
       feedbackLabel: d.feedbackLabel ?? "",
     };
@@ -523,8 +528,8 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
       requestId: c.requestId,
       batchIndex: c.batchIndex,
       time: timestampFromMs(c.timeMs),
-      primaryInput: input(found[1]),
-      shadowInput: input(found[2]),
+      primaryInput: input(found[Role.PRIMARY]),
+      shadowInput: input(found[Role.SHADOW]),
     };
   });
 
@@ -564,9 +569,9 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
       shadowErrorRate: shadowSummary.errorRate,
       primaryLatencyP99Ms: primarySummary.latencyP99Ms,
       shadowLatencyP99Ms: shadowSummary.latencyP99Ms,
-      primaryFeedbackCount: t.roles[1].feedback,
+      primaryFeedbackCount: t.roles[Role.PRIMARY].feedback,
       primaryAccuracy: primarySummary.accuracy,
-      shadowFeedbackCount: t.roles[2].feedback,
+      shadowFeedbackCount: t.roles[Role.SHADOW].feedback,
       shadowAccuracy: shadowSummary.accuracy,
     },
     options.thresholds,
@@ -578,13 +583,16 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
     generateTime: timestampFromMs(Date.now()),
     totals: {
       requestCount: BigInt(t.requestCount),
-      primaryRecordCount: BigInt(t.roles[1].allRecords),
-      shadowRecordCount: BigInt(t.roles[2].allRecords),
+      primaryRecordCount: BigInt(t.roles[Role.PRIMARY].allRecords),
+      shadowRecordCount: BigInt(t.roles[Role.SHADOW].allRecords),
       pairCount: BigInt(t.pairCount),
-      unmatchedPrimaryCount: BigInt(t.unmatched[1]),
-      unmatchedShadowCount: BigInt(t.unmatched[2]),
+      unmatchedPrimaryCount: BigInt(t.unmatched[Role.PRIMARY]),
+      unmatchedShadowCount: BigInt(t.unmatched[Role.SHADOW]),
       pendingCount: BigInt(t.pending),
-      mirrorRatio: t.roles[1].allRecords > 0 ? t.roles[2].allRecords / t.roles[1].allRecords : 0,
+      mirrorRatio:
+        t.roles[Role.PRIMARY].allRecords > 0
+          ? t.roles[Role.SHADOW].allRecords / t.roles[Role.PRIMARY].allRecords
+          : 0,
       conflictCount: BigInt(t.conflictCount),
       callerErrorPairCount: BigInt(callerErrorPairs),
       judgedPairCount: BigInt(t.judgedCount),

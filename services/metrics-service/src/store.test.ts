@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DATABASE_FILE, ShadowStore } from "./store.js";
 import { stored } from "./testing/records.js";
+import { deleteOlderThan, recordsSince } from "./testing/store-testing.js";
 
 describe("ShadowStore", () => {
   let dir: string;
@@ -47,7 +48,7 @@ describe("ShadowStore", () => {
   it("keeps the first version of a record when a different one arrives with the same key", () => {
     store.insertRecords([stored({ requestId: "r", role: "primary", label: "spam", timeMs: 1000 })]);
     store.insertRecords([stored({ requestId: "r", role: "primary", label: "ham", timeMs: 2000 })]);
-    const [record] = store.recordsSince(0);
+    const [record] = recordsSince(store, 0);
     expect(record?.label).toBe("spam");
     expect(record?.probabilities).toEqual([
       ["ham", expect.closeTo(0.1)],
@@ -61,10 +62,10 @@ describe("ShadowStore", () => {
     expect(store.upsertFeedback("known", 0, "ham", 6000)).toBe(true);
     expect(store.upsertFeedback("unknown", 0, "spam", 6000)).toBe(false);
     expect(store.counts().feedback).toBe(2);
-    expect(store.recordsSince(0)[0]?.feedbackLabel).toBe("ham");
+    expect(recordsSince(store, 0)[0]?.feedbackLabel).toBe("ham");
     // Feedback that came first joins the records that come later.
     store.insertRecords([stored({ requestId: "unknown", role: "shadow", timeMs: 1000 })]);
-    expect(store.recordsSince(0).find((r) => r.requestId === "unknown")?.feedbackLabel).toBe("spam");
+    expect(recordsSince(store, 0).find((r) => r.requestId === "unknown")?.feedbackLabel).toBe("spam");
   });
 
   it("returns records from a time on, including ones stamped in the future", () => {
@@ -74,8 +75,7 @@ describe("ShadowStore", () => {
       stored({ requestId: "future", role: "primary", timeMs: 9_999_999_999_999 }),
     ]);
     expect(
-      store
-        .recordsSince(2000)
+      recordsSince(store, 2000)
         .map((r) => r.requestId)
         .sort(),
     ).toEqual(["future", "new"]);
@@ -90,11 +90,14 @@ describe("ShadowStore", () => {
     store.upsertFeedback("r21", 0, "ham", 5000);
     let changes = 0;
     const unsubscribe = store.onChange(() => changes++);
-    expect(store.deleteOlderThan(2000, 7)).toEqual({ records: 20, feedback: 1 });
+    expect(deleteOlderThan(store, 2000, 7)).toEqual({ records: 20, feedback: 1 });
     expect(store.counts()).toEqual({ records: 5, feedback: 1 });
-    expect(changes).toBe(1);
-    expect(store.deleteOlderThan(2000)).toEqual({ records: 0, feedback: 0 });
-    expect(changes).toBe(1);
+    // Every step that deleted something signalled it (the retention's steps notify watchers); one with nothing
+    // to delete does not.
+    expect(changes).toBeGreaterThan(0);
+    const signalled = changes;
+    expect(deleteOlderThan(store, 2000)).toEqual({ records: 0, feedback: 0 });
+    expect(changes).toBe(signalled);
     unsubscribe();
   });
 
@@ -353,7 +356,7 @@ describe("ShadowStore", () => {
     expect(store.insertRecords([mirror])).toMatchObject({ accepted: 1, replaced: 1 });
     expect(store.insertRecords([mirror])).toMatchObject({ accepted: 0, duplicates: 1 });
     expect(store.insertRecords([own, unspecified])).toMatchObject({ accepted: 0, duplicates: 2 });
-    expect(store.recordsSince(0).map((r) => [r.grpcCode, r.source])).toEqual([[4, 2]]);
+    expect(recordsSince(store, 0).map((r) => [r.grpcCode, r.source])).toEqual([[4, 2]]);
     // A MIRROR record for the primary role is stored like any other (the service refuses them).
     const other = stored({
       requestId: "u",

@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import Database from "better-sqlite3";
 import { Aggregates, notableOf } from "./aggregates.js";
 import {
@@ -18,8 +19,14 @@ import { scoreDelta } from "./stats.js";
  * 1 M pairs as at 1 k, and a restart loses nothing that was acknowledged.
  */
 
-/** Role numbers as in the proto (ROLE_PRIMARY = 1, ROLE_SHADOW = 2). */
-export type RoleNumber = 1 | 2;
+/** The roles a stored record can have: the generated enum's PRIMARY and SHADOW (never UNSPECIFIED). */
+export type StoredRole = Role.PRIMARY | Role.SHADOW;
+
+/** Both stored roles, primary first. */
+export const STORED_ROLES: readonly StoredRole[] = [Role.PRIMARY, Role.SHADOW];
+
+/** A stored role from its column (1 primary, 2 shadow, as in the proto). */
+export const storedRole = (n: number): StoredRole => (n === Role.SHADOW ? Role.SHADOW : Role.PRIMARY);
 
 /** Record sources as in the proto: RECORD_SOURCE_UNSPECIFIED = 0, _MODEL_SERVICE = 1, _MIRROR = 2. */
 export type SourceNumber = 0 | 1 | 2;
@@ -31,7 +38,7 @@ export const SOURCE_MIRROR = 2;
 export interface StoredRecord {
   requestId: string;
   batchIndex: number;
-  role: RoleNumber;
+  role: StoredRole;
   modelName: string;
   modelVersion: string;
   /** Empty when the call failed. */
@@ -53,11 +60,6 @@ export interface StoredRecord {
   source: SourceNumber;
 }
 
-/** A stored record with the feedback label of its request, if any. */
-export interface RecordWithFeedback extends StoredRecord {
-  feedbackLabel: string | null;
-}
-
 /**
  * What the report reads of every record in its window: the lean columns only. Probabilities and inputs are read
  * for the few disagreements shown (`details`), and the score delta of a pair is computed once, at ingest.
@@ -65,7 +67,7 @@ export interface RecordWithFeedback extends StoredRecord {
 export interface ReportRow {
   requestId: string;
   batchIndex: number;
-  role: RoleNumber;
+  role: StoredRole;
   modelName: string;
   modelVersion: string;
   label: string;
@@ -102,7 +104,7 @@ export interface InsertResult {
   accepted: number;
   duplicates: number;
   /** Records stored, by role. */
-  acceptedByRole: Record<RoleNumber, number>;
+  acceptedByRole: Record<StoredRole, number>;
   /** Of the accepted, the MIRROR records that replaced the shadow's own record of the same key. */
   replaced: number;
 }
@@ -214,7 +216,7 @@ type ReportRowTuple = [
   number,
 ];
 
-const sourceOf = (n: number): SourceNumber => (n === 1 || n === 2 ? n : 0);
+export const sourceOf = (n: number): SourceNumber => (n === 1 || n === 2 ? n : 0);
 
 function stateRowOf(r: [...ReportRowTuple, string]): StateRow {
   return { ...reportRowOf(r), probabilitiesJson: r[13] };
@@ -248,7 +250,7 @@ function reportRowOf(r: readonly [...ReportRowTuple, ...unknown[]]): ReportRow {
   return {
     requestId: r[0],
     batchIndex: r[1],
-    role: r[2] === 2 ? 2 : 1,
+    role: storedRole(r[2]),
     modelName: r[3],
     modelVersion: r[4],
     label: r[5],
@@ -270,7 +272,7 @@ function readDetails(
   statement: Database.Statement,
   requestId: string,
   batchIndex: number,
-): Partial<Record<RoleNumber, RecordDetail>> {
+): Partial<Record<StoredRole, RecordDetail>> {
   const rows = statement.all(requestId, batchIndex) as {
     role: number;
     probabilities: string;
@@ -278,9 +280,9 @@ function readDetails(
     input_length: number;
     input_text: string | null;
   }[];
-  const result: Partial<Record<RoleNumber, RecordDetail>> = {};
+  const result: Partial<Record<StoredRole, RecordDetail>> = {};
   for (const row of rows) {
-    result[row.role === 2 ? 2 : 1] = {
+    result[storedRole(row.role)] = {
       probabilities: JSON.parse(row.probabilities) as [string, number][],
       inputSha256: row.input_sha256,
       inputLength: row.input_length,
@@ -295,7 +297,7 @@ export interface ReportSource {
   /** Runs `read` in one read transaction, so that everything it reads is one consistent snapshot. */
   snapshot<T>(read: () => T): T;
   reportRows(fromMs: number): ReportRow[];
-  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>>;
+  details(requestId: string, batchIndex: number): Partial<Record<StoredRole, RecordDetail>>;
 }
 
 /**
@@ -322,55 +324,13 @@ export class ShadowReader implements ReportSource {
     return readReportRows(this.#reportRows, fromMs);
   }
 
-  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>> {
+  details(requestId: string, batchIndex: number): Partial<Record<StoredRole, RecordDetail>> {
     return readDetails(this.#details, requestId, batchIndex);
   }
 
   close(): void {
     this.#db.close();
   }
-}
-
-interface RecordRow {
-  request_id: string;
-  batch_index: number;
-  role: number;
-  model_name: string;
-  model_version: string;
-  label: string;
-  probabilities: string;
-  latency_ms: number;
-  grpc_code: number;
-  time_ms: number;
-  received_ms: number;
-  input_sha256: string;
-  input_length: number;
-  input_text: string | null;
-  instance: string;
-  source: number;
-  feedback_label: string | null;
-}
-
-function toRecord(row: RecordRow): RecordWithFeedback {
-  return {
-    requestId: row.request_id,
-    batchIndex: row.batch_index,
-    role: row.role === 2 ? 2 : 1,
-    modelName: row.model_name,
-    modelVersion: row.model_version,
-    label: row.label,
-    probabilities: JSON.parse(row.probabilities) as [string, number][],
-    latencyMs: row.latency_ms,
-    grpcCode: row.grpc_code,
-    timeMs: row.time_ms,
-    receivedMs: row.received_ms,
-    inputSha256: row.input_sha256,
-    inputLength: row.input_length,
-    inputText: row.input_text,
-    instance: row.instance,
-    source: sourceOf(row.source),
-    feedbackLabel: row.feedback_label,
-  };
 }
 
 /** What one retention step did; `done` when nothing older than the cut is left. */
@@ -394,7 +354,6 @@ export class ShadowStore implements ReportSource {
   readonly #recentLabels: Database.Statement;
   readonly #insertMany: (records: readonly StoredRecord[]) => InsertResult;
   readonly #upsertFeedback: Database.Statement;
-  readonly #recordsSince: Database.Statement;
   readonly #reportRows: Database.Statement;
   readonly #details: Database.Statement;
   readonly #setScoreDelta: Database.Statement;
@@ -472,11 +431,11 @@ export class ShadowStore implements ReportSource {
       )
       .raw();
     this.#insertMany = this.#db.transaction((records: readonly StoredRecord[]) => {
-      const acceptedByRole: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+      const acceptedByRole: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
       let replaced = 0;
       for (const record of records) {
         const before = this.#loadState(record.requestId, record.batchIndex);
-        const existing = record.role === 1 ? before.primary : before.shadow;
+        const existing = record.role === Role.PRIMARY ? before.primary : before.shadow;
         const row = { ...record, probabilities: JSON.stringify(record.probabilities) };
         if (existing) {
           // Precedence (README: "Ingest and feedback"): what the mirroring caller saw outweighs the shadow's own
@@ -510,12 +469,12 @@ export class ShadowStore implements ReportSource {
           source: record.source,
           probabilitiesJson: row.probabilities,
         };
-        if (record.role === 1) {
+        if (record.role === Role.PRIMARY) {
           after.primary = stored;
         } else {
           after.shadow = stored;
         }
-        const partner = record.role === 1 ? after.shadow : after.primary;
+        const partner = record.role === Role.PRIMARY ? after.shadow : after.primary;
         if (partner) {
           partner.scoreDelta = null;
           if (okRow(stored) && okRow(partner)) {
@@ -529,7 +488,7 @@ export class ShadowStore implements ReportSource {
             partner.scoreDelta = delta;
           }
         }
-        if (record.role === 1) {
+        if (record.role === Role.PRIMARY) {
           this.#aggregates.primaryStored(record.timeMs);
         } else {
           if (existing && existing.source !== SOURCE_MIRROR) {
@@ -542,7 +501,7 @@ export class ShadowStore implements ReportSource {
         this.#transition(before, after);
       }
       this.#persistTouched();
-      const accepted = acceptedByRole[1] + acceptedByRole[2];
+      const accepted = acceptedByRole[Role.PRIMARY] + acceptedByRole[Role.SHADOW];
       return { accepted, duplicates: records.length - accepted, acceptedByRole, replaced };
     });
     this.#requestLabels = this.#db
@@ -562,11 +521,6 @@ export class ShadowStore implements ReportSource {
     );
     this.#reportRows = this.#db.prepare(REPORT_ROWS_SQL).raw();
     this.#details = this.#db.prepare(DETAILS_SQL);
-    this.#recordsSince = this.#db.prepare(
-      `SELECT r.*, f.label AS feedback_label FROM records r
-       LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
-       WHERE r.time_ms >= ?`,
-    );
     this.#aggregates = this.#newAggregates(this.#joinWindowMs);
     const storedJoin = this.#meta("join_window_ms");
     if (migrated || storedJoin !== String(this.#joinWindowMs)) {
@@ -668,7 +622,7 @@ export class ShadowStore implements ReportSource {
           current = { feedbackLabel: row.feedbackLabel };
         }
         if (current) {
-          if (row.role === 1) {
+          if (row.role === Role.PRIMARY) {
             current.primary = row;
             aggregates.primaryStored(row.timeMs);
           } else {
@@ -720,7 +674,7 @@ export class ShadowStore implements ReportSource {
     for (const tuple of rows) {
       const row = stateRowOf(tuple);
       state.feedbackLabel = row.feedbackLabel;
-      if (row.role === 1) {
+      if (row.role === Role.PRIMARY) {
         state.primary = row;
       } else {
         state.shadow = row;
@@ -860,16 +814,8 @@ export class ShadowStore implements ReportSource {
   }
 
   /** The probabilities and inputs of a request's records, by role. */
-  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>> {
+  details(requestId: string, batchIndex: number): Partial<Record<StoredRole, RecordDetail>> {
     return readDetails(this.#details, requestId, batchIndex);
-  }
-
-  /**
-   * Every full record whose prediction time is at or after `fromMs`, with its request's feedback label. There is no upper
-   * bound: a record stamped slightly in the future by a skewed clock still belongs to the window that ends now.
-   */
-  recordsSince(fromMs: number): RecordWithFeedback[] {
-    return (this.#recordsSince.all(fromMs) as RecordRow[]).map(toRecord);
   }
 
   /**
@@ -885,7 +831,7 @@ export class ShadowStore implements ReportSource {
       const without = (requestId: string, batchIndex: number, role: number) => {
         const before = this.#loadState(requestId, batchIndex);
         const after = withFeedback(before, before.feedbackLabel);
-        if (role === 1) {
+        if (role === Role.PRIMARY) {
           delete after.primary;
         } else {
           delete after.shadow;
@@ -962,23 +908,6 @@ export class ShadowStore implements ReportSource {
     return step;
   }
 
-  /** Deletes records older than `beforeMs` (aligned down to a minute) and feedback submitted before it, at once. */
-  deleteOlderThan(beforeMs: number, chunk = 5000): { records: number; feedback: number } {
-    let records = 0;
-    let feedback = 0;
-    for (;;) {
-      const step = this.retentionStep(beforeMs, chunk, 256, false);
-      records += step.records;
-      feedback += step.feedback;
-      if (step.done) {
-        if (records + feedback > 0) {
-          this.#changed();
-        }
-        return { records, feedback };
-      }
-    }
-  }
-
   /** The labels in the probabilities of a request's records (any batch index, either role); empty when unknown. */
   requestLabels(requestId: string): Set<string> {
     return labelsIn(this.#requestLabels.all(requestId) as string[]);
@@ -1003,14 +932,6 @@ export class ShadowStore implements ReportSource {
     return {
       records: this.#db.prepare("SELECT COUNT(*) FROM records").pluck().get() as number,
       feedback: this.#db.prepare("SELECT COUNT(*) FROM feedback").pluck().get() as number,
-    };
-  }
-
-  /** The file's size in pages and its free pages, for tests and the benchmark. */
-  pages(): { total: number; free: number } {
-    return {
-      total: this.#db.pragma("page_count", { simple: true }) as number,
-      free: this.#db.pragma("freelist_count", { simple: true }) as number,
     };
   }
 

@@ -11,7 +11,7 @@ import {
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import * as ort from "onnxruntime-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { REPO_ROOT } from "../config.js";
 
 /**
@@ -191,16 +191,17 @@ describe("the shadow comparison on the local mesh", () => {
 
     /** Polls the report (through app-service) until `done` holds; bounded, never a timed assertion. */
     async function reportWhen(done: (report: ShadowReport) => boolean): Promise<ShadowReport> {
-      let report: ShadowReport | undefined;
-      for (let i = 0; i < 300; i++) {
-        report = (await metrics.getShadowReport({ maxDisagreements: 100 })).report;
-        if (report && done(report)) {
+      return vi.waitFor(
+        async () => {
+          const report = (await metrics.getShadowReport({ maxDisagreements: 100 })).report;
+          if (!report || !done(report)) {
+            throw new Error(
+              `the report never got there; last: ${JSON.stringify(report?.totals, (_, v) => (typeof v === "bigint" ? Number(v) : v))}\n${problems.join("\n")}`,
+            );
+          }
           return report;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new Error(
-        `the report never got there; last: ${JSON.stringify(report?.totals, (_, v) => (typeof v === "bigint" ? Number(v) : v))}\n${problems.join("\n")}`,
+        },
+        { timeout: 30_000, interval: 100 },
       );
     }
 
@@ -303,12 +304,12 @@ describe("the shadow comparison on the local mesh", () => {
     }
     // One call while the shadow still answers (it loads lazily), then the shadow hangs.
     await predict.predict({ text: TEXTS[0] as string });
-    for (let i = 0; i < 300; i++) {
-      if ((await metrics.getShadowReport({})).report?.totals?.pairCount === 1n) {
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await vi.waitFor(
+      async () => {
+        expect((await metrics.getShadowReport({})).report?.totals?.pairCount).toBe(1n);
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     shadow.kill("SIGSTOP");
     const calls = 5;
     try {
@@ -319,13 +320,18 @@ describe("the shadow comparison on the local mesh", () => {
       const timeouts = (r: ShadowReport) =>
         r.errors.find((e) => e.role === Role.SHADOW && e.grpcStatusCode === 4)?.count ?? 0n;
       let report: ShadowReport | undefined;
-      for (let i = 0; i < 300; i++) {
-        report = (await metrics.getShadowReport({})).report;
-        if (report && timeouts(report) === BigInt(calls) && report.totals?.pairCount === BigInt(calls + 1)) {
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      // Polled until both hold or 30 s pass; the assertions below say what was seen.
+      await vi
+        .waitUntil(
+          async () => {
+            report = (await metrics.getShadowReport({})).report;
+            return (
+              report && timeouts(report) === BigInt(calls) && report.totals?.pairCount === BigInt(calls + 1)
+            );
+          },
+          { timeout: 30_000, interval: 100 },
+        )
+        .catch(() => undefined);
       const seen = JSON.stringify({ totals: report?.totals, errors: report?.errors }, (_, v) =>
         typeof v === "bigint" ? Number(v) : v,
       );

@@ -6,7 +6,8 @@ import {
   RecordSource,
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import type { RecordWithFeedback, RoleNumber } from "../store.js";
+import type { StoredRole } from "../store.js";
+import type { RecordWithFeedback } from "./store-testing.js";
 
 /** Test data: prediction records as a model-service would send them, and as the store returns them. */
 
@@ -40,7 +41,8 @@ export function durationOfMs(ms: number) {
   return { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
 }
 
-const roleNumber = (role: RecordSpec["role"]): RoleNumber => (role === "primary" ? 1 : 2);
+const roleNumber = (role: RecordSpec["role"]): StoredRole =>
+  role === "primary" ? Role.PRIMARY : Role.SHADOW;
 
 function probabilitiesOf(spec: RecordSpec): [string, number][] {
   if ((spec.code ?? 0) !== 0) {
