@@ -240,6 +240,9 @@ export class Aggregates {
     readonly joinWindowMs: number,
     /** The newest own shadow record in [fromMs, toMs), for correcting a bucket after a MIRROR replacement. */
     private readonly newestShadowOwn: (fromMs: number, toMs: number) => number | undefined,
+    /** The oldest and newest primary records in [fromMs, toMs), for correcting a bucket after a removal. */
+    private readonly primaryRange: (fromMs: number, toMs: number) => [number, number] | undefined = () =>
+      undefined,
   ) {}
 
   /** The buckets (one per level) of a time, created when missing; none before the retention's cut. */
@@ -308,7 +311,7 @@ export class Aggregates {
           b.agreeing += sign;
         }
         add(b.flips, JSON.stringify([p.label, sh.label]), sign);
-        const delta = p.scoreDelta ?? sh.scoreDelta ?? 0;
+        const delta = sh.scoreDelta ?? 0;
         b.deltaSum += sign * delta;
         add(b.deltas, deltaBin(delta), sign);
       }
@@ -382,7 +385,21 @@ export class Aggregates {
     }
   }
 
-  /** The shadow's own record stored (1) or replaced by a MIRROR record (−1): the silence check's last time. */
+  /** A primary record removed (retention): its buckets' first and last primary times, recounted from the store. */
+  primaryRemoved(timeMs: number): void {
+    for (const b of this.#bucketsAt(timeMs)) {
+      if (b.firstPrimaryMs === timeMs || b.lastPrimaryMs === timeMs) {
+        const range = this.primaryRange(b.startMs, b.startMs + b.widthMs);
+        b.firstPrimaryMs = range?.[0] ?? Number.POSITIVE_INFINITY;
+        b.lastPrimaryMs = range?.[1] ?? Number.NEGATIVE_INFINITY;
+      }
+    }
+  }
+
+  /**
+   * The shadow's own record stored (1), or replaced by a MIRROR record or removed (−1; after the store changed):
+   * the silence check's last time.
+   */
   shadowOwnStored(timeMs: number, sign: 1 | -1): void {
     for (const b of this.#bucketsAt(timeMs)) {
       b.shadowOwn += sign;
@@ -463,12 +480,43 @@ export class Aggregates {
    * disagreements and conflicts (the store reads those).
    */
   tally(options: ReportOptions): Omit<ReportTally, "disagreements" | "conflicts"> {
+    return tallyAggregates([this], options);
+  }
+
+  /** Whether the window holds any SHADOW record counted here (a candidate's part: the candidate was seen). */
+  hasShadowRecords(options: Pick<ReportOptions, "nowMs" | "windowMs" | "startMs">): boolean {
+    const startMs = windowStartMs(options);
+    const level = this.levels[levelIndexFor(options)] as Level;
+    for (const [key, b] of level.buckets) {
+      if (key >= startMs && b.roles[Role.SHADOW].all !== 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** Which level a window's tally reads: the 1 min buckets when its step and start are whole minutes. */
+function levelIndexFor(options: Pick<ReportOptions, "nowMs" | "windowMs" | "startMs">): 0 | 1 {
+  const startMs = windowStartMs(options);
+  const step = seriesStepMs(options.windowMs);
+  return step % (LEVEL_WIDTHS_MS[1] as number) === 0 && startMs % LEVEL_WIDTHS_MS[1] === 0 ? 1 : 0;
+}
+
+/**
+ * The report's counts for a window (its start normalised: a multiple of the series step) from the sum of several
+ * aggregates' buckets (the primary's part and one candidate's part, store.ts), without the lists of disagreements
+ * and conflicts (the store reads those). Every count is a sum, so the parts' buckets of one time simply add up.
+ */
+export function tallyAggregates(
+  parts: readonly Aggregates[],
+  options: ReportOptions,
+): Omit<ReportTally, "disagreements" | "conflicts"> {
+  {
     const { nowMs, joinWindowMs } = options;
     const startMs = windowStartMs(options);
     const step = seriesStepMs(options.windowMs);
-    const coarse = step % (LEVEL_WIDTHS_MS[1] as number) === 0 && startMs % LEVEL_WIDTHS_MS[1] === 0;
-    const level = this.levels[coarse ? 1 : 0] as Level;
-    const fine = this.levels[0] as Level;
+    const levelIndex = levelIndexFor(options);
     const series = emptySeries(startMs, nowMs, options.windowMs);
     const roles: Record<StoredRole, RoleTally> = {
       [Role.PRIMARY]: emptyRoleTally(),
@@ -495,7 +543,7 @@ export class Aggregates {
       lastPrimaryMs: Number.NEGATIVE_INFINITY,
       lastShadowMs: Number.NEGATIVE_INFINITY,
     };
-    for (const [key, b] of level.buckets) {
+    for (const [key, b] of parts.flatMap((part) => [...(part.levels[levelIndex] as Level).buckets])) {
       if (key < startMs) {
         continue;
       }
@@ -551,8 +599,9 @@ export class Aggregates {
     // Pending: lone records younger than the join window (and inside the window), from the 1 s buckets.
     const pending: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
     const from = Math.max(nowMs - joinWindowMs + 1, startMs);
-    for (const [key, b] of fine.buckets) {
-      if (key + fine.widthMs <= from) {
+    const fineWidthMs = LEVEL_WIDTHS_MS[0];
+    for (const [key, b] of parts.flatMap((part) => [...(part.levels[0] as Level).buckets])) {
+      if (key + fineWidthMs <= from) {
         continue;
       }
       if (key >= from) {

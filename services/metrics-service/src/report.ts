@@ -1,5 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type ConflictSchema,
   type DisagreementSchema,
@@ -41,8 +42,16 @@ export interface ReportOptions {
   maxDisagreements: number;
   /** Whether raw input text (stored only with the opt-in) is shown in disagreements. */
   includeText: boolean;
-  /** The share of primary requests expected to be mirrored to the shadow (0–1). */
+  /** The share of primary requests expected to be mirrored to the shadow (0–1); the default for every candidate. */
   expectedMirrorRatio: number;
+  /** The expected share of candidates that have their own (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS), by name. */
+  expectedMirrorRatios?: ReadonlyMap<string, number>;
+  /**
+   * The candidate reported on (the model name of its SHADOW records; "" names a candidate whose records carry no
+   * name). Unset: the only candidate in the window, the primary alone when there is none, and FAILED_PRECONDITION
+   * when there are several (`resolveCandidate`).
+   */
+  candidate?: string;
   thresholds: VerdictThresholds;
 }
 
@@ -99,6 +108,33 @@ export function seriesStepMs(windowMs: number): number {
 }
 
 const isOk = (r: ReportRow) => r.grpcCode === 0 && r.label !== "";
+
+/**
+ * The candidate a report is about: the one asked for; else the only one seen in the window (`names`, sorted), or
+ * none (the primary's records alone) when there is none. Several and none asked for: FAILED_PRECONDITION naming
+ * them, so that an old client that knows only "the" shadow learns what to ask for.
+ */
+export function resolveCandidate(names: readonly string[], asked: string | undefined): string | undefined {
+  if (asked !== undefined) {
+    return asked;
+  }
+  if (names.length > 1) {
+    const shown = names.slice(0, 10).map((name) => JSON.stringify(name.slice(0, 64)));
+    throw new ConnectError(
+      `the window holds ${names.length} candidates (${shown.join(", ")}${names.length > 10 ? ", …" : ""}); name one in the request's candidate field`,
+      Code.FailedPrecondition,
+    );
+  }
+  return names[0];
+}
+
+/** The expected mirror share of a candidate: its own when configured, else the default. */
+export function expectedRatioOf(options: ReportOptions, candidate: string | undefined): number {
+  return (
+    (candidate !== undefined ? options.expectedMirrorRatios?.get(candidate) : undefined) ??
+    options.expectedMirrorRatio
+  );
+}
 
 /** One role's share of a report, however it was counted (raw rows or aggregates). */
 export interface RoleTally {
@@ -290,6 +326,7 @@ export interface RequestRecords {
 export type DetailLookup = (
   requestId: string,
   batchIndex: number,
+  candidate: string,
 ) => Partial<Record<StoredRole, RecordDetail>>;
 
 const notable = (primary: ReportRow, shadow: ReportRow): NotablePair => ({
@@ -311,12 +348,44 @@ export function buildReport(
   options: ReportOptions,
   details: DetailLookup,
 ): ShadowReport {
-  return finishReport(tallyRows(records, options), options, details);
+  const candidate = resolveCandidate(candidatesOfRows(records, options), options.candidate);
+  const resolved = candidate === undefined ? options : { ...options, candidate };
+  return finishReport(tallyRows(records, resolved), resolved, details);
 }
 
-/** Counts a report from raw rows (see buildReport). */
-export function tallyRows(records: readonly ReportRow[], options: ReportOptions): ReportTally {
+/**
+ * The candidates with a SHADOW record in the window, sorted: a record counts in the window by its primary's time
+ * when it is paired, else by its own (as everywhere in the report).
+ */
+export function candidatesOfRows(records: readonly ReportRow[], options: ReportOptions): string[] {
+  const startMs = windowStartMs(options);
+  const primaries = new Map<string, number>();
+  for (const r of records) {
+    if (r.role === Role.PRIMARY) {
+      primaries.set(`${r.requestId}\u0000${r.batchIndex}`, r.timeMs);
+    }
+  }
+  const names = new Set<string>();
+  for (const r of records) {
+    if (r.role !== Role.SHADOW) {
+      continue;
+    }
+    const partner = primaries.get(`${r.requestId}\u0000${r.batchIndex}`);
+    const paired = partner !== undefined && Math.abs(partner - r.timeMs) <= options.joinWindowMs;
+    if ((paired ? partner : r.timeMs) >= startMs) {
+      names.add(r.candidate);
+    }
+  }
+  return [...names].sort();
+}
+
+/**
+ * Counts a report from raw rows (see buildReport): the primary's records and those of `options.candidate` (none
+ * when unset: the primary's alone).
+ */
+export function tallyRows(all: readonly ReportRow[], options: ReportOptions): ReportTally {
   const { nowMs, joinWindowMs } = options;
+  const records = all.filter((r) => r.role === Role.PRIMARY || r.candidate === options.candidate);
   const startMs = windowStartMs(options);
   const requests = new Map<string, RequestRecords>();
   for (const record of records) {
@@ -407,7 +476,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       const flip = flips.get(flipKey) ?? { primaryLabel: primary.label, shadowLabel: shadow.label, count: 0 };
       flip.count++;
       flips.set(flipKey, flip);
-      deltas.push(primary.scoreDelta ?? shadow.scoreDelta ?? 0);
+      deltas.push(shadow.scoreDelta ?? 0);
       const bucket = series.get(Math.floor(primary.timeMs / step) * step);
       if (bucket) {
         bucket.pairs++;
@@ -496,7 +565,7 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
   const probabilitiesOf = (detail: RecordDetail | undefined) =>
     (detail?.probabilities ?? []).map(([label, probability]) => ({ label, probability }));
   const recent = t.disagreements.map((d): MessageInitShape<typeof DisagreementSchema> => {
-    const found = details(d.requestId, d.batchIndex);
+    const found = details(d.requestId, d.batchIndex, options.candidate ?? "");
     const input = found[Role.PRIMARY] ?? found[Role.SHADOW];
     return {
       requestId: d.requestId,
@@ -518,7 +587,7 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
   });
 
   const conflictList = t.conflicts.map((c): MessageInitShape<typeof ConflictSchema> => {
-    const found = details(c.requestId, c.batchIndex);
+    const found = details(c.requestId, c.batchIndex, options.candidate ?? "");
     const input = (detail: RecordDetail | undefined) => ({
       sha256: detail?.inputSha256 ?? "",
       length: detail?.inputLength ?? 0,
@@ -534,7 +603,7 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
   });
 
   const { settledPrimary, mirroredPrimary, lastPrimaryMs, lastShadowMs, firstPrimaryMs } = t;
-  const expected = Math.max(0, options.expectedMirrorRatio);
+  const expected = Math.max(0, expectedRatioOf(options, options.candidate));
   const coverage = settledPrimary > 0 && expected > 0 ? mirroredPrimary / (settledPrimary * expected) : 0;
   // How long the primary's records kept coming after the shadow's newest own record (from the first primary
   // record of the window when the shadow reported nothing in it).
@@ -578,6 +647,7 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
   );
 
   return create(ShadowReportSchema, {
+    candidate: options.candidate ?? "",
     startTime: timestampFromMs(startMs),
     endTime: timestampFromMs(nowMs),
     generateTime: timestampFromMs(Date.now()),

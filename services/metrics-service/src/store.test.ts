@@ -136,9 +136,11 @@ describe("ShadowStore", () => {
     const delta = Object.fromEntries(
       store.reportRows(0).map((r) => [`${r.requestId}/${r.role}`, r.scoreDelta]),
     );
-    expect(delta["s-first/1"]).toBeCloseTo(0.2);
+    // The delta lives on the shadow's record (each candidate's own); the primary's stays null.
+    expect(delta["s-first/1"]).toBeNull();
     expect(delta["s-first/2"]).toBeCloseTo(0.2);
-    expect(delta["p-first/1"]).toBeCloseTo(0.5);
+    expect(delta["p-first/1"]).toBeNull();
+    expect(delta["p-first/2"]).toBeCloseTo(0.5);
     expect(delta["failed/1"]).toBeNull();
     expect(delta["failed/2"]).toBeNull();
   });
@@ -148,11 +150,11 @@ describe("ShadowStore", () => {
       stored({ requestId: "d", role: "primary", label: "spam", spam: 0.8, timeMs: 1, text: "hello" }),
       stored({ requestId: "d", role: "shadow", label: "ham", spam: 0.3, timeMs: 1 }),
     ]);
-    const details = store.details("d", 0);
+    const details = store.details("d", 0, "spam");
     expect(details[1]?.probabilities.map(([label]) => label)).toEqual(["ham", "spam"]);
     expect(details[1]?.inputText).toBe("hello");
     expect(details[2]?.inputSha256).toBe("sha-d");
-    expect(store.details("nobody", 0)).toEqual({});
+    expect(store.details("nobody", 0, "spam")).toEqual({});
   });
 
   it("migrates a version 1 database, computing the score delta of the pairs it holds", () => {
@@ -167,7 +169,10 @@ describe("ShadowStore", () => {
     db.pragma("user_version = 1");
     db.close();
     store = new ShadowStore({ dataDir: dir });
-    expect(store.reportRows(0).map((r) => r.scoreDelta)).toEqual([expect.closeTo(0.5), expect.closeTo(0.5)]);
+    expect(store.reportRows(0).map((r) => [r.role, r.scoreDelta])).toEqual([
+      [1, null],
+      [2, expect.closeTo(0.5)],
+    ]);
   });
 
   it("opens a file written by schema version 3 (issue 10) and finds every pair in its report", () => {
@@ -327,7 +332,7 @@ describe("ShadowStore", () => {
     expect(rows).toHaveLength(101);
     expect(new Set(rows.map((r) => r.source))).toEqual(new Set([0]));
     expect(rows.find((r) => r.requestId === "old-3" && r.role === 2)?.feedbackLabel).toBe("spam");
-    expect(rows.find((r) => r.requestId === "old-7")?.scoreDelta).toBeCloseTo(0.1);
+    expect(rows.find((r) => r.requestId === "old-7" && r.role === 2)?.scoreDelta).toBeCloseTo(0.1);
     expect(rows.find((r) => r.requestId === "old-failed")?.grpcCode).toBe(14);
     // An old (UNSPECIFIED) record gives way to a MIRROR record of the same call, as a MODEL_SERVICE one would.
     const mirror = {

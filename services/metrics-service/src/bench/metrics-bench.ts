@@ -143,8 +143,8 @@ for (const size of SIZES) {
   if (size <= 100_000) {
     const ref = timeIt(
       () =>
-        buildReport(store.reportRows(queryStartMs(options(nowMs))), options(nowMs), (id, i) =>
-          store.details(id, i),
+        buildReport(store.reportRows(queryStartMs(options(nowMs))), options(nowMs), (id, i, c) =>
+          store.details(id, i, c),
         ),
       1,
     );

@@ -24,6 +24,8 @@ export interface RecordSpec {
   feedback?: string | null;
   text?: string;
   model?: string;
+  /** A shadow record's candidate: its model name (default "spam"; a primary's model name is always "spam"). */
+  candidate?: string;
   /** The input's fingerprint; default `sha-<request id>`. */
   sha256?: string;
   /** Who reported it: the model-service itself (default) or the mirroring caller. */
@@ -62,7 +64,7 @@ export function stored(spec: RecordSpec): RecordWithFeedback {
     requestId: spec.requestId,
     batchIndex: spec.batchIndex ?? 0,
     role: roleNumber(spec.role),
-    modelName: "spam",
+    modelName: spec.role === "shadow" ? (spec.candidate ?? "spam") : "spam",
     modelVersion: spec.model ?? (spec.role === "primary" ? "v1" : "v2"),
     label: failed ? "" : (spec.label ?? "ham"),
     probabilities: probabilitiesOf(spec),
