@@ -5,6 +5,8 @@ import { verifyFeedbackToken } from "@shadowmesh/common";
 import {
   type GetShadowReportRequest,
   type GetShadowReportResponseSchema,
+  type ListCandidatesRequest,
+  type ListCandidatesResponseSchema,
   type MetricsService,
   RecordSource,
   type ReportPredictionsRequest,
@@ -50,6 +52,11 @@ export interface ShadowServiceOptions {
   thresholds: VerdictThresholds;
   /** The share of primary requests expected to be mirrored to the shadow (0–1): the base of the coverage check. */
   expectedMirrorRatio: number;
+  /**
+   * The expected share of the candidates that differ from `expectedMirrorRatio` (0–1), by candidate name
+   * (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS).
+   */
+  expectedMirrorRatios?: ReadonlyMap<string, number>;
   /** Verifies feedback tokens; empty: feedback is disabled (FAILED_PRECONDITION). */
   feedbackSecret: string;
   /** How long records are kept: models not seen for this long no longer vouch for a label. */
@@ -95,6 +102,23 @@ const MAX_CACHED_REPORTS = 16;
 const MAX_LABEL_LENGTH = 256;
 const MAX_LABELS = 1000;
 
+/** The longest candidate name (a SHADOW record's model name, or a report's candidate selector). */
+export const MAX_CANDIDATE_LENGTH = 256;
+
+/**
+ * Why a candidate name is unusable, or undefined: at most MAX_CANDIDATE_LENGTH characters, none of them a control
+ * character (any other Unicode is fine). The empty name is valid: as a selector it asks for the only candidate.
+ */
+export function candidateProblem(name: string): string | undefined {
+  if (name.length > MAX_CANDIDATE_LENGTH) {
+    return `must be at most ${MAX_CANDIDATE_LENGTH} characters (got ${name.length})`;
+  }
+  if (/\p{Cc}/u.test(name)) {
+    return "must not contain control characters";
+  }
+  return undefined;
+}
+
 /** A Duration in (fractional) milliseconds; undefined when unset. */
 export function durationToMs(duration: Duration | undefined): number | undefined {
   if (!duration) {
@@ -126,6 +150,15 @@ function idProblem(requestId: string, batchIndex: number): string | undefined {
     return `batch_index must be at most ${MAX_BATCH_INDEX} (got ${batchIndex})`;
   }
   return undefined;
+}
+
+/** A request's candidate selector: a name, or none (the only candidate) when empty; INVALID_ARGUMENT when malformed. */
+function selectorOf(candidate: string): { candidate?: string } {
+  const problem = candidateProblem(candidate);
+  if (problem) {
+    throw invalid(`candidate ${problem}`);
+  }
+  return candidate === "" ? {} : { candidate };
 }
 
 const SOURCES: Record<number, SourceNumber> = {
@@ -286,6 +319,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
           `record ${i} (${record.requestId}): a RECORD_SOURCE_MIRROR record must be a SHADOW record of a failed call`,
         );
       }
+      const nameProblem = candidateProblem(record.modelName);
+      if (nameProblem) {
+        throw invalid(`record ${i} (${record.requestId}): model_name (a shadow's candidate) ${nameProblem}`);
+      }
       if (record.label.length > MAX_LABEL_LENGTH || record.probabilities.length > MAX_LABELS) {
         throw invalid(`record ${i} (${record.requestId}): label or probabilities too large`);
       }
@@ -393,8 +430,53 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   ): Promise<MessageInitShape<typeof GetShadowReportResponseSchema>> {
     const report = await this.report(this.#windowOf(request.window), request.maxDisagreements, {
       ...(context ? { signal: context.signal } : {}),
+      ...selectorOf(request.candidate),
     });
     return { report };
+  }
+
+  /**
+   * One report per candidate seen in the window, sorted by name, without the lists of examples; none when no
+   * shadow record is in the window.
+   */
+  async listCandidates(
+    request: ListCandidatesRequest,
+    context?: HandlerContext,
+  ): Promise<MessageInitShape<typeof ListCandidatesResponseSchema>> {
+    const windowMs = this.#windowOf(request.window);
+    const candidates = await Promise.all(
+      this.candidates(windowMs).map((candidate) =>
+        this.report(windowMs, 0, {
+          candidate,
+          lists: false,
+          ...(context ? { signal: context.signal } : {}),
+        }),
+      ),
+    );
+    return { candidates };
+  }
+
+  /** The candidates with a SHADOW record in the window ending now, sorted by name. */
+  candidates(windowMs: number): string[] {
+    const nowMs = this.#now();
+    return this.#store.candidates({
+      nowMs,
+      windowMs,
+      startMs: normalisedStartMs(nowMs, windowMs),
+      joinWindowMs: this.#options.joinWindowMs,
+    });
+  }
+
+  /**
+   * What the Prometheus gauges show: each candidate's report over the window, computed at once (never queued), or
+   * the primary's alone when no candidate is in the window.
+   */
+  async gaugeReports(windowMs: number): Promise<ShadowReport[]> {
+    const names = this.candidates(windowMs);
+    if (names.length === 0) {
+      return [await this.report(windowMs, 0, { priority: true, candidate: "" })];
+    }
+    return Promise.all(names.map((candidate) => this.report(windowMs, 0, { priority: true, candidate })));
   }
 
   async *watchShadowReport(
@@ -402,6 +484,7 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     context: HandlerContext,
   ): AsyncIterable<MessageInitShape<typeof WatchShadowReportResponseSchema>> {
     const windowMs = this.#windowOf(request.window);
+    selectorOf(request.candidate);
     const asked = durationToMs(request.minInterval);
     if (asked !== undefined && asked < 0) {
       throw invalid("min_interval must not be negative");
@@ -417,7 +500,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       while (!signal.aborted) {
         let report: ShadowReport;
         try {
-          report = await this.report(windowMs, request.maxDisagreements, { signal });
+          report = await this.report(windowMs, request.maxDisagreements, {
+            signal,
+            ...selectorOf(request.candidate),
+          });
         } catch (error) {
           if (signal.aborted) {
             break;
@@ -479,15 +565,19 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   report(
     windowMs: number,
     maxDisagreements = 0,
-    how: { signal?: AbortSignal; priority?: boolean } = {},
+    how: { signal?: AbortSignal; priority?: boolean; candidate?: string; lists?: boolean } = {},
   ): Promise<ShadowReport> {
     const nowMs = this.#now();
-    const limit = Math.min(
-      maxDisagreements || this.#options.defaultMaxDisagreements,
-      this.#options.maxDisagreementsLimit,
-    );
+    const limit =
+      how.lists === false
+        ? 0
+        : Math.min(
+            maxDisagreements || this.#options.defaultMaxDisagreements,
+            this.#options.maxDisagreementsLimit,
+          );
     const startMs = normalisedStartMs(nowMs, windowMs);
-    const key = `${startMs}/${seriesStepMs(windowMs)}/${limit}`;
+    const { candidate } = how;
+    const key = `${startMs}/${seriesStepMs(windowMs)}/${limit}/${candidate === undefined ? "*" : JSON.stringify(candidate)}`;
     const version = this.#store.version;
     const cached = this.#cache.get(key);
     if (
@@ -519,6 +609,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
         maxDisagreements: limit,
         includeText: this.#options.storeRawText,
         expectedMirrorRatio: this.#options.expectedMirrorRatio,
+        ...(this.#options.expectedMirrorRatios
+          ? { expectedMirrorRatios: this.#options.expectedMirrorRatios }
+          : {}),
+        ...(candidate === undefined ? {} : { candidate }),
         thresholds,
       },
       { signal: gone.signal, ...(how.priority ? { priority: true } : {}) },
@@ -545,10 +639,6 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       },
     );
     return report;
-  }
-
-  listCandidates(): never {
-    throw new ConnectError("ListCandidates is not implemented yet", Code.Unimplemented);
   }
 
   #windowOf(window: Duration | undefined): number {

@@ -268,6 +268,140 @@ describe("ShadowStore", () => {
     expect(store.aggregateReport(options).totals?.pairCount).toBe(302n);
   });
 
+  it("migrates a file written by schema version 4 (one shadow): every pair found, its candidate the shadow's model name", () => {
+    store.close();
+    rmSync(path.join(dir, DATABASE_FILE), { force: true });
+    // Version 4's schema and writes, frozen here as that version of metrics-service made them: one shadow per
+    // request, the score delta on both records, the aggregates and notable lists keyed without a candidate.
+    const db = new Database(path.join(dir, DATABASE_FILE));
+    db.pragma("journal_mode = WAL");
+    db.exec(`CREATE TABLE records (
+      request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, role INTEGER NOT NULL CHECK (role IN (1, 2)),
+      model_name TEXT NOT NULL, model_version TEXT NOT NULL, label TEXT NOT NULL, probabilities TEXT NOT NULL,
+      latency_ms REAL NOT NULL, grpc_code INTEGER NOT NULL, time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+      input_sha256 TEXT NOT NULL, input_length INTEGER NOT NULL, input_text TEXT, instance TEXT NOT NULL,
+      score_delta REAL, source INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (request_id, batch_index, role))`);
+    db.exec("CREATE INDEX records_by_time ON records (time_ms)");
+    db.exec(`CREATE TABLE feedback (request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, label TEXT NOT NULL,
+      time_ms INTEGER NOT NULL, PRIMARY KEY (request_id, batch_index))`);
+    db.exec("CREATE INDEX feedback_by_time ON feedback (time_ms)");
+    db.exec(`CREATE TABLE aggregates (level INTEGER NOT NULL, start_ms INTEGER NOT NULL, data TEXT NOT NULL,
+      PRIMARY KEY (level, start_ms)) WITHOUT ROWID`);
+    db.exec(`CREATE TABLE notable (request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, kind INTEGER NOT NULL,
+      time_ms INTEGER NOT NULL, PRIMARY KEY (request_id, batch_index)) WITHOUT ROWID`);
+    db.exec("CREATE INDEX notable_by_time ON notable (kind, time_ms)");
+    db.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
+    db.exec(`INSERT INTO aggregates VALUES (1, 0, '{"stale":true}')`);
+    db.exec("INSERT INTO notable VALUES ('stale', 0, 1, 0)");
+    db.exec("INSERT INTO meta VALUES ('join_window_ms', '60000')");
+    const insert = db.prepare(
+      "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, 1.5, ?, ?, ?, ?, 42, NULL, 'pod', ?, ?)",
+    );
+    const vector = (spam: number) =>
+      JSON.stringify([
+        ["ham", 1 - spam],
+        ["spam", spam],
+      ]);
+    const t0 = 1_800_000_000_000;
+    // The first 200 requests were shadowed by spam-v2, the next 100 by spam-lite (the shadow was swapped).
+    for (let i = 0; i < 300; i++) {
+      const id = `0190f1e2-0000-7000-8000-${String(i).padStart(12, "0")}`;
+      const candidate = i < 200 ? "spam-v2" : "spam-lite";
+      const label = i % 10 === 0 ? "ham" : "spam";
+      const at = t0 + i * 1000;
+      insert.run(id, 0, 1, "spam-v1", "1.0.0", "spam", vector(0.9), 0, at, at, `sha-${i}`, 0.1, 1);
+      insert.run(id, 0, 2, candidate, "2.0.0", label, vector(0.8), 0, at + 3, at, `sha-${i}`, 0.1, 1);
+    }
+    // A MIRROR record (app-service's, with the configured candidate's name) and an unmatched primary.
+    insert.run(
+      "mirrored",
+      0,
+      1,
+      "spam-v1",
+      "1.0.0",
+      "spam",
+      vector(0.9),
+      0,
+      t0 + 5,
+      t0 + 5,
+      "sha-m",
+      null,
+      1,
+    );
+    insert.run("mirrored", 0, 2, "spam-v2", "", "", "[]", 4, t0 + 2005, t0 + 2005, "sha-m", null, 2);
+    insert.run("alone", 0, 1, "spam-v1", "1.0.0", "spam", vector(0.9), 0, t0 + 7, t0 + 7, "sha-a", null, 1);
+    db.prepare("INSERT INTO feedback VALUES ('0190f1e2-0000-7000-8000-000000000010', 0, 'spam', 2000)").run();
+    db.pragma("user_version = 4");
+    db.close();
+
+    store = new ShadowStore({ dataDir: dir });
+    const options = {
+      nowMs: t0 + 3_600_000,
+      windowMs: 3_600_000,
+      startMs: t0 - 60_000,
+      joinWindowMs: 60_000,
+      maxDisagreements: 100,
+      includeText: false,
+      expectedMirrorRatio: 1,
+      thresholds: {
+        minPairs: 10,
+        minAgreement: 0.5,
+        maxErrorRateIncrease: 0.01,
+        maxLatencyP99Ratio: 1.5,
+        latencySlackMs: 2,
+        minFeedback: 1,
+        maxAccuracyDrop: 0.02,
+        minCoverage: 0.9,
+        maxShadowSilenceMs: 30_000,
+      },
+    };
+    expect(store.counts()).toEqual({ records: 603, feedback: 1 });
+    expect(store.candidates(options)).toEqual(["spam-lite", "spam-v2"]);
+    const v2 = store.aggregateReport({ ...options, candidate: "spam-v2" });
+    expect(v2.candidate).toBe("spam-v2");
+    expect(v2.totals?.pairCount).toBe(201n);
+    expect(v2.agreement?.pairCount).toBe(200n);
+    expect(v2.agreement?.agreeingCount).toBe(180n);
+    expect(v2.errors.map((e) => [e.role, e.grpcStatusCode, e.count])).toEqual([[2, 4, 1n]]);
+    expect(v2.totals?.unmatchedPrimaryCount).toBe(101n);
+    expect(v2.recentDisagreements).toHaveLength(20);
+    expect(v2.recentDisagreements.find((d) => d.requestId.endsWith("000000000010"))?.feedbackLabel).toBe(
+      "spam",
+    );
+    expect(v2.shadow?.models.map((m) => `${m.name}@${m.version}`)).toEqual(["spam-v2@2.0.0", "spam-v2@"]);
+    const lite = store.aggregateReport({ ...options, candidate: "spam-lite" });
+    expect(lite.totals?.pairCount).toBe(100n);
+    expect(lite.agreement?.agreeingCount).toBe(90n);
+    expect(lite.totals?.unmatchedPrimaryCount).toBe(202n);
+    expect(lite.recentDisagreements).toHaveLength(10);
+    // The score delta moved to the shadow's record; the primary's is gone.
+    const rows = store.reportRows(0);
+    expect(rows.filter((r) => r.role === 1).every((r) => r.scoreDelta === null && r.candidate === "")).toBe(
+      true,
+    );
+    expect(rows.filter((r) => r.role === 2 && r.scoreDelta !== null)).toHaveLength(300);
+    // Two candidates and none named: FAILED_PRECONDITION naming both.
+    expect(() => store.aggregateReport(options)).toThrow(/2 candidates \("spam-lite", "spam-v2"\)/);
+    // A record arriving after the migration joins the migrated primary, for its own candidate only.
+    store.insertRecords([
+      stored({ requestId: "alone", role: "shadow", label: "spam", timeMs: t0 + 9, candidate: "spam-lite" }),
+    ]);
+    expect(store.aggregateReport({ ...options, candidate: "spam-lite" }).totals?.pairCount).toBe(101n);
+    expect(store.aggregateReport({ ...options, candidate: "spam-v2" }).totals?.pairCount).toBe(201n);
+    // A second candidate's record for a key spam-v2 already holds is stored beside it, not a duplicate.
+    const again = store.insertRecords([
+      stored({
+        requestId: "0190f1e2-0000-7000-8000-000000000001",
+        role: "shadow",
+        timeMs: t0 + 1003,
+        candidate: "spam-lite",
+      }),
+    ]);
+    expect(again.accepted).toBe(1);
+    expect(store.aggregateReport({ ...options, candidate: "spam-lite" }).totals?.pairCount).toBe(102n);
+  });
+
   it("opens a file written by schema version 2 (before record sources) and still finds every record", () => {
     store.close();
     rmSync(path.join(dir, DATABASE_FILE), { force: true });
