@@ -11,6 +11,7 @@ import {
   shutdownSpec,
   str,
 } from "@shadowmesh/common";
+import { parseMirrorPercents } from "./candidates.js";
 
 /** Every setting of metrics-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "METRICS_SERVICE_";
@@ -109,6 +110,11 @@ export const spec = {
     default: 100,
     desc: "Share of primary requests mirrored to the shadow (the mesh's mirror percentage), 0 to 100; coverage is measured against it.",
   }),
+  // Issue 15 (several candidates): per-candidate expected mirror shares; parsed by parseMirrorPercents.
+  EXPECTED_MIRROR_PERCENTS: str({
+    default: "",
+    desc: "Share of primary requests mirrored to each named candidate, as name=percent pairs separated by commas (spam-v2=100,spam-lite=50); candidates not listed expect EXPECTED_MIRROR_PERCENT.",
+  }),
   REPORT_SAMPLE_PERCENT: num({
     default: 100,
     desc: "The model-services' and app-service's REPORT_SAMPLE_PERCENT (consistent report sampling), 0 to 100: the shadow-silence allowance is divided by it.",
@@ -187,6 +193,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
     fail(
       `${PREFIX}EXPECTED_MIRROR_PERCENT must be between 0 and 100 (got ${config.EXPECTED_MIRROR_PERCENT})`,
     );
+  }
+  try {
+    parseMirrorPercents(config.EXPECTED_MIRROR_PERCENTS);
+  } catch (error) {
+    fail(`${PREFIX}EXPECTED_MIRROR_PERCENTS: ${(error as Error).message}`);
   }
   if (!(config.REPORT_SAMPLE_PERCENT > 0 && config.REPORT_SAMPLE_PERCENT <= 100)) {
     fail(

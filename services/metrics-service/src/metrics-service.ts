@@ -19,6 +19,7 @@ import {
   type WatchShadowReportRequest,
   type WatchShadowReportResponseSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { candidateProblem } from "./candidates.js";
 import { normalisedStartMs, seriesStepMs } from "./report.js";
 import { createAggregateEngine, type ReportEngine } from "./report-engine.js";
 import {
@@ -101,23 +102,6 @@ const PACE_FACTOR = 4;
 const MAX_CACHED_REPORTS = 16;
 const MAX_LABEL_LENGTH = 256;
 const MAX_LABELS = 1000;
-
-/** The longest candidate name (a SHADOW record's model name, or a report's candidate selector). */
-export const MAX_CANDIDATE_LENGTH = 256;
-
-/**
- * Why a candidate name is unusable, or undefined: at most MAX_CANDIDATE_LENGTH characters, none of them a control
- * character (any other Unicode is fine). The empty name is valid: as a selector it asks for the only candidate.
- */
-export function candidateProblem(name: string): string | undefined {
-  if (name.length > MAX_CANDIDATE_LENGTH) {
-    return `must be at most ${MAX_CANDIDATE_LENGTH} characters (got ${name.length})`;
-  }
-  if (/\p{Cc}/u.test(name)) {
-    return "must not contain control characters";
-  }
-  return undefined;
-}
 
 /** A Duration in (fractional) milliseconds; undefined when unset. */
 export function durationToMs(duration: Duration | undefined): number | undefined {

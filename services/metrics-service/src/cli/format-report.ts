@@ -105,7 +105,8 @@ export function formatReport(report: ShadowReport): string {
   const stepMs =
     first?.startTime && second?.startTime ? timestampMs(second.startTime) - timestampMs(first.startTime) : 0;
   const windowMs = stepMs > 0 && spanMs > stepMs ? Math.floor(spanMs / stepMs) * stepMs : spanMs;
-  out.push(`Shadow report, window ${formatDuration(windowMs)}: ${start} → ${end}`, "");
+  const about = report.candidate === "" ? "" : ` for candidate ${JSON.stringify(report.candidate)}`;
+  out.push(`Shadow report${about}, window ${formatDuration(windowMs)}: ${start} → ${end}`, "");
 
   const verdict = report.verdict;
   out.push(`Verdict: ${enumName(DecisionSchema, verdict?.decision ?? Decision.UNSPECIFIED)}`);
@@ -289,4 +290,38 @@ export function formatReport(report: ShadowReport): string {
     );
   }
   return out.join("\n");
+}
+
+/** The candidates side by side (ListCandidates): verdict, pairs, agreement with its interval, latency, accuracy. */
+export function formatCandidates(reports: readonly ShadowReport[]): string {
+  if (reports.length === 0) {
+    return "No candidate (no shadow record) in the window.";
+  }
+  const accuracy = (summary: RoleSummary | undefined) =>
+    summary && summary.feedbackCount > 0n ? `${pct(summary.accuracy)} of ${summary.feedbackCount}` : "-";
+  const rows = [
+    [
+      "candidate",
+      "verdict",
+      "pairs",
+      "agreement",
+      "95 % interval",
+      "p99 ratio",
+      "accuracy",
+      "primary accuracy",
+    ],
+    ...reports.map((r) => [
+      r.candidate === "" ? '""' : r.candidate,
+      enumName(DecisionSchema, r.verdict?.decision ?? Decision.UNSPECIFIED),
+      String(r.totals?.pairCount ?? 0n),
+      r.agreement && r.agreement.pairCount > 0n ? pct(r.agreement.rate) : "-",
+      r.agreement && r.agreement.pairCount > 0n
+        ? `${pct(r.agreement.lowerBound)} – ${pct(r.agreement.upperBound)}`
+        : "-",
+      r.latencyP99Ratio > 0 ? `${r.latencyP99Ratio.toFixed(2)}×` : "-",
+      accuracy(r.shadow),
+      accuracy(r.primary),
+    ]),
+  ];
+  return `Candidates\n${table(rows, 2)}`;
 }
