@@ -266,14 +266,62 @@ export class Aggregates {
 
   /** Adds (sign 1) or removes (sign −1) what a request's records and feedback count. */
   contribute(s: RequestRecords, sign: 1 | -1): void {
+    this.#contribute(s, sign, false);
+  }
+
+  /**
+   * Adds (sign 1) or removes (sign −1) what a candidate's record changes in a request's count, relative to the
+   * primary's record alone: `contribute(s)` minus `contribute({ primary })` (a candidate's part, store.ts). For a pair
+   * the two share the primary's total and the request itself, so only the rest is counted (and the primary's lone
+   * count taken back), which is what makes a candidate's part cheap.
+   */
+  contributeDelta(s: RequestRecords, sign: 1 | -1): void {
+    if (!s.shadow) {
+      return;
+    }
+    if (s.primary && isPair(s, this.joinWindowMs)) {
+      this.#contribute(s, sign, true);
+      for (const b of this.#bucketsAt(s.primary.timeMs)) {
+        this.#lone(b, s.primary, -sign);
+      }
+      return;
+    }
+    this.#contribute(s, sign, false);
+    if (s.primary) {
+      this.#contribute({ primary: s.primary }, sign > 0 ? -1 : 1, false);
+    }
+  }
+
+  /** A lone record's count in a bucket (besides its total). */
+  #lone(b: Bucket, r: ReportRow, sign: number): void {
+    b.roles[r.role].lone += sign;
+    if (b.loneTimes) {
+      const at: [number, number] = b.loneTimes.get(r.timeMs) ?? [0, 0];
+      if (r.role === Role.PRIMARY) {
+        at[0] += sign;
+      } else {
+        at[1] += sign;
+      }
+      if (at[0] === 0 && at[1] === 0) {
+        b.loneTimes.delete(r.timeMs);
+      } else {
+        b.loneTimes.set(r.timeMs, at);
+      }
+    }
+  }
+
+  /** `contribute`; `sharedWithPrimary`: a pair without what the primary's record alone counts too (see above). */
+  #contribute(s: RequestRecords, sign: 1 | -1, sharedWithPrimary: boolean): void {
     const { primary, shadow } = s;
     if (isPair(s, this.joinWindowMs)) {
       const p = s.primary;
       const sh = s.shadow;
       for (const b of this.#bucketsAt(p.timeMs)) {
-        b.requests += sign;
         b.pairs += sign;
-        this.#total(b, p, sign);
+        if (!sharedWithPrimary) {
+          b.requests += sign;
+          this.#total(b, p, sign);
+        }
         this.#total(b, sh, sign);
         if (differentInputs(p, sh)) {
           b.conflicts += sign;
@@ -330,20 +378,7 @@ export class Aggregates {
         if (tooFar) {
           cells.tooFar += sign;
         } else {
-          cells.lone += sign;
-          if (b.loneTimes) {
-            const at: [number, number] = b.loneTimes.get(r.timeMs) ?? [0, 0];
-            if (r.role === Role.PRIMARY) {
-              at[0] += sign;
-            } else {
-              at[1] += sign;
-            }
-            if (at[0] === 0 && at[1] === 0) {
-              b.loneTimes.delete(r.timeMs);
-            } else {
-              b.loneTimes.set(r.timeMs, at);
-            }
-          }
+          this.#lone(b, r, sign);
         }
       }
     }

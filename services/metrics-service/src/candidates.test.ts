@@ -351,11 +351,15 @@ describe("per-candidate expected mirror share and gauges", () => {
           ],
         }),
       );
-      await vi.waitFor(async () => {
-        const later = await registry.metrics();
-        expect(later).not.toContain('candidate="spam-lite"');
-        expect(later).toContain('shadowmesh_shadow_pairs{candidate="spam-v2"}');
-      });
+      await vi.waitFor(
+        async () => {
+          const later = await registry.metrics();
+          expect(later).not.toContain('candidate="spam-lite"');
+          expect(later).toContain('shadowmesh_shadow_pairs{candidate="spam-v2"}');
+          // The gauges reuse a report for 1 s: poll past that.
+        },
+        { timeout: 15_000, interval: 250 },
+      );
     } finally {
       store.close();
     }

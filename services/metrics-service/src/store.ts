@@ -867,14 +867,8 @@ export class ShadowStore implements ReportSource {
         continue;
       }
       const part = this.#candidatePart(candidate);
-      if (was) {
-        part.contribute(viewOf(before, candidate), -1);
-        part.contribute(primaryOnly(before), 1);
-      }
-      if (now) {
-        part.contribute(viewOf(after, candidate), 1);
-        part.contribute(primaryOnly(after), -1);
-      }
+      part.contributeDelta(viewOf(before, candidate), -1);
+      part.contributeDelta(viewOf(after, candidate), 1);
       this.#note(candidate, viewOf(before, candidate), viewOf(after, candidate));
     }
   }
