@@ -299,6 +299,16 @@ describe("per-candidate expected mirror share and gauges", () => {
       windowMs: config.REPORT_WINDOW_MS,
     });
     try {
+      // No candidate yet: the primary's numbers alone, without a candidate label.
+      // (A registry of its own: a registry reuses its report for 1 s.)
+      const before = new Registry();
+      createShadowMetrics({
+        registry: before,
+        reports: () => service.gaugeReports(config.REPORT_WINDOW_MS),
+        lastReportDurationMs: () => service.lastReportDurationMs,
+        windowMs: config.REPORT_WINDOW_MS,
+      });
+      expect(await before.metrics()).toMatch(/^shadowmesh_verdict\{decision="INSUFFICIENT_DATA"\} 1$/m);
       // spam-lite answers half the traffic (the first half), as its 50 % mirror share says it should.
       const records = twoCandidates(NOW - 20 * 60_000);
       service.reportPredictions(

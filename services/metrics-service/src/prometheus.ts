@@ -13,8 +13,8 @@ import type { ShadowServiceObserver } from "./metrics-service.js";
  * metrics-service's Prometheus metrics. The comparison gauges are refreshed from the same report code as the API
  * (over the default report window) when Prometheus scrapes, so /metrics and GetShadowReport never disagree, and a
  * rollout controller (Argo Rollouts, Flagger) can gate on `shadowmesh_verdict{candidate="spam-v2",decision="PROMOTE"}
- * == 1`. Every comparison gauge has a `candidate` label: one series per candidate in the window ("" when there is
- * none: the primary's numbers alone).
+ * == 1`. Every comparison gauge has a `candidate` label: one series per candidate in the window (without the label
+ * when there is none: the primary's numbers alone).
  */
 
 /** A role's label value: its name in the generated enum, in lower case ("primary", "shadow", "unspecified"). */
@@ -243,29 +243,31 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
   }
 
   function show(report: ShadowReport) {
-    const candidate = report.candidate;
+    // Labels of a candidate's series; with no candidate in the window (the primary's numbers alone), none.
+    const noCandidate = report.candidate === "" && (report.totals?.shadowRecordCount ?? 0n) === 0n;
+    const of = () => (noCandidate ? {} : { candidate: report.candidate });
     const totals = report.totals;
     const agreementData = report.agreement;
-    requests.set({ candidate }, Number(totals?.requestCount ?? 0n));
-    pairs.set({ candidate }, Number(totals?.pairCount ?? 0n));
-    compared.set({ candidate }, Number(agreementData?.pairCount ?? 0n));
-    pending.set({ candidate }, Number(totals?.pendingCount ?? 0n));
-    unmatched.set({ candidate, side: "primary" }, Number(totals?.unmatchedPrimaryCount ?? 0n));
-    unmatched.set({ candidate, side: "shadow" }, Number(totals?.unmatchedShadowCount ?? 0n));
-    mirrorRatio.set({ candidate }, totals?.mirrorRatio ?? 0);
-    agreement.set({ candidate }, agreementData?.rate ?? 0);
-    agreementLower.set({ candidate }, agreementData?.lowerBound ?? 0);
-    agreementUpper.set({ candidate }, agreementData?.upperBound ?? 1);
+    requests.set(of(), Number(totals?.requestCount ?? 0n));
+    pairs.set(of(), Number(totals?.pairCount ?? 0n));
+    compared.set(of(), Number(agreementData?.pairCount ?? 0n));
+    pending.set(of(), Number(totals?.pendingCount ?? 0n));
+    unmatched.set({ ...of(), side: "primary" }, Number(totals?.unmatchedPrimaryCount ?? 0n));
+    unmatched.set({ ...of(), side: "shadow" }, Number(totals?.unmatchedShadowCount ?? 0n));
+    mirrorRatio.set(of(), totals?.mirrorRatio ?? 0);
+    agreement.set(of(), agreementData?.rate ?? 0);
+    agreementLower.set(of(), agreementData?.lowerBound ?? 0);
+    agreementUpper.set(of(), agreementData?.upperBound ?? 1);
     for (const flip of report.labelFlips) {
-      flips.set({ candidate, from: flip.primaryLabel, to: flip.shadowLabel }, Number(flip.count));
+      flips.set({ ...of(), from: flip.primaryLabel, to: flip.shadowLabel }, Number(flip.count));
     }
     for (const stat of ["mean", "p50", "p95", "max"] as const) {
-      scoreDelta.set({ candidate, stat }, report.scoreDelta?.[stat] ?? 0);
+      scoreDelta.set({ ...of(), stat }, report.scoreDelta?.[stat] ?? 0);
     }
-    latencyRatio.set({ candidate }, report.latencyP99Ratio);
+    latencyRatio.set(of(), report.latencyP99Ratio);
     for (const error of report.errors) {
       errors.set(
-        { candidate, role: roleName(error.role), grpc_code: String(error.grpcStatusCode) },
+        { ...of(), role: roleName(error.role), grpc_code: String(error.grpcStatusCode) },
         Number(error.count),
       );
     }
@@ -274,40 +276,37 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
         continue;
       }
       const role = roleName(summary.role);
-      latency.set({ candidate, role, percentile: "p50" }, summary.latencyP50Ms / 1000);
-      latency.set({ candidate, role, percentile: "p95" }, summary.latencyP95Ms / 1000);
-      latency.set({ candidate, role, percentile: "p99" }, summary.latencyP99Ms / 1000);
-      errorRatio.set({ candidate, role }, summary.errorRate);
-      feedback.set({ candidate, role, correct: "true" }, Number(summary.correctCount));
-      feedback.set(
-        { candidate, role, correct: "false" },
-        Number(summary.feedbackCount - summary.correctCount),
-      );
-      accuracy.set({ candidate, role }, summary.accuracy);
+      latency.set({ ...of(), role, percentile: "p50" }, summary.latencyP50Ms / 1000);
+      latency.set({ ...of(), role, percentile: "p95" }, summary.latencyP95Ms / 1000);
+      latency.set({ ...of(), role, percentile: "p99" }, summary.latencyP99Ms / 1000);
+      errorRatio.set({ ...of(), role }, summary.errorRate);
+      feedback.set({ ...of(), role, correct: "true" }, Number(summary.correctCount));
+      feedback.set({ ...of(), role, correct: "false" }, Number(summary.feedbackCount - summary.correctCount));
+      accuracy.set({ ...of(), role }, summary.accuracy);
     }
-    judged.set({ candidate }, Number(totals?.judgedPairCount ?? 0n));
-    roleRecords.set({ candidate, role: "primary" }, Number(totals?.primaryRecordCount ?? 0n));
-    roleRecords.set({ candidate, role: "shadow" }, Number(totals?.shadowRecordCount ?? 0n));
+    judged.set(of(), Number(totals?.judgedPairCount ?? 0n));
+    roleRecords.set({ ...of(), role: "primary" }, Number(totals?.primaryRecordCount ?? 0n));
+    roleRecords.set({ ...of(), role: "shadow" }, Number(totals?.shadowRecordCount ?? 0n));
     const coverage = report.coverage;
-    coverageRatio.set({ candidate }, coverage?.ratio ?? 0);
-    expectedMirror.set({ candidate }, coverage?.expectedRatio ?? 0);
-    settled.set({ candidate }, Number(coverage?.settledPrimaryCount ?? 0n));
+    coverageRatio.set(of(), coverage?.ratio ?? 0);
+    expectedMirror.set(of(), coverage?.expectedRatio ?? 0);
+    settled.set(of(), Number(coverage?.settledPrimaryCount ?? 0n));
     silence.set(
-      { candidate },
+      of(),
       Number(coverage?.shadowSilence?.seconds ?? 0n) + (coverage?.shadowSilence?.nanos ?? 0) / 1e9,
     );
     if (coverage?.lastPrimaryTime) {
-      lastRecord.set({ candidate, role: "primary" }, timestampMs(coverage.lastPrimaryTime) / 1000);
+      lastRecord.set({ ...of(), role: "primary" }, timestampMs(coverage.lastPrimaryTime) / 1000);
     }
     if (coverage?.lastShadowTime) {
-      lastRecord.set({ candidate, role: "shadow" }, timestampMs(coverage.lastShadowTime) / 1000);
+      lastRecord.set({ ...of(), role: "shadow" }, timestampMs(coverage.lastShadowTime) / 1000);
     }
-    conflicts.set({ candidate }, Number(totals?.conflictCount ?? 0n));
+    conflicts.set(of(), Number(totals?.conflictCount ?? 0n));
     for (const entry of report.callerErrors) {
-      callerErrors.set({ candidate, grpc_code: String(entry.grpcStatusCode) }, Number(entry.pairCount));
+      callerErrors.set({ ...of(), grpc_code: String(entry.grpcStatusCode) }, Number(entry.pairCount));
     }
     for (const [decision, name] of DECISION_NAMES) {
-      verdict.set({ candidate, decision: name }, report.verdict?.decision === decision ? 1 : 0);
+      verdict.set({ ...of(), decision: name }, report.verdict?.decision === decision ? 1 : 0);
     }
   }
 
