@@ -531,6 +531,16 @@ export class Aggregates {
   }
 }
 
+/** The buckets of one level of several parts, part after part (no copy). */
+function* bucketsOf(parts: readonly Aggregates[], level: number): Generator<[number, Bucket]> {
+  for (const part of parts) {
+    const found = part.levels[level];
+    if (found) {
+      yield* found.buckets;
+    }
+  }
+}
+
 /** Which level a window's tally reads: the 1 min buckets when its step and start are whole minutes. */
 function levelIndexFor(options: Pick<ReportOptions, "nowMs" | "windowMs" | "startMs">): 0 | 1 {
   const startMs = windowStartMs(options);
@@ -578,7 +588,7 @@ export function tallyAggregates(
       lastPrimaryMs: Number.NEGATIVE_INFINITY,
       lastShadowMs: Number.NEGATIVE_INFINITY,
     };
-    for (const [key, b] of parts.flatMap((part) => [...(part.levels[levelIndex] as Level).buckets])) {
+    for (const [key, b] of bucketsOf(parts, levelIndex)) {
       if (key < startMs) {
         continue;
       }
@@ -635,7 +645,7 @@ export function tallyAggregates(
     const pending: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
     const from = Math.max(nowMs - joinWindowMs + 1, startMs);
     const fineWidthMs = LEVEL_WIDTHS_MS[0];
-    for (const [key, b] of parts.flatMap((part) => [...(part.levels[0] as Level).buckets])) {
+    for (const [key, b] of bucketsOf(parts, 0)) {
       if (key + fineWidthMs <= from) {
         continue;
       }
