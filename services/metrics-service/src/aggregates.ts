@@ -557,143 +557,141 @@ export function tallyAggregates(
   parts: readonly Aggregates[],
   options: ReportOptions,
 ): Omit<ReportTally, "disagreements" | "conflicts"> {
-  {
-    const { nowMs, joinWindowMs } = options;
-    const startMs = windowStartMs(options);
-    const step = seriesStepMs(options.windowMs);
-    const levelIndex = levelIndexFor(options);
-    const series = emptySeries(startMs, nowMs, options.windowMs);
-    const roles: Record<StoredRole, RoleTally> = {
-      [Role.PRIMARY]: emptyRoleTally(),
-      [Role.SHADOW]: emptyRoleTally(),
-    };
-    const latency: Record<StoredRole, Map<number, number>> = {
-      [Role.PRIMARY]: new Map(),
-      [Role.SHADOW]: new Map(),
-    };
-    const lone: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
-    const tooFar: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
-    const callerErrors = new Map<number, number>();
-    const flipCounts = new Map<string, number>();
-    const deltas = new Map<number, number>();
-    let deltaSum = 0;
-    const t = {
-      requestCount: 0,
-      pairCount: 0,
-      judgedCount: 0,
-      compared: 0,
-      agreeing: 0,
-      conflictCount: 0,
-      firstPrimaryMs: Number.POSITIVE_INFINITY,
-      lastPrimaryMs: Number.NEGATIVE_INFINITY,
-      lastShadowMs: Number.NEGATIVE_INFINITY,
-    };
-    for (const [key, b] of bucketsOf(parts, levelIndex)) {
-      if (key < startMs) {
-        continue;
-      }
-      t.requestCount += b.requests;
-      t.pairCount += b.pairs;
-      t.judgedCount += b.judged;
-      t.compared += b.compared;
-      t.agreeing += b.agreeing;
-      t.conflictCount += b.conflicts;
-      t.firstPrimaryMs = Math.min(t.firstPrimaryMs, b.firstPrimaryMs);
-      t.lastPrimaryMs = Math.max(t.lastPrimaryMs, b.lastPrimaryMs);
-      t.lastShadowMs = Math.max(t.lastShadowMs, b.lastShadowMs);
-      for (const [code, n] of b.callerErrors) {
-        add(callerErrors, code, n);
-      }
-      for (const [flip, n] of b.flips) {
-        add(flipCounts, flip, n);
-      }
-      deltaSum += b.deltaSum;
-      for (const [bin, n] of b.deltas) {
-        add(deltas, bin, n);
-      }
-      const point = series.get(Math.floor(key / step) * step);
-      if (point) {
-        point.pairs += b.compared;
-        point.agreeing += b.agreeing;
-      }
-      for (const role of STORED_ROLES) {
-        const cells = b.roles[role];
-        const out = roles[role];
-        out.records += cells.judged;
-        for (const [code, n] of cells.errors) {
-          out.errors += n;
-          add(out.errorsByCode, code, n);
-        }
-        out.feedback += cells.feedback;
-        out.correct += cells.correct;
-        out.allRecords += cells.all;
-        out.allErrors += cells.allErrors;
-        cells.latencyCounts.forEach((n, i) => {
-          out.latencyCounts[i] = (out.latencyCounts[i] ?? 0) + n;
-        });
-        for (const [bin, n] of cells.latency) {
-          add(latency[role], bin, n);
-        }
-        for (const model of cells.models.values()) {
-          noteModel(out.models, model.name, model.version, model.lastMs);
-        }
-        lone[role] += cells.lone;
-        tooFar[role] += cells.tooFar;
-      }
+  const { nowMs, joinWindowMs } = options;
+  const startMs = windowStartMs(options);
+  const step = seriesStepMs(options.windowMs);
+  const levelIndex = levelIndexFor(options);
+  const series = emptySeries(startMs, nowMs, options.windowMs);
+  const roles: Record<StoredRole, RoleTally> = {
+    [Role.PRIMARY]: emptyRoleTally(),
+    [Role.SHADOW]: emptyRoleTally(),
+  };
+  const latency: Record<StoredRole, Map<number, number>> = {
+    [Role.PRIMARY]: new Map(),
+    [Role.SHADOW]: new Map(),
+  };
+  const lone: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
+  const tooFar: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
+  const callerErrors = new Map<number, number>();
+  const flipCounts = new Map<string, number>();
+  const deltas = new Map<number, number>();
+  let deltaSum = 0;
+  const t = {
+    requestCount: 0,
+    pairCount: 0,
+    judgedCount: 0,
+    compared: 0,
+    agreeing: 0,
+    conflictCount: 0,
+    firstPrimaryMs: Number.POSITIVE_INFINITY,
+    lastPrimaryMs: Number.NEGATIVE_INFINITY,
+    lastShadowMs: Number.NEGATIVE_INFINITY,
+  };
+  for (const [key, b] of bucketsOf(parts, levelIndex)) {
+    if (key < startMs) {
+      continue;
     }
-    // Pending: lone records younger than the join window (and inside the window), from the 1 s buckets.
-    const pending: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
-    const from = Math.max(nowMs - joinWindowMs + 1, startMs);
-    const fineWidthMs = LEVEL_WIDTHS_MS[0];
-    for (const [key, b] of bucketsOf(parts, 0)) {
-      if (key + fineWidthMs <= from) {
-        continue;
-      }
-      if (key >= from) {
-        pending[Role.PRIMARY] += b.roles[Role.PRIMARY].lone;
-        pending[Role.SHADOW] += b.roles[Role.SHADOW].lone;
-      } else if (b.loneTimes) {
-        for (const [at, [p, s]] of b.loneTimes) {
-          if (at >= from) {
-            pending[Role.PRIMARY] += p;
-            pending[Role.SHADOW] += s;
-          }
-        }
-      }
+    t.requestCount += b.requests;
+    t.pairCount += b.pairs;
+    t.judgedCount += b.judged;
+    t.compared += b.compared;
+    t.agreeing += b.agreeing;
+    t.conflictCount += b.conflicts;
+    t.firstPrimaryMs = Math.min(t.firstPrimaryMs, b.firstPrimaryMs);
+    t.lastPrimaryMs = Math.max(t.lastPrimaryMs, b.lastPrimaryMs);
+    t.lastShadowMs = Math.max(t.lastShadowMs, b.lastShadowMs);
+    for (const [code, n] of b.callerErrors) {
+      add(callerErrors, code, n);
     }
-    const unmatched: Record<StoredRole, number> = {
-      [Role.PRIMARY]: lone[Role.PRIMARY] - pending[Role.PRIMARY] + tooFar[Role.PRIMARY],
-      [Role.SHADOW]: lone[Role.SHADOW] - pending[Role.SHADOW] + tooFar[Role.SHADOW],
-    };
+    for (const [flip, n] of b.flips) {
+      add(flipCounts, flip, n);
+    }
+    deltaSum += b.deltaSum;
+    for (const [bin, n] of b.deltas) {
+      add(deltas, bin, n);
+    }
+    const point = series.get(Math.floor(key / step) * step);
+    if (point) {
+      point.pairs += b.compared;
+      point.agreeing += b.agreeing;
+    }
     for (const role of STORED_ROLES) {
-      const q = histogramQuantiles(latency[role], latencyBinValue, [0.5, 0.95, 0.99]);
-      roles[role].latencyP50Ms = q[0] ?? 0;
-      roles[role].latencyP95Ms = q[1] ?? 0;
-      roles[role].latencyP99Ms = q[2] ?? 0;
+      const cells = b.roles[role];
+      const out = roles[role];
+      out.records += cells.judged;
+      for (const [code, n] of cells.errors) {
+        out.errors += n;
+        add(out.errorsByCode, code, n);
+      }
+      out.feedback += cells.feedback;
+      out.correct += cells.correct;
+      out.allRecords += cells.all;
+      out.allErrors += cells.allErrors;
+      cells.latencyCounts.forEach((n, i) => {
+        out.latencyCounts[i] = (out.latencyCounts[i] ?? 0) + n;
+      });
+      for (const [bin, n] of cells.latency) {
+        add(latency[role], bin, n);
+      }
+      for (const model of cells.models.values()) {
+        noteModel(out.models, model.name, model.version, model.lastMs);
+      }
+      lone[role] += cells.lone;
+      tooFar[role] += cells.tooFar;
     }
-    const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
-    for (const [key, count] of flipCounts) {
-      const [primaryLabel, shadowLabel] = JSON.parse(key) as [string, string];
-      flips.set(key, { primaryLabel, shadowLabel, count });
-    }
-    let deltaCount = 0;
-    for (const n of deltas.values()) {
-      deltaCount += n;
-    }
-    const [p50 = 0, p95 = 0, max = 0] = histogramQuantiles(deltas, deltaBinValue, [0.5, 0.95, 1]);
-    return {
-      ...t,
-      settledPrimary: t.pairCount + unmatched[Role.PRIMARY],
-      mirroredPrimary: t.pairCount,
-      pending: pending[Role.PRIMARY] + pending[Role.SHADOW],
-      unmatched,
-      callerErrors,
-      flips,
-      delta: { mean: deltaCount > 0 ? deltaSum / deltaCount : 0, p50, p95, max },
-      roles,
-      series,
-    };
   }
+  // Pending: lone records younger than the join window (and inside the window), from the 1 s buckets.
+  const pending: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
+  const from = Math.max(nowMs - joinWindowMs + 1, startMs);
+  const fineWidthMs = LEVEL_WIDTHS_MS[0];
+  for (const [key, b] of bucketsOf(parts, 0)) {
+    if (key + fineWidthMs <= from) {
+      continue;
+    }
+    if (key >= from) {
+      pending[Role.PRIMARY] += b.roles[Role.PRIMARY].lone;
+      pending[Role.SHADOW] += b.roles[Role.SHADOW].lone;
+    } else if (b.loneTimes) {
+      for (const [at, [p, s]] of b.loneTimes) {
+        if (at >= from) {
+          pending[Role.PRIMARY] += p;
+          pending[Role.SHADOW] += s;
+        }
+      }
+    }
+  }
+  const unmatched: Record<StoredRole, number> = {
+    [Role.PRIMARY]: lone[Role.PRIMARY] - pending[Role.PRIMARY] + tooFar[Role.PRIMARY],
+    [Role.SHADOW]: lone[Role.SHADOW] - pending[Role.SHADOW] + tooFar[Role.SHADOW],
+  };
+  for (const role of STORED_ROLES) {
+    const q = histogramQuantiles(latency[role], latencyBinValue, [0.5, 0.95, 0.99]);
+    roles[role].latencyP50Ms = q[0] ?? 0;
+    roles[role].latencyP95Ms = q[1] ?? 0;
+    roles[role].latencyP99Ms = q[2] ?? 0;
+  }
+  const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
+  for (const [key, count] of flipCounts) {
+    const [primaryLabel, shadowLabel] = JSON.parse(key) as [string, string];
+    flips.set(key, { primaryLabel, shadowLabel, count });
+  }
+  let deltaCount = 0;
+  for (const n of deltas.values()) {
+    deltaCount += n;
+  }
+  const [p50 = 0, p95 = 0, max = 0] = histogramQuantiles(deltas, deltaBinValue, [0.5, 0.95, 1]);
+  return {
+    ...t,
+    settledPrimary: t.pairCount + unmatched[Role.PRIMARY],
+    mirroredPrimary: t.pairCount,
+    pending: pending[Role.PRIMARY] + pending[Role.SHADOW],
+    unmatched,
+    callerErrors,
+    flips,
+    delta: { mean: deltaCount > 0 ? deltaSum / deltaCount : 0, p50, p95, max },
+    roles,
+    series,
+  };
 }
 
 /** Nearest-rank quantiles of a histogram (bin → count), each the value its bin stands for; 0 when empty. */
