@@ -7,7 +7,6 @@ import path from "node:path";
 import { stringify } from "yaml";
 
 export const PROMETHEUS = process.env.SHADOWMESH_PROMETHEUS_BIN ?? "/usr/bin/prometheus";
-export const PROMTOOL = process.env.SHADOWMESH_PROMTOOL_BIN ?? "/usr/bin/promtool";
 
 export interface ScrapeJob {
   job: string;

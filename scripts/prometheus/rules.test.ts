@@ -1,12 +1,12 @@
 // The alert rules and the dashboard, offline: `promtool check rules`, the promtool unit tests (every alert has a case
 // where it fires and one where it stays quiet), the conventions every alert follows (for, severity, summary,
 // description, a runbook section that exists), and the dashboard's shape (title, variables, datasource, topics).
-import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { PROMTOOL } from "./prometheus.js";
+import { checkMetrics, checkRules, testRules } from "./promtool.js";
 import {
   alertRules,
   dashboardPanels,
@@ -22,12 +22,6 @@ const testFiles = readdirSync(RULE_TESTS_DIR)
   .filter((f) => f.endsWith(".test.yaml"))
   .map((f) => path.join(RULE_TESTS_DIR, f));
 
-function promtool(args: string[], cwd: string) {
-  const r = spawnSync(PROMTOOL, args, { cwd, encoding: "utf8", timeout: 60_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, output: `${r.stdout}${r.stderr}` };
-}
-
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
 const anchor = (heading: string) =>
   heading
@@ -37,21 +31,19 @@ const anchor = (heading: string) =>
     .replace(/ /g, "-");
 
 describe("the alert rules file", () => {
-  it("passes promtool check rules", () => {
-    const r = promtool(["check", "rules", RULES_FILE], path.dirname(RULES_FILE));
+  it("passes promtool check rules", async () => {
+    const r = await checkRules(RULES_FILE, path.dirname(RULES_FILE));
     expect(r.output).toContain("SUCCESS");
     expect(r.code, r.output).toBe(0);
   });
 
-  it("passes its promtool unit tests", () => {
+  it("passes its promtool unit tests", async () => {
     expect(testFiles.length).toBeGreaterThan(0);
-    const r = promtool(["test", "rules", ...testFiles], RULE_TESTS_DIR);
+    const r = await testRules(testFiles, RULE_TESTS_DIR);
     expect(r.code, r.output).toBe(0);
   });
 
   it("fails promtool test rules when an alert's threshold is changed (the tests can fail)", async () => {
-    const { mkdtempSync, writeFileSync, rmSync, mkdirSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
     const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-rules-"));
     try {
       const broken = readFileSync(RULES_FILE, "utf8").replace(
@@ -69,7 +61,7 @@ describe("the alert rules file", () => {
         writeFileSync(copy, JSON.stringify(doc));
         return copy;
       });
-      const r = promtool(["test", "rules", ...tests], path.join(dir, "tests"));
+      const r = await testRules(tests, path.join(dir, "tests"));
       expect(r.code).not.toBe(0);
       expect(r.output).toContain("ShadowmeshVerdictRollback");
     } finally {
@@ -196,5 +188,35 @@ describe("the Grafana dashboard", () => {
     for (const q of ["0.5", "0.95", "0.99"])
       expect(exprs).toContain(`histogram_quantile(${q}, sum by (le, role, version)`);
     expect(exprs).toMatch(/sum by \(role, version, grpc_code\)/);
+  });
+});
+
+describe("the promtool helper", () => {
+  it("passes a clean exposition text and reports what promtool finds in a bad one", async () => {
+    const clean = await checkMetrics("# HELP x_total Things.\n# TYPE x_total counter\nx_total 1\n");
+    expect(clean).toEqual({ code: 0, output: "" });
+    // A counter without the _total suffix: promtool's lint says so (exit 3 on lint problems).
+    const lint = await checkMetrics("# HELP x Things.\n# TYPE x counter\nx 1\n");
+    expect(lint.code).not.toBe(0);
+    expect(lint.output).toContain('counter metrics should have "_total" suffix');
+    const garbage = await checkMetrics("x{ 1\n");
+    expect(garbage.code).not.toBe(0);
+    expect(garbage.output).not.toBe("");
+  });
+
+  it("fails check rules on a rules file with a bad expression", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-promtool-"));
+    try {
+      const file = path.join(dir, "bad.rules.yaml");
+      writeFileSync(
+        file,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum by (x (y)\n",
+      );
+      const r = await checkRules(file, dir);
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain("bad.rules.yaml");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
