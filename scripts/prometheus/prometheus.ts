@@ -12,6 +12,8 @@ export interface ScrapeJob {
   job: string;
   targets: string[];
   labels?: Record<string, string>;
+  /** Prometheus `metric_relabel_configs` of the job, as written in prometheus.yml. */
+  metricRelabel?: Record<string, unknown>[];
 }
 
 export interface PrometheusOptions {
@@ -58,6 +60,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     scrape_configs: options.jobs.map((j) => ({
       job_name: j.job,
       static_configs: [{ targets: j.targets, labels: j.labels ?? {} }],
+      ...(j.metricRelabel ? { metric_relabel_configs: j.metricRelabel } : {}),
     })),
   };
   const configFile = path.join(dir, "prometheus.yml");

@@ -31,7 +31,24 @@ import {
 import { rolloutQueries } from "./rollout-queries.js";
 
 const NAMESPACE = "shadowmesh";
-const VARIABLES = { namespace: NAMESPACE, window: "1m", datasource: "prometheus" };
+/** The local mesh's one candidate: the model the shadow serves (its model.json name). */
+const CANDIDATE = (
+  JSON.parse(readFileSync(path.join(REPO_ROOT, "models/spam-v2/model.json"), "utf8")) as { name: string }
+).name;
+const VARIABLES = { namespace: NAMESPACE, candidate: CANDIDATE, window: "1m", datasource: "prometheus" };
+/**
+ * metrics-service's comparison gauges carry `candidate` once it compares several candidates (#15); until then this
+ * fills the label on its series that have none, as the one candidate's. Series that have the label keep theirs, so
+ * this is inert once metrics-service sets it (then it can go).
+ */
+const CANDIDATE_SHIM = [
+  {
+    source_labels: ["__name__", "candidate"],
+    regex: "(shadowmesh_shadow_.+|shadowmesh_verdict);",
+    target_label: "candidate",
+    replacement: CANDIDATE,
+  },
+];
 
 const MESSAGES = [
   "Congratulations! You have won a FREE cruise. Call now to claim your prize!!!",
@@ -101,7 +118,12 @@ describe("the dashboard, the alerts and the rollout templates against a real Pro
           targets: [at(mesh.ports.primaryMetrics), at(mesh.ports.shadowMetrics)],
           labels,
         },
-        { job: "shadowmesh-metrics-service", targets: [at(mesh.ports.metricsMetrics)], labels },
+        {
+          job: "shadowmesh-metrics-service",
+          targets: [at(mesh.ports.metricsMetrics)],
+          labels,
+          metricRelabel: CANDIDATE_SHIM,
+        },
       ],
     });
 
@@ -166,6 +188,7 @@ describe("the dashboard, the alerts and the rollout templates against a real Pro
 
     const rules = alertRules();
     const rolloutGates = await rolloutQueries({ namespace: NAMESPACE, interval: "1m" });
+    expect(rolloutGates.map((q) => q.expr).join("\n")).toContain(`"${CANDIDATE}"`);
     queries = [
       ...dashboardQueries(loadDashboard(), VARIABLES),
       ...rules.flatMap(alertProbes),

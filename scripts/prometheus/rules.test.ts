@@ -47,8 +47,8 @@ describe("the alert rules file", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-rules-"));
     try {
       const broken = readFileSync(RULES_FILE, "utf8").replace(
-        'max by (namespace) (shadowmesh_verdict{decision="ROLLBACK"}) == 1',
-        'max by (namespace) (shadowmesh_verdict{decision="ROLLBACK"}) == 2',
+        'max by (namespace, candidate) (shadowmesh_verdict{decision="ROLLBACK"}) == 1',
+        'max by (namespace, candidate) (shadowmesh_verdict{decision="ROLLBACK"}) == 2',
       );
       expect(broken).not.toBe(readFileSync(RULES_FILE, "utf8"));
       mkdirSync(path.join(dir, "rules"));
@@ -116,6 +116,22 @@ describe("the alert rules file", () => {
     );
   });
 
+  it("names the candidate in every alert about one candidate, and in no other", () => {
+    const perCandidate = [
+      "ShadowmeshShadowErrorRatioAbovePrimary",
+      "ShadowmeshShadowLatencyRegression",
+      "ShadowmeshShadowAgreementLow",
+      "ShadowmeshVerdictRollback",
+      "ShadowmeshShadowCoverageLow",
+      "ShadowmeshShadowSilent",
+    ];
+    for (const rule of alertRules()) {
+      const about = perCandidate.includes(rule.alert);
+      expect(/by \(namespace, candidate\b/.test(rule.expr), rule.alert).toBe(about);
+      expect(rule.annotations?.summary?.includes("{{ $labels.candidate }}"), rule.alert).toBe(about);
+    }
+  });
+
   it("writes thresholds as comparisons with numbers, so that taking them out is mechanical", () => {
     for (const rule of alertRules()) {
       const probe = withoutThresholds(rule.expr);
@@ -134,12 +150,13 @@ describe("the Grafana dashboard", () => {
   const panels = dashboardPanels(dashboard);
   const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join("\n");
 
-  it('is "Shadowmesh: primary vs shadow" with datasource, namespace and window variables', () => {
+  it('is "Shadowmesh: primary vs shadow" with datasource, namespace, candidate and window variables', () => {
     expect(dashboard.title).toBe("Shadowmesh: primary vs shadow");
     expect(dashboard.uid).toMatch(/^[\w-]{1,40}$/);
     expect(dashboard.templating.list.map((v) => `${v.name}:${v.type}`)).toEqual([
       "datasource:datasource",
       "namespace:query",
+      "candidate:query",
       "window:custom",
     ]);
   });
@@ -156,11 +173,32 @@ describe("the Grafana dashboard", () => {
     }
   });
 
+  it("filters every comparison gauge by the candidate variable, which lists metrics-service's candidates", () => {
+    const variable = dashboard.templating.list.find((v) => v.name === "candidate");
+    expect(JSON.stringify(variable?.query)).toContain(
+      'label_values(shadowmesh_verdict{namespace=\\"$namespace\\"}, candidate)',
+    );
+    const unfiltered: string[] = [];
+    let filtered = 0;
+    for (const p of panels) {
+      for (const t of p.targets ?? []) {
+        for (const m of t.expr.matchAll(/(shadowmesh_(?:shadow_[a-z_]+|verdict))\{([^}]*)\}/g)) {
+          // The window and the report's own duration are metrics-service's, not a candidate's.
+          if (/_window_seconds$|_report_duration_seconds$/.test(m[1] as string)) continue;
+          if (/candidate=~?"\$candidate/.test(m[2] as string)) filtered++;
+          else unfiltered.push(`${p.title} ${t.refId}: ${m[0]}`);
+        }
+      }
+    }
+    expect(unfiltered).toEqual([]);
+    expect(filtered).toBeGreaterThan(20);
+  });
+
   it("has unique panel ids and titles, and every query substitutes cleanly", () => {
     expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
     expect(new Set(panels.map((p) => p.title)).size).toBe(panels.length);
     expect(() =>
-      dashboardQueries(dashboard, { namespace: "n", window: "5m", datasource: "d" }),
+      dashboardQueries(dashboard, { namespace: "n", candidate: "c", window: "5m", datasource: "d" }),
     ).not.toThrow();
     expect(() => dashboardQueries(dashboard, { namespace: "n" })).toThrow(/unknown dashboard variable/);
   });
