@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   byKind,
+  CANDIDATE_LABEL,
+  candidateWorkloads,
   checkMirroring,
   checkModelServiceRoles,
   checkReplicas,
@@ -34,63 +36,97 @@ import {
 interface ValueSet {
   values: ValueArgs;
   istio: boolean;
-  percent: number;
-  /** Replica counts; shadow 0 = no shadow Deployment. */
-  replicas: { app: number | "hpa"; primary: number | "hpa"; shadow: number };
+  /** Each candidate's mirror share, in the values' order ({} = no candidate). */
+  mirrors: Record<string, number>;
+  /** Replica counts of app-service, the primary and each candidate. */
+  replicas: { app: number | "hpa"; primary: number | "hpa"; candidates: Record<string, number> };
   /** Secrets the values name that exist outside the chart. */
   externalSecrets?: string[];
   /** Kinds that must be rendered (beyond the ones every set has). */
   kinds?: string[];
 }
 
+const ONE = { "spam-v2": 1 };
 const VALUE_SETS: Record<string, ValueSet> = {
-  defaults: { values: {}, istio: true, percent: 100, replicas: { app: 1, primary: 1, shadow: 1 } },
+  defaults: {
+    values: {},
+    istio: true,
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
+  },
   "istio off": {
     values: { files: ["istio-off.yaml"] },
     istio: false,
-    percent: 100,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
   },
   "HPA on": {
     values: { files: ["hpa-on.yaml"] },
     istio: true,
-    percent: 100,
-    replicas: { app: "hpa", primary: "hpa", shadow: 1 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: "hpa", primary: "hpa", candidates: ONE },
     kinds: ["HorizontalPodAutoscaler", "PodDisruptionBudget"],
   },
-  "replicas 3": {
+  "replicas 3 (the former shadow.replicaCount)": {
     values: { files: ["replicas-3.yaml"] },
     istio: true,
-    percent: 100,
-    replicas: { app: 3, primary: 3, shadow: 3 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 3, primary: 3, candidates: { "spam-v2": 3 } },
     kinds: ["PodDisruptionBudget"],
   },
   "mirror 10 %": {
     values: { files: ["mirror-10.yaml"] },
     istio: true,
-    percent: 10,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 10 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
   },
   "ServiceMonitor, gateway TLS, mirror 12.5 %": {
     values: { files: ["service-monitor.yaml"] },
     istio: true,
-    percent: 12.5,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 12.5 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
     kinds: ["ServiceMonitor"],
   },
   "dashboard, PrometheusRule, Argo and Flagger templates": {
     values: { files: ["observability.yaml"] },
     istio: true,
-    percent: 100,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
     kinds: ["ServiceMonitor", "ConfigMap", "PrometheusRule", "AnalysisTemplate", "MetricTemplate"],
   },
-  "no shadow, feedback secret from an existing Secret": {
+  "no shadow (the former shadow.enabled=false), feedback secret from an existing Secret": {
     values: { files: ["no-shadow.yaml"] },
     istio: true,
-    percent: 0,
-    replicas: { app: 1, primary: 1, shadow: 0 },
+    mirrors: {},
+    replicas: { app: 1, primary: 1, candidates: {} },
     externalSecrets: ["shadowmesh-feedback-external"],
+  },
+  "no candidates (an empty list)": {
+    values: { setJson: { candidates: [] } },
+    istio: true,
+    mirrors: {},
+    replicas: { app: 1, primary: 1, candidates: {} },
+  },
+  "two candidates (100 % and 12.5 %, two pods of the second)": {
+    values: { files: ["two-candidates.yaml"] },
+    istio: true,
+    mirrors: { "spam-v2": 100, "spam-lite": 12.5 },
+    replicas: { app: 1, primary: 1, candidates: { "spam-v2": 1, "spam-lite": 2 } },
+    kinds: ["PodDisruptionBudget"],
+  },
+  "two candidates, one deployed but not mirrored (0 %)": {
+    values: {
+      files: ["two-candidates.yaml"],
+      setJson: {
+        candidates: [
+          { name: "spam-v2", model: "/app/models/spam-v2", version: "v2", mirrorPercent: 0 },
+          { name: "spam-lite", model: "/app/models/spam-lite", version: "lite-1", mirrorPercent: 50 },
+        ],
+      },
+    },
+    istio: true,
+    mirrors: { "spam-v2": 0, "spam-lite": 50 },
+    replicas: { app: 1, primary: 1, candidates: { "spam-v2": 1, "spam-lite": 1 } },
   },
 };
 
@@ -155,15 +191,31 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
     expect(failed).toEqual({});
   });
 
-  it("gives primary and shadow their roles from the values, from one template", () => {
-    expect(checkModelServiceRoles(objects, set.replicas.shadow > 0)).toEqual([]);
+  it("reads the candidates from the values as this test states them", () => {
+    expect(expectations(set.values).candidates.map((c) => [c.name, c.percent, c.replicas])).toEqual(
+      Object.entries(set.mirrors).map(([name, percent]) => [name, percent, set.replicas.candidates[name]]),
+    );
+  });
+
+  it("gives the primary and each candidate their roles from the values, from one template", () => {
+    expect(checkModelServiceRoles(objects, expectations(set.values).candidates)).toEqual([]);
+    expect(modelServices(objects).shadow.map((w) => w.podLabels[CANDIDATE_LABEL])).toEqual(
+      Object.keys(set.mirrors),
+    );
     const ms = modelServices(objects);
     const sources = [...ms.primary, ...ms.shadow].map((w) => rendered.find((r) => r.obj === w.obj)?.source);
     expect(new Set(sources).size).toBe(1);
   });
 
-  it(`mirrors ${set.percent} % ${set.istio ? "through Envoy" : "from app-service"} and tells metrics-service so`, () => {
-    expect(checkMirroring(objects, NAMESPACE, { istio: set.istio, percent: set.percent })).toEqual([]);
+  it(`mirrors ${JSON.stringify(set.mirrors)} % ${set.istio ? "through Envoy" : "from app-service"} and tells metrics-service so`, () => {
+    const shares = Object.values(set.mirrors);
+    expect(
+      checkMirroring(objects, NAMESPACE, {
+        istio: set.istio,
+        percent: shares.length === 1 ? (shares[0] as number) : 0,
+        candidates: Object.entries(set.mirrors).map(([name, percent]) => ({ name, percent })),
+      }),
+    ).toEqual([]);
   });
 
   it(
@@ -191,15 +243,11 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
           name: (w) => ms.primary.some((p) => p.obj === w.obj),
           ...as(set.replicas.primary),
         },
-        ...(set.replicas.shadow > 0
-          ? [
-              {
-                label: "shadow",
-                name: (w: Workload) => ms.shadow.some((s) => s.obj === w.obj),
-                replicas: set.replicas.shadow,
-              },
-            ]
-          : []),
+        ...Object.entries(set.replicas.candidates).map(([name, replicas]) => ({
+          label: `candidate ${name}`,
+          name: (w: Workload) => candidateWorkloads(objects, name).some((s) => s.obj === w.obj),
+          replicas,
+        })),
         { label: "metrics-service", name: hasEnv(objects, "METRICS_SERVICE_DATA_DIR"), replicas: 1 },
       ]),
     ).toEqual([]);
@@ -250,7 +298,7 @@ describe.each(CI_FILES)("chart example values %s", (file) => {
     expect(await validateAll(objects)).toEqual([]);
     const results = genericChecks(objects, NAMESPACE, want);
     expect(Object.fromEntries(Object.entries(results).filter(([, p]) => p.length > 0))).toEqual({});
-    expect(checkModelServiceRoles(objects, want.shadow)).toEqual([]);
+    expect(checkModelServiceRoles(objects, want.candidates)).toEqual([]);
     expect(checkMirroring(objects, NAMESPACE, want)).toEqual([]);
   });
 });
