@@ -1,7 +1,8 @@
 // The chart, checked with the real helm v3.17.3 (no cluster here): `helm lint --strict`, `helm template` on several
 // value sets, every rendered object validated against the Kubernetes / Istio / prometheus-operator models with
 // unknown fields rejected, and the cross-object checks of checks.ts.
-import { readdirSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
@@ -30,6 +31,8 @@ import {
   type K8sObject,
   NAMESPACE,
   type Rendered,
+  runHelm,
+  templateArgs,
   type ValueArgs,
 } from "./render.js";
 
@@ -344,5 +347,45 @@ describe("report sampling", () => {
     const after = sums({ set: { reportSamplePercent: 50 } });
     expect(after.length).toBe(4);
     for (const [name, sum] of after) expect(sum, name).not.toBe(before[name]);
+  });
+});
+
+// NOTES.txt is not part of `helm template`'s output: render it as a template of a copy of the chart (helm then fails
+// to parse it as YAML, so it prints it with --debug) and read what a user sees after `helm install`.
+describe("NOTES.txt", () => {
+  const notes = (values: ValueArgs): string => {
+    const dir = mkdtempSync(join(tmpdir(), "shadowmesh-notes-"));
+    try {
+      cpSync(CHART_DIR, join(dir, "shadowmesh"), { recursive: true });
+      renameSync(
+        join(dir, "shadowmesh/templates/NOTES.txt"),
+        join(dir, "shadowmesh/templates/zz-notes.yaml"),
+      );
+      const args = templateArgs(values).map((a) => (a === CHART_DIR ? join(dir, "shadowmesh") : a));
+      const r = runHelm(helm, [...args, "--show-only", "templates/zz-notes.yaml", "--debug"]);
+      const at = r.stdout.indexOf("# Source: shadowmesh/templates/zz-notes.yaml");
+      expect(at, r.stderr).toBeGreaterThanOrEqual(0);
+      return r.stdout.slice(at);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("lists each candidate with its model, version and share, and the report command names one", () => {
+    const text = notes({ files: ["two-candidates.yaml"] });
+    expect(text).toMatch(
+      /candidate shadowmesh-model-service-spam-v2 +version v2 +model \/app\/models\/spam-v2 +mirrored 100 %/,
+    );
+    expect(text).toMatch(/candidate shadowmesh-model-service-spam-lite +version lite-1 .* mirrored 12.5 %/);
+    expect(text).toContain("--candidate spam-v2");
+    expect(text).not.toContain("DEPRECATED");
+  });
+
+  it("says when nothing is compared, and flags the former single-shadow keys as deprecated", () => {
+    const none = notes({ files: ["no-shadow.yaml"] });
+    expect(none).toContain("no candidate");
+    expect(none).not.toMatch(/^ +candidate /m);
+    expect(none).toContain("DEPRECATED: modelService.shadow");
+    expect(notes({ setJson: { candidates: [] } })).not.toContain("DEPRECATED");
   });
 });

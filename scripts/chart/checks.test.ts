@@ -245,7 +245,9 @@ describe("the cross-object checks", () => {
     delete shadow.securityContext.allowPrivilegeEscalation;
     const problems = checkContainerHardening(objs).join("\n");
     expect(problems).toMatch(/Pod shadowmesh-test-predict container \S+ has no cpu\/memory requests/);
-    expect(problems).toMatch(/model-service-spam-lite container \S+ does not set readOnlyRootFilesystem: true/);
+    expect(problems).toMatch(
+      /model-service-spam-lite container \S+ does not set readOnlyRootFilesystem: true/,
+    );
     expect(problems).toMatch(/model-service-spam-lite container \S+ does not drop ALL capabilities/);
     expect(problems).toMatch(
       /model-service-spam-lite container \S+ does not set allowPrivilegeEscalation: false/,
