@@ -6,6 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { freePort } from "../lib/mesh.js";
+import { startPrometheus } from "./prometheus.js";
 import { checkMetrics, checkRules, testRules } from "./promtool.js";
 import {
   alertRules,
@@ -253,6 +255,29 @@ describe("the promtool helper", () => {
       const r = await checkRules(file, dir);
       expect(r.code).not.toBe(0);
       expect(r.output).toContain("bad.rules.yaml");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the Prometheus helper", () => {
+  it("fails at once, with Prometheus' own words, when Prometheus cannot start", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-prom-bad-"));
+    try {
+      const rules = path.join(dir, "bad.rules.yaml");
+      writeFileSync(
+        rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum by (x (y)\n",
+      );
+      const error = await startPrometheus({ port: await freePort(), jobs: [], ruleFiles: [rules] }).catch(
+        (e: Error) => e,
+      );
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(/prometheus exited \(\d+\)/);
+      expect((error as Error).message).toContain("bad.rules.yaml");
+      // The exit path, not the 20 s readiness timeout ("not ready within").
+      expect((error as Error).message).not.toContain("not ready within");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
