@@ -123,9 +123,8 @@ The candidates, normalised: a JSON list (read it with `include "shadowmesh.candi
 topologySpreadConstraints, priorityClassName, serviceAccountAnnotations}, every optional field filled from
 `mirrorPercentage` and `modelService.shadow`. The former single-shadow keys still work: `modelService.shadow.enabled:
 false` means no candidate; `modelService.shadow.version`, `.modelDir` (the name becomes the directory's base name) and
-`.replicaCount` override the first candidate's. Fails the render on what the schema cannot say: a duplicate name,
-version or subset, a version equal to the primary's, a resource name over 63 characters, or several candidates
-mirrored without Istio.
+`.replicaCount` override the first candidate's. What the schema cannot refuse (duplicate names or versions, …) is
+refused by `shadowmesh.checkCandidates`.
 */}}
 {{- define "shadowmesh.candidates" -}}
 {{- $v := .Values }}
@@ -168,7 +167,9 @@ annotations)}.
 {{- end }}
 
 {{/*
-Fails the render when the candidates cannot be told apart or do not fit; call once (model-service.yaml does).
+Fails the render, saying why, when the candidates cannot be told apart or do not fit: a name listed twice, a version
+used twice or equal to the primary's (the subsets select by version), a resource name over 63 characters, or several
+candidates without Istio (app-service mirrors to one address). Called once, by model-service.yaml.
 */}}
 {{- define "shadowmesh.checkCandidates" -}}
 {{- $ms := include "shadowmesh.modelService.name" . }}
