@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { feedbackToken } from "@shadowmesh/common";
+import { checkMetrics } from "@shadowmesh/common/testing";
 import { CheckOutcome, Decision } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./testing/harness.js";
@@ -279,16 +279,6 @@ describe("WatchShadowReport", () => {
 });
 
 describe("Prometheus", () => {
-  async function promtool(text: string): Promise<{ code: number | null; output: string }> {
-    const child = spawn("promtool", ["check", "metrics"], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stdin.end(text);
-    const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-    return { code, output };
-  }
-
   it("exports the comparison and the verdict as gauges that promtool accepts", async () => {
     const server = await start({
       METRICS_SERVICE_VERDICT_MIN_PAIRS: "10",
@@ -318,7 +308,7 @@ describe("Prometheus", () => {
     });
 
     const text = await server.registry.metrics();
-    const result = await promtool(text);
+    const result = await checkMetrics(text);
     expect(result.output).toBe("");
     expect(result.code).toBe(0);
     const line = (name: string) =>

@@ -1,11 +1,10 @@
-import { execFile } from "node:child_process";
 import { rename, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { promisify } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createGrpcJsTransport } from "@shadowmesh/common";
+import { checkMetrics } from "@shadowmesh/common/testing";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import {
@@ -29,8 +28,6 @@ import {
   tempDir,
   testConfig,
 } from "./testing/helpers.js";
-
-const run = promisify(execFile);
 
 interface Running {
   service: ModelService;
@@ -316,10 +313,9 @@ describe("model-service with a fixture ONNX model", () => {
     ]) {
       expect(text).toContain(name);
     }
-    const promtool = await run("sh", ["-c", `curl -sf ${svc.metricsUrl} | promtool check metrics`]).catch(
-      (error: { stdout: string; stderr: string }) => error,
-    );
-    expect(`${promtool.stdout}${promtool.stderr}`.trim()).toBe("");
+    const checked = await checkMetrics(text);
+    expect(checked.output).toBe("");
+    expect(checked.code).toBe(0);
   });
 });
 

@@ -1,2 +1,3 @@
 export * from "./metrics-sink.js";
 export * from "./process.js";
+export * from "./promtool.js";
