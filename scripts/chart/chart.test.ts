@@ -43,6 +43,8 @@ interface ValueSet {
   mirrors: Record<string, number>;
   /** Replica counts of app-service, the primary and each candidate. */
   replicas: { app: number | "hpa"; primary: number | "hpa"; candidates: Record<string, number> };
+  /** The in-flight bound of each APP_SERVICE_SHADOWS entry (Istio off; default 64). */
+  inflight?: number;
   /** Secrets the values name that exist outside the chart. */
   externalSecrets?: string[];
   /** Kinds that must be rendered (beyond the ones every set has). */
@@ -131,6 +133,21 @@ const VALUE_SETS: Record<string, ValueSet> = {
     mirrors: { "spam-v2": 0, "spam-lite": 50 },
     replicas: { app: 1, primary: 1, candidates: { "spam-v2": 1, "spam-lite": 1 } },
   },
+  "two candidates without Istio (app-service mirrors to both)": {
+    values: { files: ["two-candidates.yaml", "istio-off.yaml"] },
+    istio: false,
+    mirrors: { "spam-v2": 100, "spam-lite": 12.5 },
+    replicas: { app: 1, primary: 1, candidates: { "spam-v2": 1, "spam-lite": 2 } },
+    kinds: ["PodDisruptionBudget"],
+  },
+  "two candidates without Istio, one at 0 %, 16 mirrors in flight": {
+    values: { files: ["two-candidates-istio-off.yaml"] },
+    istio: false,
+    mirrors: { "spam-v2": 0, "spam-lite": 50 },
+    replicas: { app: 1, primary: 1, candidates: { "spam-v2": 1, "spam-lite": 2 } },
+    inflight: 16,
+    kinds: ["PodDisruptionBudget"],
+  },
 };
 
 const ISTIO_KINDS = [
@@ -198,6 +215,7 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
     expect(expectations(set.values).candidates.map((c) => [c.name, c.percent, c.replicas])).toEqual(
       Object.entries(set.mirrors).map(([name, percent]) => [name, percent, set.replicas.candidates[name]]),
     );
+    expect(expectations(set.values).inflight).toBe(set.inflight ?? 64);
   });
 
   it("gives the primary and each candidate their roles from the values, from one template", () => {
@@ -217,6 +235,7 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
         istio: set.istio,
         percent: shares.length === 1 ? (shares[0] as number) : 0,
         candidates: Object.entries(set.mirrors).map(([name, percent]) => ({ name, percent })),
+        inflight: set.inflight ?? 64,
       }),
     ).toEqual([]);
   });

@@ -31,16 +31,17 @@ import { expectations, externalPrincipals, helmTemplate, type K8sObject, NAMESPA
 type Any = any;
 
 // With Istio: two candidates (spam-v2 at 100 %, spam-lite at 12.5 %), so that a check that only knows one shadow
-// shows here. Without Istio: the default single candidate.
+// shows here. Without Istio: the same two candidates, mirrored by app-service (APP_SERVICE_SHADOWS).
 const TWO = { files: ["two-candidates.yaml"] };
 const CANDIDATES = expectations(TWO).candidates;
 const ISTIO = { istio: true, percent: 0, candidates: CANDIDATES };
+const NO_ISTIO = { istio: false, percent: 0, candidates: CANDIDATES, inflight: 64 };
 let withIstio: K8sObject[];
 let withoutIstio: K8sObject[];
 beforeAll(async () => {
   const helm = await ensureHelm();
   withIstio = helmTemplate(helm, TWO).map((r) => r.obj);
-  withoutIstio = helmTemplate(helm, { files: ["istio-off.yaml"] }).map((r) => r.obj);
+  withoutIstio = helmTemplate(helm, { files: ["two-candidates.yaml", "istio-off.yaml"] }).map((r) => r.obj);
 });
 
 /** A deep copy of the rendered objects and a finder for one of them (kind + name suffix). */
@@ -361,30 +362,101 @@ describe("the cross-object checks", () => {
   });
 
   it("catch app-service mirroring by itself although Envoy mirrors", () => {
-    const { objs, find } = copy(withIstio);
-    configMapOf(find, "-app-service").data.APP_SERVICE_SHADOW_ADDRESS = "shadowmesh-model-service:50051";
-    expect(checkMirroring(objs, NAMESPACE, ISTIO).join()).toMatch(/app-service must not mirror/);
+    for (const [name, value] of [
+      ["APP_SERVICE_SHADOWS", "spam-v2=shadowmesh-model-service-spam-v2:50051;percent=100;inflight=64"],
+      ["APP_SERVICE_SHADOW_ADDRESS", "shadowmesh-model-service:50051"],
+    ] as const) {
+      const { objs, find } = copy(withIstio);
+      configMapOf(find, "-app-service").data[name] = value;
+      expect(checkMirroring(objs, NAMESPACE, ISTIO).join(), name).toMatch(
+        new RegExp(`app-service must not mirror, but ${name}=`),
+      );
+    }
   });
 
-  it("catch, with Istio off, an Istio object, a missing shadow address, or one that reaches the primary", () => {
-    const shadowAddress = (objs: K8sObject[]) =>
-      (objs.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-app-service")) as Any).data;
-    let { objs } = copy(withoutIstio);
+  it("catch, with Istio off, an Istio object", () => {
+    expect(checkMirroring(withoutIstio, NAMESPACE, NO_ISTIO)).toEqual([]);
+    const { objs } = copy(withoutIstio);
     objs.push(structuredClone(withIstio.find((o) => o.kind === "PeerAuthentication") as K8sObject));
-    expect(checkMirroring(objs, NAMESPACE, { istio: false, percent: 100 }).join()).toMatch(
+    expect(checkMirroring(objs, NAMESPACE, NO_ISTIO).join()).toMatch(
       /with Istio off the chart renders PeerAuthentication/,
     );
-    ({ objs } = copy(withoutIstio));
-    shadowAddress(objs).APP_SERVICE_SHADOW_ADDRESS = "";
-    expect(checkMirroring(objs, NAMESPACE, { istio: false, percent: 100 }).join()).toMatch(
-      /APP_SERVICE_SHADOW_ADDRESS= does not name a shadow-only Service of candidate spam-v2/,
+  });
+
+  it("catch, with Istio off, a shadows list that leaves out, misroutes or mis-sizes a candidate", () => {
+    const V2 = "spam-v2=shadowmesh-model-service-spam-v2:50051;percent=100;inflight=64";
+    const LITE = "spam-lite=shadowmesh-model-service-spam-lite:50051;percent=12.5;inflight=64";
+    const appData = (objs: K8sObject[]) =>
+      (objs.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-app-service")) as Any).data;
+    expect(appData(withoutIstio).APP_SERVICE_SHADOWS).toBe(`${V2},${LITE}`);
+    for (const [shadows, message] of [
+      ["", /APP_SERVICE_SHADOWS has no entry for candidate spam-v2/],
+      [V2, /APP_SERVICE_SHADOWS has no entry for candidate spam-lite/],
+      // spam-lite's entry at the primary's Service, at spam-v2's, at the shared host, at a Service that does not exist
+      [
+        `${V2},spam-lite=shadowmesh-model-service-primary:50051;percent=12.5;inflight=64`,
+        /entry spam-lite=shadowmesh-model-service-primary:50051 does not name a Service that selects only candidate spam-lite's pods/,
+      ],
+      [
+        `${V2},spam-lite=shadowmesh-model-service-spam-v2:50051;percent=12.5;inflight=64`,
+        /entry spam-lite=shadowmesh-model-service-spam-v2:50051 does not name a Service/,
+      ],
+      [
+        `${V2},spam-lite=shadowmesh-model-service:50051;percent=12.5;inflight=64`,
+        /entry spam-lite=shadowmesh-model-service:50051 does not name a Service/,
+      ],
+      [
+        `${V2},spam-lite=shadowmesh-model-service-spam-lit:50051;percent=12.5;inflight=64`,
+        /entry spam-lite=shadowmesh-model-service-spam-lit:50051 does not name a Service/,
+      ],
+      [
+        `${V2},spam-lite=shadowmesh-model-service-spam-lite:9100;percent=12.5;inflight=64`,
+        /Service shadowmesh-model-service-spam-lite has no port 9100/,
+      ],
+      // the two shares swapped; a share or bound left out; a bound the values do not say
+      [
+        "spam-v2=shadowmesh-model-service-spam-v2:50051;percent=12.5;inflight=64,spam-lite=shadowmesh-model-service-spam-lite:50051;percent=100;inflight=64",
+        /gives spam-v2 percent=12.5, values say 100/,
+      ],
+      [
+        `${V2},spam-lite=shadowmesh-model-service-spam-lite:50051;inflight=64`,
+        /gives spam-lite percent=\(unset\), values say 12.5/,
+      ],
+      [
+        `${V2},spam-lite=shadowmesh-model-service-spam-lite:50051;percent=12.5;inflight=16`,
+        /gives spam-lite inflight=16, values say 64/,
+      ],
+      [
+        `${V2},spam-lite=shadowmesh-model-service-spam-lite:50051;percent=12.5`,
+        /gives spam-lite inflight=\(unset\)/,
+      ],
+      // a name that is no candidate, a name twice, garbage
+      [
+        `${V2},${LITE},spam-v9=shadowmesh-model-service-spam-v2:50051;percent=5;inflight=64`,
+        /APP_SERVICE_SHADOWS names spam-v9, no candidate/,
+      ],
+      [`${V2},${V2},${LITE}`, /APP_SERVICE_SHADOWS names spam-v2 twice/],
+      [`${V2},${LITE},spam-v3`, /entry "spam-v3" is not NAME=HOST:PORT/],
+      [`${V2};percent=100,${LITE}`, /entry "spam-v2=.*": percent is given twice/],
+      [`${V2};mirror=1,${LITE}`, /option "mirror=1" is not percent=P or inflight=N/],
+    ] as const) {
+      const { objs } = copy(withoutIstio);
+      appData(objs).APP_SERVICE_SHADOWS = shadows;
+      expect(checkMirroring(objs, NAMESPACE, NO_ISTIO).join("\n"), shadows).toMatch(message);
+    }
+    // the single address next to the list: app-service refuses both
+    const { objs } = copy(withoutIstio);
+    appData(objs).APP_SERVICE_SHADOW_ADDRESS = "shadowmesh-model-service-spam-v2:50051";
+    expect(checkMirroring(objs, NAMESPACE, NO_ISTIO).join()).toMatch(
+      /APP_SERVICE_SHADOW_ADDRESS=shadowmesh-model-service-spam-v2:50051 is set next to APP_SERVICE_SHADOWS/,
     );
-    ({ objs } = copy(withoutIstio));
-    const data = shadowAddress(objs);
-    data.APP_SERVICE_SHADOW_ADDRESS = data.APP_SERVICE_MODEL_SERVICE_ADDRESS;
-    expect(checkMirroring(objs, NAMESPACE, { istio: false, percent: 100 }).join()).toMatch(
-      /does not name a shadow-only Service/,
-    );
+  });
+
+  it("catch, with Istio off, an app-service that calls a model-service Service not only the primary's", () => {
+    const { objs, find } = copy(withoutIstio);
+    configMapOf(find, "-app-service").data.APP_SERVICE_MODEL_SERVICE_ADDRESS =
+      "shadowmesh-model-service-spam-v2:50051";
+    expect(checkMirroring(objs, NAMESPACE, NO_ISTIO).join()).toMatch(/does not name a primary-only Service/);
   });
 
   it("catch a role that does not come from the values", () => {

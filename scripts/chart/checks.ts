@@ -498,7 +498,8 @@ export function checkReferences(objects: K8sObject[], allowedSecrets: string[] =
 
 /**
  * Every `*_ADDRESS` env var (`host:port`) names a rendered Service in the release namespace and one of its ports.
- * An empty value is allowed (it switches the feature off, e.g. APP_SERVICE_SHADOW_ADDRESS with Istio).
+ * An empty value is allowed (it switches the feature off). The addresses inside APP_SERVICE_SHADOWS are checked by
+ * checkMirroring.
  */
 export function checkAddresses(objects: K8sObject[], namespace: string): string[] {
   const problems: string[] = [];
@@ -719,19 +720,63 @@ export function parseMirrorPercents(value: string, problems: string[]): Map<stri
 }
 
 /**
+ * APP_SERVICE_SHADOWS as the chart writes it: `name=host:port;percent=P;inflight=N,…` (an entry without percent or
+ * inflight keeps it undefined, which the callers report: the chart always writes both). Malformed entries are problems.
+ */
+export function parseShadows(
+  value: string,
+  problems: string[],
+): Map<string, { address: string; port: number; percent?: number; inflight?: number }> {
+  const out = new Map<string, { address: string; port: number; percent?: number; inflight?: number }>();
+  if (value.trim() === "") return out;
+  for (const entry of value.split(",")) {
+    const [target = "", ...options] = entry.split(";");
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)=([^:=;,]+:(\d+))$/.exec(target);
+    if (!m) {
+      problems.push(`APP_SERVICE_SHADOWS entry "${entry}" is not NAME=HOST:PORT[;percent=P][;inflight=N]`);
+      continue;
+    }
+    const shadow: { address: string; port: number; percent?: number; inflight?: number } = {
+      address: m[2] as string,
+      port: Number(m[3]),
+    };
+    for (const option of options) {
+      const o = /^(percent|inflight)=(\d+(?:\.\d+)?)$/.exec(option);
+      if (!o)
+        problems.push(
+          `APP_SERVICE_SHADOWS entry "${entry}": option "${option}" is not percent=P or inflight=N`,
+        );
+      else if (shadow[o[1] as "percent" | "inflight"] !== undefined)
+        problems.push(`APP_SERVICE_SHADOWS entry "${entry}": ${o[1]} is given twice`);
+      else shadow[o[1] as "percent" | "inflight"] = Number(o[2]);
+    }
+    if (out.has(m[1] as string)) problems.push(`APP_SERVICE_SHADOWS names ${m[1]} twice`);
+    else out.set(m[1] as string, shadow);
+  }
+  return out;
+}
+
+/**
  * Mirroring as the values say, per candidate. With Istio: the VirtualService routes only to a subset that holds only
  * the primary's pods, and its `mirrors` list has one entry per mirrored candidate (share above 0), whose subset holds
  * exactly that candidate's pods and whose percentage is the candidate's; no other mirror; app-service does not mirror
- * itself (empty APP_SERVICE_SHADOW_ADDRESS). Without Istio: no Istio object at all; app-service calls a Service that
- * selects only the primary's pods and mirrors the candidate's share to a Service that selects only the candidate's
- * (one candidate at most). Either way metrics-service expects each candidate's share
+ * itself (empty APP_SERVICE_SHADOWS and no APP_SERVICE_SHADOW_ADDRESS). Without Istio: no Istio object at all;
+ * app-service calls a Service that selects only the primary's pods, and APP_SERVICE_SHADOWS has exactly one entry per
+ * candidate (`name=host:port;percent=P;inflight=N`), whose host is a Service that selects only that candidate's pods,
+ * whose port is one of that Service's, whose percent is the candidate's share and whose inflight is `inflight` (when
+ * given); no APP_SERVICE_SHADOW_ADDRESS (app-service refuses both). Either way metrics-service expects each candidate's share
  * (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS) and `percent` for others (METRICS_SERVICE_EXPECTED_MIRROR_PERCENT).
  * Without `candidates`, every rendered candidate is expected at `percent`.
  */
 export function checkMirroring(
   objects: K8sObject[],
   namespace: string,
-  { istio, percent, candidates }: { istio: boolean; percent: number; candidates?: CandidateExpectation[] },
+  {
+    istio,
+    percent,
+    candidates,
+    inflight,
+  }: { istio: boolean; percent: number; candidates?: CandidateExpectation[]; inflight?: number },
 ): string[] {
   const problems: string[] = [];
   const ms = modelServices(objects);
@@ -777,12 +822,9 @@ export function checkMirroring(
     const host = /^([^:]+):\d+$/.exec(address ?? "")?.[1] ?? "";
     return byKind(objects, "Service").find((s) => s.metadata.name === serviceOfHost(host, namespace));
   };
-  const mirroredNames = expected.filter((e) => e.percent > 0);
   if (istio) {
-    if (appEnv("APP_SERVICE_SHADOW_ADDRESS")) {
-      problems.push(
-        `with Istio app-service must not mirror, but APP_SERVICE_SHADOW_ADDRESS=${appEnv("APP_SERVICE_SHADOW_ADDRESS")}`,
-      );
+    for (const name of ["APP_SERVICE_SHADOWS", "APP_SERVICE_SHADOW_ADDRESS"]) {
+      if (appEnv(name)) problems.push(`with Istio app-service must not mirror, but ${name}=${appEnv(name)}`);
     }
     const mirroredTo = new Map<string, number>();
     for (const vs of byKind(objects, "VirtualService")) {
@@ -836,22 +878,39 @@ export function checkMirroring(
         `APP_SERVICE_MODEL_SERVICE_ADDRESS=${appEnv("APP_SERVICE_MODEL_SERVICE_ADDRESS")} does not name a primary-only Service`,
       );
     }
-    if (expected.length > 1)
-      problems.push(`with Istio off app-service mirrors one candidate, values list ${expected.length}`);
-    const only = expected[0];
-    if (only && mirroredNames.length > 0) {
-      const shadowSvc = serviceOfAddress(appEnv("APP_SERVICE_SHADOW_ADDRESS"));
-      if (
-        !shadowSvc ||
-        !onlySelects(objects, shadowSvc.spec?.selector, candidateWorkloads(objects, only.name))
-      ) {
+    if (appEnv("APP_SERVICE_SHADOW_ADDRESS"))
+      problems.push(
+        `APP_SERVICE_SHADOW_ADDRESS=${appEnv("APP_SERVICE_SHADOW_ADDRESS")} is set next to APP_SERVICE_SHADOWS (app-service refuses both)`,
+      );
+    const entries = parseShadows(appEnv("APP_SERVICE_SHADOWS") ?? "", problems);
+    for (const e of expected) {
+      const entry = entries.get(e.name);
+      if (!entry) {
+        problems.push(`APP_SERVICE_SHADOWS has no entry for candidate ${e.name}`);
+        continue;
+      }
+      const svc = serviceOfAddress(entry.address);
+      if (!svc || !onlySelects(objects, svc.spec?.selector, candidateWorkloads(objects, e.name))) {
         problems.push(
-          `APP_SERVICE_SHADOW_ADDRESS=${appEnv("APP_SERVICE_SHADOW_ADDRESS")} does not name a shadow-only Service of candidate ${only.name}`,
+          `APP_SERVICE_SHADOWS entry ${e.name}=${entry.address} does not name a Service that selects only candidate ${e.name}'s pods`,
+        );
+      } else if (!(svc.spec?.ports ?? []).some((p: Any) => p.port === entry.port)) {
+        problems.push(
+          `APP_SERVICE_SHADOWS entry ${e.name}=${entry.address}: Service ${svc.metadata.name} has no port ${entry.port}`,
         );
       }
-      const pct = Number(appEnv("APP_SERVICE_MIRROR_PERCENT"));
-      if (pct !== only.percent)
-        problems.push(`APP_SERVICE_MIRROR_PERCENT is ${pct}, values say ${only.percent}`);
+      if (entry.percent !== e.percent)
+        problems.push(
+          `APP_SERVICE_SHADOWS gives ${e.name} percent=${entry.percent ?? "(unset)"}, values say ${e.percent}`,
+        );
+      if (inflight !== undefined && entry.inflight !== inflight)
+        problems.push(
+          `APP_SERVICE_SHADOWS gives ${e.name} inflight=${entry.inflight ?? "(unset)"}, values say ${inflight}`,
+        );
+    }
+    for (const name of entries.keys()) {
+      if (!expected.some((e) => e.name === name))
+        problems.push(`APP_SERVICE_SHADOWS names ${name}, no candidate`);
     }
   }
   return problems;

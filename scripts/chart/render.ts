@@ -231,6 +231,8 @@ export function expectations(values: ValueArgs = {}): {
   /** METRICS_SERVICE_EXPECTED_MIRROR_PERCENT: the one candidate's share, else 0. */
   percent: number;
   candidates: ExpectedCandidate[];
+  /** The `inflight` of every APP_SERVICE_SHADOWS entry (Istio off): `appService.maxMirrorsInFlight`. */
+  inflight: number;
   externalPrincipals: string[];
   externalSecrets: string[];
   idempotent: string[];
@@ -242,6 +244,7 @@ export function expectations(values: ValueArgs = {}): {
     shadow: candidates.length > 0,
     percent: candidates.length === 1 ? (candidates[0] as ExpectedCandidate).percent : 0,
     candidates,
+    inflight: Number(v.appService?.maxMirrorsInFlight),
     externalPrincipals: externalPrincipals(values),
     externalSecrets: v.feedback?.existingSecret ? [String(v.feedback.existingSecret)] : [],
     idempotent: idempotentMethods(protoSources()),

@@ -193,10 +193,22 @@ const REFUSED: { name: string; values: ValueArgs; reason: string | RegExp; bySch
     bySchema: false,
   },
   {
-    name: "two candidates without Istio (app-service mirrors to one)",
-    values: { files: ["two-candidates.yaml", "istio-off.yaml"] },
-    reason: "2 candidates with istio.enabled=false",
-    bySchema: false,
+    name: "the shadows list set by hand (the chart writes it from candidates)",
+    values: { set: { "appService.env.APP_SERVICE_SHADOWS": "spam-v9=somewhere:50051" } },
+    reason: "appService.env",
+  },
+  {
+    name: "a single shadow address next to the list (app-service refuses both)",
+    values: {
+      files: ["istio-off.yaml"],
+      set: { "appService.env.APP_SERVICE_SHADOW_ADDRESS": "somewhere:50051" },
+    },
+    reason: "appService.env",
+  },
+  {
+    name: "a shadow name for the single shadow address the chart never sets",
+    values: { set: { "appService.env.APP_SERVICE_SHADOW_NAME": "spam-v9" } },
+    reason: "appService.env",
   },
   {
     name: "a rollout gate on a candidate that is not listed",
@@ -268,6 +280,29 @@ describe("good edge values", () => {
     const r = runHelm(helm, templateArgs(values));
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
+  });
+
+  it("two candidates without Istio: app-service mirrors to both (two APP_SERVICE_SHADOWS entries)", async () => {
+    const values: ValueArgs = { files: ["two-candidates.yaml", "istio-off.yaml"] };
+    const r = runHelm(helm, templateArgs(values));
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const objects = helmTemplate(helm, values).map((o) => o.obj);
+    const app = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-app-service"));
+    expect(String(app?.data?.APP_SERVICE_SHADOWS).split(",")).toEqual([
+      "spam-v2=shadowmesh-model-service-spam-v2:50051;percent=100;inflight=64",
+      "spam-lite=shadowmesh-model-service-spam-lite:50051;percent=12.5;inflight=64",
+    ]);
+    expect(app?.data).not.toHaveProperty("APP_SERVICE_SHADOW_ADDRESS");
+    const candidates = [
+      { name: "spam-v2", percent: 100 },
+      { name: "spam-lite", percent: 12.5 },
+    ];
+    expect(
+      checkMirroring(objects, NAMESPACE, { istio: false, percent: 0, candidates, inflight: 64 }),
+    ).toEqual([]);
+    expect(await validateAll(objects)).toEqual([]);
+    expect(helmLint(helm, values).code).toBe(0);
   });
 
   it("a decimal through --set (a string to helm) still renders a numeric mirror percentage", async () => {

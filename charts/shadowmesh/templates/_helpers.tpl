@@ -168,8 +168,9 @@ annotations)}.
 
 {{/*
 Fails the render, saying why, when the candidates cannot be told apart or do not fit: a name listed twice, a version
-used twice or equal to the primary's (the subsets select by version), a resource name over 63 characters, or several
-candidates without Istio (app-service mirrors to one address). Called once, by model-service.yaml.
+used twice or equal to the primary's (the subsets select by version), or a resource name over 63 characters. Several
+candidates without Istio are fine: app-service mirrors to each (APP_SERVICE_SHADOWS, see app-service.yaml). Called
+once, by model-service.yaml.
 */}}
 {{- define "shadowmesh.checkCandidates" -}}
 {{- $ms := include "shadowmesh.modelService.name" . }}
@@ -189,9 +190,6 @@ candidates without Istio (app-service mirrors to one address). Called once, by m
 {{- if gt (len $resource) 63 }}
 {{- fail (printf "candidates: %s makes the resource name %q, longer than 63 characters; shorten the candidate's name, the release name or fullnameOverride" .name $resource) }}
 {{- end }}
-{{- end }}
-{{- if and (not .Values.istio.enabled) (gt (len $candidates) 1) }}
-{{- fail (printf "candidates: %d candidates with istio.enabled=false, but app-service mirrors to one candidate only (APP_SERVICE_SHADOW_ADDRESS); enable Istio or list one candidate" (len $candidates)) }}
 {{- end }}
 {{- end }}
 
