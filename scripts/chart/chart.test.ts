@@ -279,22 +279,46 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
 });
 
 describe("the checksum annotation", () => {
-  it("changes on the pods whose configuration changed (mirror percentage: app-service and metrics-service)", () => {
-    const sums = (values: ValueArgs) =>
-      Object.fromEntries(
-        helmTemplate(helm, values)
-          .map((r) => r.obj)
-          .filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")
-          .map((o) => [o.metadata.name, o.spec.template.metadata.annotations?.["checksum/config"]]),
-      );
-    const before = sums({});
-    const after = sums({ files: ["mirror-10.yaml"] });
-    const changed = Object.keys(before).filter((k) => before[k] !== after[k]);
-    const objects = helmTemplate(helm, {}).map((r) => r.obj);
-    const app = workloads(objects).find(hasEnv(objects, "APP_SERVICE_MODEL_SERVICE_ADDRESS"));
-    const metrics = byKind(objects, "StatefulSet")[0];
-    expect(changed).toContain(app?.name);
-    expect(changed).toContain(metrics?.metadata.name);
+  // The mirror share is in metrics-service's settings (the shares it expects) and, without Istio, in app-service's
+  // (APP_SERVICE_SHADOWS); with Istio app-service does not mirror, so changing the share must not restart it.
+  const sums = (values: ValueArgs) =>
+    Object.fromEntries(
+      helmTemplate(helm, values)
+        .map((r) => r.obj)
+        .filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")
+        .map((o) => [o.metadata.name, o.spec.template.metadata.annotations?.["checksum/config"]]),
+    );
+  const changedBy = (before: ValueArgs, after: ValueArgs) => {
+    const [a, b] = [sums(before), sums(after)];
+    expect(Object.keys(b)).toEqual(Object.keys(a));
+    return Object.keys(a).filter((k) => a[k] !== b[k]);
+  };
+  const names = (values: ValueArgs) => {
+    const objects = helmTemplate(helm, values).map((r) => r.obj);
+    return {
+      app: workloads(objects).find(hasEnv(objects, "APP_SERVICE_MODEL_SERVICE_ADDRESS"))?.name,
+      metrics: byKind(objects, "StatefulSet")[0]?.metadata.name,
+    };
+  };
+
+  it("changes with the mirror percentage on metrics-service alone with Istio (Envoy mirrors)", () => {
+    const { metrics } = names({});
+    expect(changedBy({}, { files: ["mirror-10.yaml"] })).toEqual([metrics]);
+  });
+
+  it("changes with the mirror percentage on app-service and metrics-service without Istio (app-service mirrors)", () => {
+    const off = { files: ["istio-off.yaml"] };
+    const { app, metrics } = names(off);
+    expect(changedBy(off, { files: ["istio-off.yaml", "mirror-10.yaml"] }).sort()).toEqual(
+      [app, metrics].sort(),
+    );
+  });
+
+  it("changes on app-service alone with the in-flight bound without Istio", () => {
+    const off = { files: ["istio-off.yaml"] };
+    expect(changedBy(off, { ...off, set: { "appService.maxMirrorsInFlight": 16 } })).toEqual([
+      names(off).app,
+    ]);
   });
 });
 

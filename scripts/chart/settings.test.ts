@@ -122,6 +122,32 @@ describe.each(Object.entries(VALUE_SETS))("settings rendered with %s", (_name, v
   });
 });
 
+// Without Istio app-service mirrors itself: its own parser (readConfig → SHADOWS) must read from the rendered
+// APP_SERVICE_SHADOWS every candidate, at its own Service, with its share and the in-flight bound.
+describe("app-service's shadows, rendered without Istio", () => {
+  it("are every candidate, read by app-service itself", async () => {
+    const objects = helmTemplate(helm, { files: ["two-candidates-istio-off.yaml"] }).map((r) => r.obj);
+    const app = serviceContainers(objects).find((c) => c.service === "app-service");
+    expect(app).toBeDefined();
+    const { readConfig } = await configOf("app-service");
+    const { SHADOWS } = readConfig(environmentOf(objects, app?.container)) as { SHADOWS: unknown };
+    expect(SHADOWS).toEqual([
+      expect.objectContaining({
+        name: "spam-v2",
+        address: "shadowmesh-model-service-spam-v2:50051",
+        percent: 0,
+        maxInFlight: 16,
+      }),
+      expect.objectContaining({
+        name: "spam-lite",
+        address: "shadowmesh-model-service-spam-lite:50051",
+        percent: 50,
+        maxInFlight: 16,
+      }),
+    ]);
+  });
+});
+
 describe("the settings check", () => {
   it("fails on a setting a service does not have and on a value it refuses", async () => {
     const objects = helmTemplate(helm, {
