@@ -10,40 +10,41 @@ import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_se
 import { afterEach, describe, expect, it } from "vitest";
 import { readConfig } from "./config.js";
 import { decideFault, readFaults } from "./fault.js";
-import { type FakeServer, startFakeMetricsService, startFakeModelService } from "./testing/fakes.js";
+import { FakeNetwork, fakeMetricsService, fakeModelService } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 import { eventually, metricValue } from "./testing/metric-value.js";
 
 /**
  * Fault injection on the shadow route (Istio's VirtualService `fault`, locally): a delay for a share of mirrored
- * calls, an abort with a gRPC status for a share. The shadow and metrics-service are real grpc-js servers.
+ * calls, an abort with a gRPC status for a share. The shadow and metrics-service are fakes in memory.
  */
 
-const servers: FakeServer[] = [];
 let running: RunningApp | undefined;
 afterEach(async () => {
   await running?.close();
   running = undefined;
-  await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
 async function mesh(env: Record<string, string>) {
   const records: PredictionRecord[] = [];
-  const metrics = await startFakeMetricsService({
+  const network = new FakeNetwork();
+  const metrics = fakeMetricsService({
     reportPredictions: (request) => {
       records.push(...request.records);
       return { acceptedCount: request.records.length, duplicateCount: 0 };
     },
   });
-  const primary = await startFakeModelService("spam-v1");
-  const shadow = await startFakeModelService("spam-v2");
-  servers.push(metrics, primary, shadow);
-  running = await startApp({
-    MODEL_SERVICE_ADDRESS: primary.address,
-    SHADOW_ADDRESS: shadow.address,
-    METRICS_SERVICE_ADDRESS: metrics.address,
-    ...env,
-  });
+  const primary = fakeModelService("spam-v1");
+  const shadow = fakeModelService("spam-v2");
+  running = await startApp(
+    {
+      MODEL_SERVICE_ADDRESS: network.add(primary, "primary"),
+      SHADOW_ADDRESS: network.add(shadow, "shadow"),
+      METRICS_SERVICE_ADDRESS: network.add(metrics, "metrics"),
+      ...env,
+    },
+    network,
+  );
   const client = createClient(
     PredictService,
     createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),

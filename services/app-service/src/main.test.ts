@@ -5,7 +5,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deadAddress, type FakeServer, startFakeModelService } from "./testing/fakes.js";
+import {
+  deadAddress,
+  type FakeModelService,
+  type FakeServer,
+  fakeModelService,
+  serveFake,
+} from "./testing/fakes.js";
 import { eventually } from "./testing/metric-value.js";
 
 /**
@@ -96,7 +102,8 @@ describe("app-service settings", () => {
 });
 
 describe("app-service as a process", () => {
-  let primary: FakeServer;
+  let primary: FakeModelService;
+  let primaryServer: FakeServer;
   let child: ChildProcess;
   let port: number;
   let metricsPort: number;
@@ -104,7 +111,8 @@ describe("app-service as a process", () => {
 
   beforeAll(async () => {
     expect(existsSync(MAIN), `${MAIN} is missing: build first (npx tsc -b)`).toBe(true);
-    primary = await startFakeModelService();
+    primary = fakeModelService();
+    primaryServer = await serveFake(primary);
     port = await freePort();
     metricsPort = await freePort();
     child = spawn(process.execPath, [MAIN], {
@@ -113,7 +121,7 @@ describe("app-service as a process", () => {
         APP_SERVICE_HOST: "127.0.0.1",
         APP_SERVICE_PORT: String(port),
         APP_SERVICE_METRICS_PORT: String(metricsPort),
-        APP_SERVICE_MODEL_SERVICE_ADDRESS: primary.address,
+        APP_SERVICE_MODEL_SERVICE_ADDRESS: primaryServer.address,
         // Nothing listens there, even when a developer runs `npm start` beside the tests.
         APP_SERVICE_METRICS_SERVICE_ADDRESS: await deadAddress(),
         APP_SERVICE_READY_CHECK_INTERVAL_MS: "100",
@@ -139,7 +147,7 @@ describe("app-service as a process", () => {
       child.kill("SIGKILL");
       await exitOf(child);
     }
-    await primary.close();
+    await primaryServer.close();
   });
 
   const readyz = async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status;

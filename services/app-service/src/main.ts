@@ -13,6 +13,7 @@ import { createApp } from "./app.js";
 import { help, readConfig } from "./config.js";
 import { createDrainer } from "./drain.js";
 import { describeFaults } from "./fault.js";
+import { describeShadows } from "./shadows.js";
 
 const config = readConfigOrExit(
   "app-service",
@@ -48,7 +49,7 @@ logger.info(
     config: { ...config, FEEDBACK_SECRET: config.FEEDBACK_SECRET === "" ? "" : "(set)" },
     port: (server.address() as AddressInfo).port,
     metricsPort: opsAddress.port,
-    mirroring: config.SHADOW_ADDRESS ? `${config.MIRROR_PERCENT}% to ${config.SHADOW_ADDRESS}` : "off",
+    mirroring: describeShadows(config.SHADOWS),
     web: config.WEB_DIR || "not served",
     shadowFaults: describeFaults(config.SHADOW_FAULTS),
   },

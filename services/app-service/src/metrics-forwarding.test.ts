@@ -3,15 +3,21 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  type Fake,
+  FakeNetwork,
   type FakeServer,
+  fakeMetricsService,
+  fakeModelService,
   fakeReport,
   type MetricsImpl,
-  startFakeMetricsService,
-  startFakeModelService,
+  serveFake,
 } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 
-/** The browser-facing MetricsService methods, forwarded to a real (fake) metrics-service over gRPC. */
+/**
+ * The browser-facing MetricsService methods, forwarded to a fake metrics-service (in memory; on a real socket where
+ * the socket is the point: metrics-service going down).
+ */
 
 const servers: FakeServer[] = [];
 let running: RunningApp | undefined;
@@ -22,16 +28,27 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
-async function start(impl: MetricsImpl) {
-  const primary = await startFakeModelService();
-  const metrics = await startFakeMetricsService(impl);
-  servers.push(primary, metrics);
-  running = await startApp({
-    MODEL_SERVICE_ADDRESS: primary.address,
-    METRICS_SERVICE_ADDRESS: metrics.address,
-  });
+async function start(impl: MetricsImpl, options: { socket?: boolean } = {}) {
+  const network = new FakeNetwork();
+  const metrics: Fake = fakeMetricsService(impl);
+  let metricsAddress: string;
+  let server: FakeServer | undefined;
+  if (options.socket) {
+    server = await serveFake(metrics);
+    servers.push(server);
+    metricsAddress = server.address;
+  } else {
+    metricsAddress = network.add(metrics, "metrics");
+  }
+  running = await startApp(
+    {
+      MODEL_SERVICE_ADDRESS: network.add(fakeModelService(), "primary"),
+      METRICS_SERVICE_ADDRESS: metricsAddress,
+    },
+    network,
+  );
   const transport = createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" });
-  return { metrics, client: createClient(MetricsService, transport), baseUrl: running.baseUrl };
+  return { metrics, server, client: createClient(MetricsService, transport), baseUrl: running.baseUrl };
 }
 
 async function failure(promise: Promise<unknown>): Promise<ConnectError> {
@@ -117,8 +134,12 @@ describe("forwarding to metrics-service", () => {
   });
 
   it("answers UNAVAILABLE when metrics-service is down", async () => {
-    const { client, metrics } = await start({ getShadowReport: () => ({ report: fakeReport(1) }) });
-    await metrics.close();
+    const { client, server } = await start(
+      { getShadowReport: () => ({ report: fakeReport(1) }) },
+      { socket: true },
+    );
+    expect((await client.getShadowReport({})).report?.totals?.pairCount).toBe(1n);
+    await server?.close();
     const error = await failure(client.getShadowReport({}));
     expect(error.code).toBe(Code.Unavailable);
     expect(error.rawMessage).toBe("metrics-service is unavailable; try again shortly");

@@ -17,11 +17,11 @@ import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_se
 import { afterEach, describe, expect, it } from "vitest";
 import {
   deadAddress,
-  type FakeServer,
+  FakeNetwork,
+  fakeMetricsService,
+  fakeModelService,
   hang,
   type PredictImpl,
-  startFakeMetricsService,
-  startFakeModelService,
 } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 import { eventually, metricValue } from "./testing/metric-value.js";
@@ -29,19 +29,17 @@ import { eventually, metricValue } from "./testing/metric-value.js";
 /**
  * Mirrored calls that fail reach the comparison: app-service reports them to metrics-service as the shadow's
  * records (role SHADOW, source MIRROR) with the code, its own elapsed time and the input fingerprint. The shadow
- * here is a real grpc-js server that never answers (or nothing at all); metrics-service is a real grpc-js server
- * that keeps what it gets, and in the last test the real metrics-service process.
+ * here is a fake that never answers (in memory), or a real port nobody listens on; metrics-service is a fake that
+ * keeps what it gets, and in the last test the real metrics-service process on a real socket.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const servers: FakeServer[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
 let running: RunningApp | undefined;
 
 afterEach(async () => {
   await running?.close();
   running = undefined;
-  await Promise.all(servers.splice(0).map((server) => server.close()));
   for (const cleanup of cleanups.splice(0)) {
     await cleanup();
   }
@@ -59,27 +57,25 @@ async function mesh(options: {
   primary?: () => PredictImpl;
 }) {
   const records: PredictionRecord[] = [];
-  const metrics = await startFakeMetricsService({
+  const network = new FakeNetwork();
+  const metrics = fakeMetricsService({
     reportPredictions: (request) => {
       records.push(...request.records);
       return { acceptedCount: request.records.length, duplicateCount: 0 };
     },
   });
-  const primary = await startFakeModelService("spam-v1", options.primary);
-  servers.push(metrics, primary);
-  let shadowAddress = options.shadowAddress;
-  if (!shadowAddress) {
-    const shadow = await startFakeModelService("spam-v2", options.shadow);
-    servers.push(shadow);
-    shadowAddress = shadow.address;
-  }
-  running = await startApp({
-    MODEL_SERVICE_ADDRESS: primary.address,
-    SHADOW_ADDRESS: shadowAddress,
-    METRICS_SERVICE_ADDRESS: metrics.address,
-    INSTANCE: "app-test-1",
-    ...options.env,
-  });
+  const shadowAddress =
+    options.shadowAddress ?? network.add(fakeModelService("spam-v2", options.shadow), "shadow");
+  running = await startApp(
+    {
+      MODEL_SERVICE_ADDRESS: network.add(fakeModelService("spam-v1", options.primary), "primary"),
+      SHADOW_ADDRESS: shadowAddress,
+      METRICS_SERVICE_ADDRESS: network.add(metrics, "metrics"),
+      INSTANCE: "app-test-1",
+      ...options.env,
+    },
+    network,
+  );
   const client = createClient(
     PredictService,
     createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
@@ -277,7 +273,8 @@ describe("failed mirrored calls against the real metrics-service", () => {
     );
     primaryReporter.start();
     cleanups.push(() => primaryReporter.close(1000));
-    const primary = await startFakeModelService("spam-v1", () => ({
+    const network = new FakeNetwork();
+    const primary = fakeModelService("spam-v1", () => ({
       predict: (request, context) => {
         const requestId = context.requestHeader.get("x-request-id") ?? "";
         primaryReporter.report({
@@ -296,14 +293,16 @@ describe("failed mirrored calls against the real metrics-service", () => {
         return { prediction: { label: "ham", modelName: "spam-v1", modelVersion: "1.0.0", requestId } };
       },
     }));
-    const shadow = await startFakeModelService("spam-v2", hangingShadow);
-    servers.push(primary, shadow);
-    running = await startApp({
-      MODEL_SERVICE_ADDRESS: primary.address,
-      SHADOW_ADDRESS: shadow.address,
-      METRICS_SERVICE_ADDRESS: metrics.address,
-      DEADLINE_MS: "300",
-    });
+    const shadow = fakeModelService("spam-v2", hangingShadow);
+    running = await startApp(
+      {
+        MODEL_SERVICE_ADDRESS: network.add(primary, "primary"),
+        SHADOW_ADDRESS: network.add(shadow, "shadow"),
+        METRICS_SERVICE_ADDRESS: metrics.address,
+        DEADLINE_MS: "300",
+      },
+      network,
+    );
     const client = createClient(
       PredictService,
       createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),

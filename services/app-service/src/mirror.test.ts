@@ -2,36 +2,34 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  deadAddress,
-  type FakeServer,
-  hang,
-  type PredictImpl,
-  startFakeModelService,
-} from "./testing/fakes.js";
+import { deadAddress, FakeNetwork, fakeModelService, hang, type PredictImpl } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 import { eventually, metricValue } from "./testing/metric-value.js";
 
-/** Local mirroring: app-service copies Predict calls to a real (fake) shadow model-service, fire and forget. */
+/**
+ * Local mirroring: app-service copies Predict calls to a (fake, in-memory) shadow model-service, fire and forget; a
+ * dead shadow is a real port nobody listens on.
+ */
 
-const servers: FakeServer[] = [];
 let running: RunningApp | undefined;
 
 afterEach(async () => {
   await running?.close();
   running = undefined;
-  await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
 async function mesh(options: { env?: Record<string, string>; shadow?: () => PredictImpl } = {}) {
-  const primary = await startFakeModelService("spam-v1");
-  const shadow = await startFakeModelService("spam-v2", options.shadow);
-  servers.push(primary, shadow);
-  running = await startApp({
-    MODEL_SERVICE_ADDRESS: primary.address,
-    SHADOW_ADDRESS: shadow.address,
-    ...options.env,
-  });
+  const network = new FakeNetwork();
+  const primary = fakeModelService("spam-v1");
+  const shadow = fakeModelService("spam-v2", options.shadow);
+  running = await startApp(
+    {
+      MODEL_SERVICE_ADDRESS: network.add(primary, "primary"),
+      SHADOW_ADDRESS: network.add(shadow, "shadow"),
+      ...options.env,
+    },
+    network,
+  );
   const client = createClient(
     PredictService,
     createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
@@ -93,7 +91,7 @@ describe("local mirroring", () => {
     const response = await client.predict({ text: "hello" });
     expect(response.prediction?.label).toBe("ham");
     // The shadow holds the call until its 20 s deadline: the user's answer did not wait for it.
-    expect(app.mirror?.inFlight).toBe(1);
+    expect(app.mirrors[0]?.inFlight).toBe(1);
     await eventually(() => shadow.calls.length === 1);
     expect(await metricValue(registry, "app_mirror_in_flight")).toBe(1);
   });
@@ -116,9 +114,14 @@ describe("local mirroring", () => {
   });
 
   it("keeps answering users when the shadow is down", async () => {
-    const primary = await startFakeModelService("spam-v1");
-    servers.push(primary);
-    running = await startApp({ MODEL_SERVICE_ADDRESS: primary.address, SHADOW_ADDRESS: await deadAddress() });
+    const network = new FakeNetwork();
+    running = await startApp(
+      {
+        MODEL_SERVICE_ADDRESS: network.add(fakeModelService("spam-v1")),
+        SHADOW_ADDRESS: await deadAddress(),
+      },
+      network,
+    );
     const client = createClient(
       PredictService,
       createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
@@ -170,15 +173,14 @@ describe("local mirroring", () => {
   });
 
   it("mirrors nothing without a shadow address (cluster mode: Istio mirrors)", async () => {
-    const primary = await startFakeModelService("spam-v1");
-    servers.push(primary);
-    running = await startApp({ MODEL_SERVICE_ADDRESS: primary.address });
+    const network = new FakeNetwork();
+    running = await startApp({ MODEL_SERVICE_ADDRESS: network.add(fakeModelService("spam-v1")) }, network);
     const client = createClient(
       PredictService,
       createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
     );
     await client.predict({ text: "hello" });
-    expect(running.app.mirror).toBeUndefined();
+    expect(running.app.mirrors).toHaveLength(0);
     expect(await metricValue(running.registry, "app_mirror_sent_total")).toBe(0);
   });
 });

@@ -3,6 +3,7 @@ import { createLogger } from "@shadowmesh/common";
 import { Registry } from "prom-client";
 import { type App, createApp } from "../app.js";
 import { readConfig } from "../config.js";
+import type { FakeNetwork } from "./fakes.js";
 
 export interface RunningApp {
   readonly app: App;
@@ -14,9 +15,10 @@ export interface RunningApp {
 
 /**
  * Starts app-service in-process on 127.0.0.1 port 0 with `env` (without the APP_SERVICE_ prefix), the way main.ts
- * wires it, and waits for the first readiness check. Logs are silent unless LOG_LEVEL is given.
+ * wires it, and waits for the first readiness check. Upstream addresses registered in `network` are served in memory;
+ * any other address is dialled for real. Logs are silent unless LOG_LEVEL is given.
  */
-export async function startApp(env: Record<string, string>): Promise<RunningApp> {
+export async function startApp(env: Record<string, string>, network?: FakeNetwork): Promise<RunningApp> {
   // The ports are not used here: the server listens on port 0 below.
   const prefixed: NodeJS.ProcessEnv = { APP_SERVICE_PORT: "1", APP_SERVICE_METRICS_PORT: "2" };
   for (const [key, value] of Object.entries(env)) {
@@ -24,7 +26,12 @@ export async function startApp(env: Record<string, string>): Promise<RunningApp>
   }
   const config = readConfig(prefixed);
   const registry = new Registry();
-  const app = createApp(config, createLogger("app-service", env.LOG_LEVEL ?? "silent"), registry);
+  const app = createApp(
+    config,
+    createLogger("app-service", env.LOG_LEVEL ?? "silent"),
+    registry,
+    network ? { transport: network.transport } : {},
+  );
   await new Promise<void>((resolve) => app.server.listen(0, "127.0.0.1", () => resolve()));
   await app.readiness.start();
   const { port } = app.server.address() as AddressInfo;
