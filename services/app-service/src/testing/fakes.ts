@@ -1,3 +1,4 @@
+import net from "node:net";
 import { create, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
@@ -257,4 +258,16 @@ export async function deadAddress(): Promise<string> {
   const server = await serveFake({ calls: [], routes: () => {} });
   await server.close();
   return server.address;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
