@@ -7,12 +7,12 @@ import {
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { readConfig } from "./config.js";
 import { decideFault, readFaults } from "./fault.js";
 import { FakeNetwork, fakeMetricsService, fakeModelService } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
-import { eventually, metricValue } from "./testing/metric-value.js";
+import { metricValue, WAIT } from "./testing/metric-value.js";
 
 /**
  * Fault injection on the shadow route (Istio's VirtualService `fault`, locally): a delay for a share of mirrored
@@ -142,7 +142,7 @@ describe("faults injected on the shadow route", () => {
       expect(response.prediction?.modelName).toBe("spam-v1");
       ids.push(response.prediction?.requestId ?? "");
     }
-    await eventually(() => records.length === 5);
+    await vi.waitUntil(() => records.length === 5, WAIT);
     expect(shadow.calls).toHaveLength(0);
     expect(records.map((record) => record.requestId).sort()).toEqual([...ids].sort());
     for (const record of records) {
@@ -166,7 +166,7 @@ describe("faults injected on the shadow route", () => {
     expect(response.prediction?.modelName).toBe("spam-v1");
     // The user's answer came before the shadow was even called.
     expect(shadow.calls).toHaveLength(0);
-    await eventually(() => shadow.calls.length === 1, 200, 25);
+    await vi.waitUntil(() => shadow.calls.length === 1, WAIT);
     expect(await metricValue(registry, "app_shadow_faults_injected_total", { kind: "delay" })).toBe(1);
     expect(records).toHaveLength(0);
     await running?.close();
@@ -180,7 +180,7 @@ describe("faults injected on the shadow route", () => {
     });
     const lateResponse = await late.client.predict({ text: "hello" });
     expect(lateResponse.prediction?.modelName).toBe("spam-v1");
-    await eventually(() => late.records.length === 1, 200, 25);
+    await vi.waitUntil(() => late.records.length === 1, WAIT);
     expect(late.records[0]).toMatchObject({
       requestId: lateResponse.prediction?.requestId,
       source: RecordSource.MIRROR,

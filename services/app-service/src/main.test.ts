@@ -1,18 +1,18 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   deadAddress,
   type FakeModelService,
   type FakeServer,
   fakeModelService,
+  freePort,
   serveFake,
 } from "./testing/fakes.js";
-import { eventually } from "./testing/metric-value.js";
+import { WAIT } from "./testing/metric-value.js";
 
 /**
  * app-service as a real process (the built dist/main.js, as `npm start` runs it): settings, readiness that follows
@@ -25,17 +25,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.
 const MAIN = path.join(ROOT, "services/app-service/dist/main.js");
 const BUF = path.join(ROOT, "node_modules/.bin/buf");
 const SECRET = "main-test-feedback-secret-0123456789abcdef";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function exitOf(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) {
@@ -133,13 +122,13 @@ describe("app-service as a process", () => {
     });
     child.stdout?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
-    await eventually(async () => {
+    await vi.waitUntil(async () => {
       try {
         return (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200;
       } catch {
         return false;
       }
-    }, 400);
+    }, WAIT);
   });
 
   afterAll(async () => {
@@ -155,9 +144,9 @@ describe("app-service as a process", () => {
   it("is ready only while model-service reports SERVING", async () => {
     expect(await readyz()).toBe(200);
     primary.health.set("NOT_SERVING");
-    await eventually(async () => (await readyz()) === 503);
+    await vi.waitUntil(async () => (await readyz()) === 503, WAIT);
     primary.health.set("SERVING");
-    await eventually(async () => (await readyz()) === 200);
+    await vi.waitUntil(async () => (await readyz()) === 200, WAIT);
     expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(200);
   });
 
@@ -196,7 +185,7 @@ describe("app-service as a process", () => {
       body: "{}",
     });
     // metrics-service is not running at its address: the call fails UNAVAILABLE and the warning names the request.
-    await eventually(() => logs.includes('"clientRequestId":"log-me-42"'));
+    await vi.waitUntil(() => logs.includes('"clientRequestId":"log-me-42"'), WAIT);
     const line = logs.split("\n").find((l) => l.includes('"clientRequestId":"log-me-42"')) ?? "";
     expect((JSON.parse(line) as { requestId: string }).requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
   });

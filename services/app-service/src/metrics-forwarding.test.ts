@@ -98,6 +98,97 @@ describe("forwarding to metrics-service", () => {
     expect(response.report?.totals?.pairCount).toBe(7n);
   });
 
+  it("forwards the candidate selector of GetShadowReport and WatchShadowReport unchanged", async () => {
+    const { client, metrics } = await start({
+      getShadowReport: (request) => ({ report: fakeReport(4, request.candidate) }),
+      watchShadowReport: async function* (request) {
+        yield { report: fakeReport(5, request.candidate) };
+      },
+    });
+    const report = await client.getShadowReport({ candidate: "spam-lite", window: { seconds: 3600n } });
+    expect(report.report?.candidate).toBe("spam-lite");
+    const updates: string[] = [];
+    for await (const update of client.watchShadowReport({ candidate: "spam-v2" })) {
+      updates.push(update.report?.candidate ?? "");
+    }
+    expect(updates).toEqual(["spam-v2"]);
+    expect(
+      metrics.calls.map((call) => [call.method, (call.request as { candidate: string }).candidate]),
+    ).toEqual([
+      ["GetShadowReport", "spam-lite"],
+      ["WatchShadowReport", "spam-v2"],
+    ]);
+    expect(metrics.calls[0]?.request).toMatchObject({ window: { seconds: 3600n } });
+  });
+
+  it("passes metrics-service's refusal of a candidate selector through with its message", async () => {
+    const { client } = await start({
+      getShadowReport: (request) => {
+        throw request.candidate === ""
+          ? new ConnectError(
+              "the window holds 2 candidates (spam-lite, spam-v2): name one in candidate",
+              Code.FailedPrecondition,
+            )
+          : new ConnectError(`no candidate named "${request.candidate}" in the window`, Code.NotFound);
+      },
+      watchShadowReport: async function* () {
+        yield* [];
+        throw new ConnectError(
+          "the window holds 2 candidates: name one in candidate",
+          Code.FailedPrecondition,
+        );
+      },
+    });
+    const several = await failure(client.getShadowReport({}));
+    expect(several.code).toBe(Code.FailedPrecondition);
+    expect(several.rawMessage).toBe(
+      "the window holds 2 candidates (spam-lite, spam-v2): name one in candidate",
+    );
+    const unknown = await failure(client.getShadowReport({ candidate: "<script>" }));
+    expect(unknown.code).toBe(Code.NotFound);
+    expect(unknown.rawMessage).toBe('no candidate named "<script>" in the window');
+    const stream = await failure(
+      (async () => {
+        for await (const _update of client.watchShadowReport({})) {
+          // no update is expected
+        }
+      })(),
+    );
+    expect(stream.code).toBe(Code.FailedPrecondition);
+  });
+
+  it("forwards ListCandidates, over POST and over GET (read-only), with the join key", async () => {
+    const { client, metrics, baseUrl } = await start({
+      listCandidates: () => ({ candidates: [fakeReport(3, "spam-lite"), fakeReport(9, "spam-v2")] }),
+    });
+    const response = await client.listCandidates({ window: { seconds: 600n } });
+    expect(response.candidates.map((report) => [report.candidate, report.totals?.pairCount])).toEqual([
+      ["spam-lite", 3n],
+      ["spam-v2", 9n],
+    ]);
+    expect(metrics.calls[0]?.request).toMatchObject({ window: { seconds: 600n } });
+    expect(metrics.calls[0]?.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    const viaGet = createClient(
+      MetricsService,
+      createConnectTransport({ baseUrl, httpVersion: "1.1", useHttpGet: true }),
+    );
+    expect((await viaGet.listCandidates({})).candidates).toHaveLength(2);
+    const grpcWeb = createClient(MetricsService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }));
+    expect((await grpcWeb.listCandidates({})).candidates).toHaveLength(2);
+    expect(metrics.calls.map((call) => call.method)).toEqual([
+      "ListCandidates",
+      "ListCandidates",
+      "ListCandidates",
+    ]);
+  });
+
+  it("passes UNIMPLEMENTED through while metrics-service lacks ListCandidates", async () => {
+    const { client } = await start({});
+    const error = await failure(client.listCandidates({}));
+    expect(error.code).toBe(Code.Unimplemented);
+    expect(error.rawMessage).toBe("metrics-service does not implement ListCandidates yet");
+  });
+
   it("streams WatchShadowReport updates to Connect and gRPC-web clients", async () => {
     const { baseUrl } = await start({
       watchShadowReport: async function* () {

@@ -14,7 +14,7 @@ import {
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   deadAddress,
   FakeNetwork,
@@ -24,7 +24,7 @@ import {
   type PredictImpl,
 } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
-import { eventually, metricValue } from "./testing/metric-value.js";
+import { metricValue, WAIT } from "./testing/metric-value.js";
 
 /**
  * Mirrored calls that fail reach the comparison: app-service reports them to metrics-service as the shadow's
@@ -93,7 +93,7 @@ describe("failed mirrored calls", () => {
     const batch = await client.predictBatch({ texts });
     // The user got the primary's answers at once; the shadow's failures arrive later, as records.
     expect(single.prediction?.modelName).toBe("spam-v1");
-    await eventually(() => records.length === 4);
+    await vi.waitUntil(() => records.length === 4, WAIT);
     const singleRecord = records.find((r) => r.requestId === single.prediction?.requestId);
     expect(singleRecord).toMatchObject({
       batchIndex: 0,
@@ -117,14 +117,17 @@ describe("failed mirrored calls", () => {
       expect(record.input).toEqual(inputFingerprint(texts[i] as string));
       expect(record.grpcStatusCode).toBe(Code.DeadlineExceeded);
     }
-    await eventually(async () => (await metricValue(registry, "app_mirror_reports_sent_total")) === 4);
+    await vi.waitUntil(
+      async () => (await metricValue(registry, "app_mirror_reports_sent_total")) === 4,
+      WAIT,
+    );
     expect(await metricValue(registry, "app_mirror_failed_total", { code: "DeadlineExceeded" })).toBe(2);
   });
 
   it("are reported UNAVAILABLE when the shadow is down", async () => {
     const { client, records } = await mesh({ shadowAddress: await deadAddress() });
     const response = await client.predict({ text: "hello" });
-    await eventually(() => records.length === 1);
+    await vi.waitUntil(() => records.length === 1, WAIT);
     expect(records[0]).toMatchObject({
       requestId: response.prediction?.requestId,
       role: Role.SHADOW,
@@ -141,10 +144,10 @@ describe("failed mirrored calls", () => {
     });
     await client.predict({ text: "hello" });
     // Let the successful mirror land before the shadow starts hanging.
-    await eventually(async () => (await metricValue(registry, "app_mirror_in_flight")) === 0);
+    await vi.waitUntil(async () => (await metricValue(registry, "app_mirror_in_flight")) === 0, WAIT);
     hangNow = true;
     await client.predict({ text: "hello again" });
-    await eventually(() => records.length === 1);
+    await vi.waitUntil(() => records.length === 1, WAIT);
     expect(records[0]).toMatchObject({ modelName: "spam-v2", modelVersion: "2.0.0" });
   });
 
@@ -166,8 +169,9 @@ describe("failed mirrored calls", () => {
       primary: () => refusing,
     });
     await expect(client.predictBatch({ texts })).rejects.toMatchObject({ code: Code.InvalidArgument });
-    await eventually(
+    await vi.waitUntil(
       async () => (await metricValue(registry, "app_mirror_failed_total", { code: "Unavailable" })) === 1,
+      WAIT,
     );
     const app = running as RunningApp | undefined;
     running = undefined;
@@ -198,7 +202,7 @@ describe("failed mirrored calls", () => {
       await metricValue(bounded.registry, "app_mirror_dropped_total", { reason: "in_flight_limit" }),
     ).toBe(2);
     // Only the one mirrored call that timed out is reported; the two dropped ones feed the coverage check.
-    await eventually(() => bounded.records.length === 1);
+    await vi.waitUntil(() => bounded.records.length === 1, WAIT);
     const app = running as RunningApp | undefined;
     running = undefined;
     await app?.close();
@@ -298,6 +302,8 @@ describe("failed mirrored calls against the real metrics-service", () => {
       {
         MODEL_SERVICE_ADDRESS: network.add(primary, "primary"),
         SHADOW_ADDRESS: network.add(shadow, "shadow"),
+        // metrics-service names candidates by model name: this shadow never answers, so it is named here.
+        SHADOW_NAME: "spam-v2",
         METRICS_SERVICE_ADDRESS: metrics.address,
         DEADLINE_MS: "300",
       },
@@ -314,20 +320,22 @@ describe("failed mirrored calls against the real metrics-service", () => {
     }
     const n = BigInt(calls);
     let last = "";
-    await eventually(
-      async () => {
-        const { report } = await metricsClient.getShadowReport({});
-        last = JSON.stringify(report?.errors, (_, v) => (typeof v === "bigint" ? Number(v) : v));
-        const shadowTimeouts = report?.errors.find(
-          (e) => e.role === Role.SHADOW && e.grpcStatusCode === Code.DeadlineExceeded,
-        );
-        return report?.totals?.pairCount === n && shadowTimeouts?.count === n;
-      },
-      200,
-      50,
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}; last errors: ${last}\n${metrics.output()}`);
-    });
+    await vi
+      .waitUntil(
+        async () => {
+          const { report } = await metricsClient.getShadowReport({});
+          last = JSON.stringify(report?.errors, (_, v) => (typeof v === "bigint" ? Number(v) : v));
+          const shadowTimeouts = report?.errors.find(
+            (e) => e.role === Role.SHADOW && e.grpcStatusCode === Code.DeadlineExceeded,
+            WAIT,
+          );
+          return report?.totals?.pairCount === n && shadowTimeouts?.count === n;
+        },
+        { timeout: 20_000, interval: 50 },
+      )
+      .catch((error: unknown) => {
+        throw new Error(`${String(error)}; last errors: ${last}\n${metrics.output()}`);
+      });
     expect(await metricValue(running.registry, "app_mirror_reports_sent_total")).toBe(calls);
   });
 });

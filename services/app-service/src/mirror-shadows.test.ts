@@ -288,8 +288,8 @@ describe("one stopped shadow beside a healthy one, under load", () => {
     await vi.waitFor(() => expect(app.mirrors[0]?.inFlight).toBe(0), { timeout: 10_000 });
     child.kill("SIGSTOP");
 
-    // 200 calls, 10 at a time.
-    const total = 200;
+    // 100 calls, 10 at a time.
+    const total = 100;
     let next = 0;
     const answered: string[] = [];
     await Promise.all(
