@@ -16,6 +16,7 @@ import {
   hang,
   type PredictImpl,
   serveFake,
+  startStandInProcess,
 } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 import { metricValue } from "./testing/metric-value.js";
@@ -369,6 +370,38 @@ describe("over a real socket", () => {
       expect(error.code).toBe(Code.Unavailable);
       expect(error.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|\d+:\d+/);
     }
+  });
+
+  it("answers DEADLINE_EXCEEDED while the model-service process is stopped (SIGSTOP), and serves again once woken", async () => {
+    const stand = await startStandInProcess();
+    cleanups.push(() => stand.kill());
+    primaryAddress = stand.address;
+    const { baseUrl, app, registry } = await start({ DEADLINE_MS: "400", READY_CHECK_INTERVAL_MS: "100" });
+    const { json } = clients(baseUrl);
+    expect((await json.predict({ text: "before" })).prediction?.modelName).toBe("bench");
+    expect(app.readiness.ready).toBe(true);
+    stand.child.kill("SIGSTOP");
+    // The connection is open and the kernel accepts the bytes; nobody answers: the deadline ends each call.
+    for (const client of [json, clients(baseUrl).grpcWeb]) {
+      const error = await failure(client.predict({ text: "while stopped" }));
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      expect(error.rawMessage).toBe("model-service did not answer in time");
+    }
+    expect(
+      await metricValue(registry, "app_upstream_calls_total", {
+        method: "Predict",
+        code: "DeadlineExceeded",
+      }),
+    ).toBe(2);
+    // Not retried: DEADLINE_EXCEEDED is not UNAVAILABLE.
+    expect(await metricValue(registry, "app_upstream_retries_total")).toBe(0);
+    await vi.waitUntil(() => !app.readiness.ready, { timeout: 10_000, interval: 25 });
+    stand.child.kill("SIGCONT");
+    await vi.waitFor(
+      async () => expect((await json.predict({ text: "after" })).prediction?.modelName).toBe("bench"),
+      { timeout: 10_000, interval: 50 },
+    );
+    await vi.waitUntil(() => app.readiness.ready, { timeout: 10_000, interval: 25 });
   });
 
   it("reconnects to a model-service that went away and came back on the same port", async () => {

@@ -1,7 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import {
@@ -15,10 +11,10 @@ import {
   FakeNetwork,
   fakeMetricsService,
   fakeModelService,
-  freePort,
   hang,
   type PredictImpl,
   serveFake,
+  startStandInProcess,
 } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 import { metricValue } from "./testing/metric-value.js";
@@ -29,7 +25,6 @@ import { metricValue } from "./testing/metric-value.js";
  * Shadows are in memory, except in the last test: a real process stopped with SIGSTOP beside a real healthy server.
  */
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const cleanups: (() => Promise<void> | void)[] = [];
 let running: RunningApp | undefined;
 
@@ -242,26 +237,10 @@ describe("mirroring to several shadows", () => {
 
 describe("one stopped shadow beside a healthy one, under load", () => {
   it("never delays the primary or the healthy shadow; the stopped one holds only its bound", async () => {
-    const main = path.join(ROOT, "services/app-service/dist/bench/noop-upstream.js");
-    expect(existsSync(main), `${main} is missing: build first (npx tsc -b)`).toBe(true);
     // The stopped candidate: a real model-service stand-in (grpc-js server) in its own process, then SIGSTOP.
-    const port = await freePort();
-    const child: ChildProcess = spawn(process.execPath, [main, String(port)], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    cleanups.push(async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGCONT");
-        child.kill("SIGKILL");
-        await exited;
-      }
-    });
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    await vi.waitFor(() => expect(output).toContain("noop upstream serving on"), { timeout: 20_000 });
+    const stand = await startStandInProcess();
+    cleanups.push(() => stand.kill());
+    const child = stand.child;
     // The healthy candidate, on a real socket too.
     const healthy = fakeModelService("spam-lite");
     const healthyServer = await serveFake(healthy);
@@ -272,7 +251,7 @@ describe("one stopped shadow beside a healthy one, under load", () => {
     running = await startApp(
       {
         MODEL_SERVICE_ADDRESS: network.add(primary, "primary"),
-        SHADOWS: `stopped=127.0.0.1:${port};inflight=${bound},spam-lite=${healthyServer.address};inflight=1000`,
+        SHADOWS: `stopped=${stand.address};inflight=${bound},spam-lite=${healthyServer.address};inflight=1000`,
         // Long enough that no mirrored call to the stopped shadow ends during the test.
         DEADLINE_MS: "30000",
       },

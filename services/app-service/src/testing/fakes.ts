@@ -1,4 +1,8 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { create, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
@@ -20,6 +24,7 @@ import {
   type PredictResponseSchema,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { vi } from "vitest";
 import { type TransportFactory, type UpstreamTransport, upstreamTransport } from "../upstream.js";
 
 /**
@@ -270,4 +275,55 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+export interface StandInProcess {
+  readonly address: string;
+  readonly child: ChildProcess;
+  /** SIGCONT (in case it was stopped), then SIGKILL; resolves when it has exited. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A model-service stand-in in its own process (`dist/bench/noop-upstream.js`: the real grpc-js server stack and
+ * contract, health SERVING, a fixed prediction named "bench") on a free port, for tests that stop a process with
+ * SIGSTOP. Needs the build (`npx tsc -b`).
+ */
+export async function startStandInProcess(): Promise<StandInProcess> {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+  const main = path.join(root, "services/app-service/dist/bench/noop-upstream.js");
+  if (!existsSync(main)) {
+    throw new Error(`${main} is missing: build first (npx tsc -b)`);
+  }
+  const port = await freePort();
+  const child = spawn(process.execPath, [main, String(port)], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+      await exited;
+    }
+  };
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    await vi.waitUntil(
+      () => {
+        if (child.exitCode !== null) {
+          throw new Error(`the stand-in exited (${child.exitCode}): ${output}`);
+        }
+        return output.includes("noop upstream serving on");
+      },
+      { timeout: 20_000, interval: 25 },
+    );
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+  return { address: `127.0.0.1:${port}`, child, kill };
 }
