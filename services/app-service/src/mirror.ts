@@ -36,15 +36,14 @@ export type MirroredCall =
  * Local shadow mirroring to one shadow (candidate): what one entry of Istio's VirtualService `mirrors` list does in a
  * cluster, done by app-service on one machine. There is one Mirror per shadow, each with its own sampling, in-flight
  * bound, connection, metrics (label `shadow`) and fault draws, so a slow or dead shadow fills only its own bound and
- * never delays the primary or another shadow. The same request goes to the shadow with the same join key (`x-request-id`) and the same absolute
- * deadline, so the shadow's report joins the primary's in metrics-service. It is fire and forget: `send` returns at
+ * never delays the primary or another shadow. The same request goes to the shadow with the same join key
+ * (`x-request-id`) and the same absolute deadline, so the shadow's report joins the primary's in metrics-service. It is fire and forget: `send` returns at
  * once, the user's response never waits for the shadow, never includes its answer and never fails because of it.
  *
  * A mirrored call that ends with an error (DEADLINE_EXCEEDED while the shadow hangs, UNAVAILABLE while it is down,
  * …) is reported to metrics-service as one record per text the primary answered (one, at index 0, when the primary
  * failed the call: #report): role SHADOW, source MIRROR, the code, the call's
- * elapsed time as seen from here, the input fingerprint, and the shadow's model if a previous answer named it.
- * That record outweighs whatever the shadow itself reports for the same request, so a hung shadow shows up as
+ * elapsed time as seen from here, the input fingerprint, and the shadow's model. That record outweighs whatever the shadow itself reports for the same request, so a hung shadow shows up as
  * failing. The record names the shadow's model as its last answer named it, or else as configured (SHADOW_NAME or the
  * SHADOWS entry). Mirrors that were sampled out or dropped at the in-flight bound are not reported: they show up as
  * unmatched primaries in the coverage check.
