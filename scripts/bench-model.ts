@@ -1,6 +1,6 @@
 /**
- * npm run bench:model — how close model-service comes to its two references (see ARCHITECTURE.md, "Serving path
- * performance"), measured side by side in one run:
+ * npm run bench:model — how close model-service comes to its two references (see
+ * docs/architecture.md#why-grpc-js-inside-and-connect-node-at-the-edge), measured side by side in one run:
  *
  *   floor       onnxruntime-node's session.run in-process on the same model, at batch 1 and the batch sizes the
  *               batcher forms;
@@ -150,9 +150,9 @@ function startService(name: string, modelDir: string, batching: boolean): Promis
     },
     (line) => {
       if (!line.startsWith("{")) return undefined;
-      const parsed = JSON.parse(line) as { msg?: string; grpcPort?: number; metricsPort?: number };
-      if (parsed.msg?.startsWith("listening"))
-        ports = { port: parsed.grpcPort ?? 0, metricsPort: parsed.metricsPort ?? 0 };
+      const parsed = JSON.parse(line) as { msg?: string; ports?: { grpc?: number; metrics?: number } };
+      if (parsed.msg === "listening")
+        ports = { port: parsed.ports?.grpc ?? 0, metricsPort: parsed.ports?.metrics ?? 0 };
       return parsed.msg === "serving" ? ports : undefined;
     },
   );

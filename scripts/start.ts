@@ -1,11 +1,20 @@
 import path from "node:path";
-import { DEFAULT_PORTS, type MeshPorts, PortsInUseError, ROOT, startMesh } from "./lib/mesh.js";
+import {
+  CANDIDATE_MODELS,
+  type CandidateService,
+  DEFAULT_PORTS,
+  type MeshPorts,
+  PortsInUseError,
+  ROOT,
+  startMesh,
+} from "./lib/mesh.js";
 
 /**
  * `npm start`: runs the whole local mesh with the bundled models and prints where everything is.
  * Ports come from the defaults or SHADOWMESH_<NAME>_PORT (for example SHADOWMESH_APP_PORT=8081); the SQLite store
  * and the logs live under SHADOWMESH_DATA_DIR (default .data/); SHADOWMESH_MIRROR_PERCENT (0-100, default 100) is the
- * share of calls app-service mirrors to the shadow, and the share metrics-service's coverage check expects.
+ * share of calls app-service mirrors to each candidate, and the share metrics-service's coverage check expects;
+ * SHADOWMESH_CANDIDATES (default "spam-v2,spam-lite") names the candidate models that shadow the primary spam-v1.
  *
  * The services are supervised: one that exits or crashes is restarted with a growing pause (1 s, 2 s, 4 s … up to
  * 30 s, reset after 30 s of running) while the others keep running, and every such event is one line here; a
@@ -41,6 +50,24 @@ if (process.env.SHADOWMESH_MIRROR_PERCENT !== undefined) {
   }
 }
 
+const byModel = new Map(
+  (Object.entries(CANDIDATE_MODELS) as [CandidateService, string][]).map(([service, model]) => [
+    model,
+    service,
+  ]),
+);
+const candidates: CandidateService[] = [];
+for (const name of (process.env.SHADOWMESH_CANDIDATES ?? [...byModel.keys()].join(",")).split(",")) {
+  const service = byModel.get(name.trim());
+  if (service === undefined) {
+    console.error(
+      `npm start: SHADOWMESH_CANDIDATES names "${name.trim()}", which is not a bundled candidate (${[...byModel.keys()].join(", ")})`,
+    );
+    process.exit(2);
+  }
+  candidates.push(service);
+}
+
 const started = Date.now();
 let mesh: Awaited<ReturnType<typeof startMesh>> | undefined;
 let stopping = false;
@@ -73,6 +100,7 @@ try {
     ports,
     portNames,
     supervise: true,
+    candidates,
     ...(mirrorPercent !== undefined ? { mirrorPercent } : {}),
     ...(process.env.SHADOWMESH_DATA_DIR
       ? { dataDir: path.resolve(process.env.SHADOWMESH_DATA_DIR, "metrics") }

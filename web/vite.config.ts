@@ -32,6 +32,8 @@ export default defineConfig({
     environment: "jsdom",
     include: ["src/**/*.test.tsx"],
     setupFiles: ["./src/test-setup.ts"],
+    // Above the 4-5 s the tests give vi.waitFor, so a slow wait fails with its own message, not the test's timeout.
+    testTimeout: 15_000,
     server: { deps: { inline: [/solid-js/, /@solidjs/] } },
   },
 });

@@ -49,6 +49,8 @@ describe("the local mesh's settings", () => {
     primaryMetrics: 4,
     shadow: 5,
     shadowMetrics: 6,
+    lite: 9,
+    liteMetrics: 10,
     metrics: 7,
     metricsMetrics: 8,
   };
@@ -63,4 +65,21 @@ describe("the local mesh's settings", () => {
       expect(app.APP_SERVICE_FEEDBACK_SECRET).toBe(metrics.METRICS_SERVICE_FEEDBACK_SECRET);
     },
   );
+
+  it("name each candidate by its model for app-service's mirrors and metrics-service's coverage check", () => {
+    const options = { candidates: ["shadow", "lite"] as const, mirrorPercent: 50 };
+    const app = envFor("app", "127.0.0.1", ports, options, "/tmp/x", "k".repeat(43));
+    const metrics = envFor("metrics", "127.0.0.1", ports, options, "/tmp/x", "k".repeat(43));
+    const lite = envFor("lite", "127.0.0.1", ports, options, "/tmp/x", "k".repeat(43));
+    expect(app.APP_SERVICE_SHADOWS).toBe("spam-v2=127.0.0.1:5,spam-lite=127.0.0.1:9");
+    expect(metrics.METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS).toBe("spam-v2=50,spam-lite=50");
+    expect(lite.MODEL_SERVICE_ROLE).toBe("SHADOW");
+    expect(lite.MODEL_SERVICE_GRPC_PORT).toBe("9");
+    expect(lite.MODEL_SERVICE_METRICS_PORT).toBe("10");
+    expect(lite.MODEL_SERVICE_MODEL_DIR).toMatch(/models\/spam-lite$/);
+    // A mesh of one candidate (the tests' default) mirrors to spam-v2 alone.
+    expect(envFor("app", "127.0.0.1", ports, {}, "/tmp/x", "k".repeat(43)).APP_SERVICE_SHADOWS).toBe(
+      "spam-v2=127.0.0.1:5",
+    );
+  });
 });

@@ -18,14 +18,21 @@ import { PARENT_WATCH_ENV } from "@shadowmesh/common";
 import { describeHolder, portFree } from "./ports.js";
 
 /**
- * The local mesh: model-service PRIMARY (spam-v1), model-service SHADOW (spam-v2), metrics-service and app-service
- * as four child processes on 127.0.0.1 — what `npm start` runs and what the end-to-end tests start on free ports.
+ * The local mesh: model-service PRIMARY (spam-v1), one or two model-service SHADOWs (the candidates spam-v2 and
+ * spam-lite), metrics-service and app-service as child processes on 127.0.0.1 — what `npm start` runs (both
+ * candidates) and what the end-to-end tests start on free ports (spam-v2 alone unless they ask for both).
  * Every service is the built JavaScript (`services/<name>/dist/main.js`), configured only through its env.
  */
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-export type ServiceName = "primary" | "shadow" | "metrics" | "app";
+export type ServiceName = "primary" | "shadow" | "lite" | "metrics" | "app";
+
+/** The model-services that shadow the primary: `shadow` serves the candidate spam-v2, `lite` serves spam-lite. */
+export type CandidateService = "shadow" | "lite";
+
+/** The model each candidate service serves; its name is the candidate's name everywhere (reports, --candidate). */
+export const CANDIDATE_MODELS: Record<CandidateService, string> = { shadow: "spam-v2", lite: "spam-lite" };
 
 export interface MeshPorts {
   app: number;
@@ -34,11 +41,13 @@ export interface MeshPorts {
   primaryMetrics: number;
   shadow: number;
   shadowMetrics: number;
+  lite: number;
+  liteMetrics: number;
   metrics: number;
   metricsMetrics: number;
 }
 
-/** The documented defaults (README): app 8080, models 50051/50052, metrics-service 50053, /metrics on 910x. */
+/** The documented defaults (README): app 8080, models 50051/50052/50054, metrics-service 50053, /metrics on 910x. */
 export const DEFAULT_PORTS: MeshPorts = {
   app: 8080,
   appMetrics: 9100,
@@ -46,6 +55,8 @@ export const DEFAULT_PORTS: MeshPorts = {
   primaryMetrics: 9101,
   shadow: 50052,
   shadowMetrics: 9102,
+  lite: 50054,
+  liteMetrics: 9104,
   metrics: 50053,
   metricsMetrics: 9103,
 };
@@ -86,7 +97,9 @@ export interface MeshOptions {
   dataDir?: string;
   /** Where each child's log goes (`<dir>/<service>.log`). */
   logDir?: string;
-  /** Percentage of Predict calls app-service mirrors to the shadow (default 100). */
+  /** The candidates to start next to the primary (default `["shadow"]`: spam-v2 alone; `npm start` runs both). */
+  candidates?: readonly CandidateService[];
+  /** Percentage of Predict calls app-service mirrors to each candidate (default 100). */
   mirrorPercent?: number;
   /** Extra environment for every child (for example LOG_LEVEL overrides). */
   env?: Record<string, string>;
@@ -197,7 +210,7 @@ const SHUTDOWN_ENV = {
 /** Stop order and each stage's share of the launcher's stop time (the last stage gets what is left). */
 const STOP_STAGES: { services: ServiceName[]; shareMs: number }[] = [
   { services: ["app"], shareMs: 3500 },
-  { services: ["primary", "shadow"], shareMs: 3300 },
+  { services: ["primary", "shadow", "lite"], shareMs: 3300 },
   { services: ["metrics"], shareMs: 2700 },
 ];
 
@@ -213,14 +226,15 @@ export function envFor(
   const at = (port: number) => `${host}:${port}`;
   switch (name) {
     case "primary":
-    case "shadow": {
+    case "shadow":
+    case "lite": {
       const primary = name === "primary";
       return {
         MODEL_SERVICE_ROLE: primary ? "PRIMARY" : "SHADOW",
         MODEL_SERVICE_HOST: host,
-        MODEL_SERVICE_GRPC_PORT: String(primary ? ports.primary : ports.shadow),
-        MODEL_SERVICE_METRICS_PORT: String(primary ? ports.primaryMetrics : ports.shadowMetrics),
-        MODEL_SERVICE_MODEL_DIR: path.join(ROOT, "models", primary ? "spam-v1" : "spam-v2"),
+        MODEL_SERVICE_GRPC_PORT: String(ports[name]),
+        MODEL_SERVICE_METRICS_PORT: String(ports[`${name}Metrics`]),
+        MODEL_SERVICE_MODEL_DIR: path.join(ROOT, "models", primary ? "spam-v1" : CANDIDATE_MODELS[name]),
         MODEL_SERVICE_METRICS_SERVICE_ADDRESS: at(ports.metrics),
         ...SHUTDOWN_ENV.model,
       };
@@ -232,8 +246,11 @@ export function envFor(
         METRICS_SERVICE_METRICS_PORT: String(ports.metricsMetrics),
         METRICS_SERVICE_DATA_DIR: dataDir,
         METRICS_SERVICE_FEEDBACK_SECRET: secret,
-        // The share app-service mirrors: the coverage check expects the shadow to answer that share, no more.
+        // The share app-service mirrors: the coverage check expects each candidate to answer that share, no more.
         METRICS_SERVICE_EXPECTED_MIRROR_PERCENT: String(options.mirrorPercent ?? 100),
+        METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS: candidatesOf(options)
+          .map((candidate) => `${CANDIDATE_MODELS[candidate]}=${options.mirrorPercent ?? 100}`)
+          .join(","),
         ...SHUTDOWN_ENV.metrics,
       };
     case "app":
@@ -242,7 +259,10 @@ export function envFor(
         APP_SERVICE_PORT: String(ports.app),
         APP_SERVICE_METRICS_PORT: String(ports.appMetrics),
         APP_SERVICE_MODEL_SERVICE_ADDRESS: at(ports.primary),
-        APP_SERVICE_SHADOW_ADDRESS: at(ports.shadow),
+        // Each candidate by its model name, so that a failed mirrored call is recorded against that candidate.
+        APP_SERVICE_SHADOWS: candidatesOf(options)
+          .map((candidate) => `${CANDIDATE_MODELS[candidate]}=${at(ports[candidate])}`)
+          .join(","),
         APP_SERVICE_MIRROR_PERCENT: String(options.mirrorPercent ?? 100),
         APP_SERVICE_METRICS_SERVICE_ADDRESS: at(ports.metrics),
         APP_SERVICE_WEB_DIR: path.join(ROOT, "web", "dist"),
@@ -255,17 +275,72 @@ export function envFor(
 const ENTRY: Record<ServiceName, string> = {
   primary: "services/model-service/dist/main.js",
   shadow: "services/model-service/dist/main.js",
+  lite: "services/model-service/dist/main.js",
   metrics: "services/metrics-service/dist/main.js",
   app: "services/app-service/dist/main.js",
 };
 
 /** Start order: the collector first, then the models, then the public API that needs them. */
-const ORDER: ServiceName[] = ["metrics", "primary", "shadow", "app"];
+const ORDER: ServiceName[] = ["metrics", "primary", "shadow", "lite", "app"];
+
+/** The table `npm start` prints: what listens where (exported for the README check). */
+export function meshUrls(
+  host: string,
+  ports: MeshPorts,
+  candidates: readonly CandidateService[],
+): { name: string; url: string; what: string }[] {
+  return [
+    {
+      name: "web app + Connect API",
+      url: `http://${host}:${ports.app}`,
+      what: "app-service (open in a browser)",
+    },
+    { name: "model-service primary", url: `grpc://${host}:${ports.primary}`, what: "spam-v1, gRPC h2c" },
+    ...candidates.map((name) => ({
+      name: `model-service ${name}`,
+      url: `grpc://${host}:${ports[name]}`,
+      what: `${CANDIDATE_MODELS[name]} (candidate), gRPC h2c`,
+    })),
+    { name: "metrics-service", url: `grpc://${host}:${ports.metrics}`, what: "shadow comparison, gRPC h2c" },
+    { name: "app-service metrics", url: `http://${host}:${ports.appMetrics}/metrics`, what: "Prometheus" },
+    { name: "primary metrics", url: `http://${host}:${ports.primaryMetrics}/metrics`, what: "Prometheus" },
+    ...candidates.map((name) => ({
+      name: `${name} metrics`,
+      url: `http://${host}:${ports[`${name}Metrics`]}/metrics`,
+      what: "Prometheus",
+    })),
+    {
+      name: "metrics-service metrics",
+      url: `http://${host}:${ports.metricsMetrics}/metrics`,
+      what: "Prometheus",
+    },
+  ];
+}
+
+/** The candidates a mesh runs (MeshOptions.candidates), checked. */
+function candidatesOf(options: MeshOptions): CandidateService[] {
+  const candidates: CandidateService[] = [...new Set(options.candidates ?? (["shadow"] as const))];
+  for (const candidate of candidates) {
+    if (!(candidate in CANDIDATE_MODELS)) {
+      throw new Error(
+        `no such candidate service: ${candidate} (one of ${Object.keys(CANDIDATE_MODELS).join(", ")})`,
+      );
+    }
+  }
+  return candidates;
+}
+
+/** The services a mesh runs, in start order. */
+function servicesOf(options: MeshOptions): ServiceName[] {
+  const candidates: ServiceName[] = candidatesOf(options);
+  return ORDER.filter((name) => (name === "shadow" || name === "lite" ? candidates.includes(name) : true));
+}
 
 function opsPort(name: ServiceName, ports: MeshPorts): number {
   return {
     primary: ports.primaryMetrics,
     shadow: ports.shadowMetrics,
+    lite: ports.liteMetrics,
     metrics: ports.metricsMetrics,
     app: ports.appMetrics,
   }[name];
@@ -279,6 +354,8 @@ const PORT_ROLES: Record<keyof MeshPorts, string> = {
   primaryMetrics: "model-service primary /metrics",
   shadow: "model-service shadow gRPC",
   shadowMetrics: "model-service shadow /metrics",
+  lite: "model-service lite gRPC",
+  liteMetrics: "model-service lite /metrics",
   metrics: "metrics-service gRPC",
   metricsMetrics: "metrics-service /metrics",
 };
@@ -292,9 +369,17 @@ export class PortsInUseError extends Error {
 }
 
 /** Refuses to start over a port that is taken (by an earlier mesh's orphans, say), naming the holder. */
-async function checkPorts(host: string, ports: MeshPorts, names: MeshOptions["portNames"]): Promise<void> {
+async function checkPorts(
+  host: string,
+  ports: MeshPorts,
+  names: MeshOptions["portNames"],
+  services: readonly ServiceName[],
+): Promise<void> {
   const lines: string[] = [];
-  for (const key of Object.keys(ports) as (keyof MeshPorts)[]) {
+  const used = (Object.keys(ports) as (keyof MeshPorts)[]).filter((key) =>
+    services.includes(key.replace(/Metrics$/, "") as ServiceName),
+  );
+  for (const key of used) {
     const port = ports[key];
     if (!(await portFree(port, host))) {
       const setting = names?.[key] ? `, ${names[key]}` : "";
@@ -361,7 +446,8 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
           crashLoopWindowMs: 60_000,
           ...(options.supervise === true ? {} : options.supervise),
         };
-  await checkPorts(host, ports, options.portNames);
+  const services = servicesOf(options);
+  await checkPorts(host, ports, options.portNames, services);
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(logDir, { recursive: true });
   const secret = feedbackSecret(dataDir);
@@ -651,7 +737,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   };
 
   try {
-    for (const name of ORDER) {
+    for (const name of services) {
       const slot: Slot = {
         name,
         child: undefined,
@@ -683,28 +769,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     logDir,
     processes,
     events,
-    urls: () => [
-      {
-        name: "web app + Connect API",
-        url: `http://${host}:${ports.app}`,
-        what: "app-service (open in a browser)",
-      },
-      { name: "model-service primary", url: `grpc://${host}:${ports.primary}`, what: "spam-v1, gRPC h2c" },
-      { name: "model-service shadow", url: `grpc://${host}:${ports.shadow}`, what: "spam-v2, gRPC h2c" },
-      {
-        name: "metrics-service",
-        url: `grpc://${host}:${ports.metrics}`,
-        what: "shadow comparison, gRPC h2c",
-      },
-      { name: "app-service metrics", url: `http://${host}:${ports.appMetrics}/metrics`, what: "Prometheus" },
-      { name: "primary metrics", url: `http://${host}:${ports.primaryMetrics}/metrics`, what: "Prometheus" },
-      { name: "shadow metrics", url: `http://${host}:${ports.shadowMetrics}/metrics`, what: "Prometheus" },
-      {
-        name: "metrics-service metrics",
-        url: `http://${host}:${ports.metricsMetrics}/metrics`,
-        what: "Prometheus",
-      },
-    ],
+    urls: () => meshUrls(host, ports, candidatesOf(options)),
     kill: async (service, signal = "SIGTERM") => {
       const child = slotOf(service).child;
       if (!child) {

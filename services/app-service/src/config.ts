@@ -1,12 +1,15 @@
 import { hostname } from "node:os";
 import {
   bool,
-  ConfigError,
   describeConfig,
   feedbackSecretProblem,
+  hostPort,
+  int,
+  invalidConfig,
   loadConfig,
   logLevel,
-  num,
+  ms,
+  percent,
   port,
   shutdownSpec,
   str,
@@ -24,19 +27,21 @@ export const spec = {
   }),
   PORT: port({ default: 8080, desc: "HTTP/1.1 port serving Connect, gRPC-web and the web app." }),
   METRICS_PORT: port({ default: 9100, desc: "HTTP port serving /metrics, /healthz and /readyz." }),
-  MODEL_SERVICE_ADDRESS: str({
+  MODEL_SERVICE_ADDRESS: hostPort({
     default: "127.0.0.1:50051",
     desc: "host:port of the primary model-service (gRPC).",
   }),
-  SHADOW_ADDRESS: str({
+  SHADOW_ADDRESS: hostPort({
+    optional: true,
     default: "",
     desc: "host:port of the shadow model-service to mirror to; empty = no local mirroring (cluster mode: Istio mirrors).",
   }),
-  MIRROR_PERCENT: num({
+  MIRROR_PERCENT: percent({
     default: 100,
     desc: "Percentage (0-100) of Predict/PredictBatch calls mirrored to the shadow (with SHADOWS: to each shadow that names no percent of its own).",
   }),
-  MAX_MIRRORS_IN_FLIGHT: num({
+  MAX_MIRRORS_IN_FLIGHT: int({
+    min: 0,
     default: 64,
     desc: "Most calls in flight to the shadow at once; beyond it mirrors are dropped and counted (with SHADOWS: the bound of each shadow that names no inflight of its own).",
   }),
@@ -49,8 +54,11 @@ export const spec = {
     default: "",
     desc: "Model name of the shadow at SHADOW_ADDRESS (its records and the shadow label of the mirror metrics); empty = learnt from its answers, and the metrics are labelled with its address.",
   }),
-  METRICS_SERVICE_ADDRESS: str({ default: "127.0.0.1:50053", desc: "host:port of metrics-service (gRPC)." }),
-  REPORT_SAMPLE_PERCENT: num({
+  METRICS_SERVICE_ADDRESS: hostPort({
+    default: "127.0.0.1:50053",
+    desc: "host:port of metrics-service (gRPC).",
+  }),
+  REPORT_SAMPLE_PERCENT: percent({
     default: 100,
     desc: "Share of requests whose failed mirrored calls are reported (MIRROR records), by the same request-id hash as the model-services; set it equal to theirs.",
   }),
@@ -58,19 +66,22 @@ export const spec = {
     default: "",
     desc: "Directory of the built web app (web/dist) to serve at /; empty = don't serve it.",
   }),
-  DEADLINE_MS: num({
+  DEADLINE_MS: ms({
+    min: 1,
     default: 2000,
     desc: "Deadline of each call to model-service and of unary calls to metrics-service (a shorter client timeout wins).",
   }),
-  RETRY_JITTER_MS: num({
+  RETRY_JITTER_MS: ms({
     default: 50,
     desc: "Upstream calls that fail with UNAVAILABLE are retried once, if their method's declared idempotency_level allows it, after a random pause of up to this many ms.",
   }),
-  MAX_BODY_BYTES: num({
+  MAX_BODY_BYTES: int({
+    min: 1,
     default: 256 * 1024,
     desc: "Largest request message accepted; bigger ones are refused with RESOURCE_EXHAUSTED.",
   }),
-  HTTP_REQUEST_TIMEOUT_MS: num({
+  HTTP_REQUEST_TIMEOUT_MS: ms({
+    min: 1,
     default: 30_000,
     desc: "Longest time a client may take to send a whole HTTP request (guards against slow clients).",
   }),
@@ -94,7 +105,8 @@ export const spec = {
     default: "",
     desc: "Instance name on the records of failed mirrored calls; empty means the host name.",
   }),
-  READY_CHECK_INTERVAL_MS: num({
+  READY_CHECK_INTERVAL_MS: ms({
+    min: 1,
     default: 1000,
     desc: "How often the primary model-service's gRPC health is checked for /readyz.",
   }),
@@ -116,10 +128,6 @@ export type Config = Omit<Loaded, "CORS_ORIGINS" | "PUBLIC_HOSTS" | "SHADOWS"> &
   readonly SHADOWS: readonly ShadowTarget[];
 };
 
-function invalid(message: string): never {
-  throw new ConfigError(`invalid configuration: ${message}`);
-}
-
 function parseOrigins(value: string): string[] {
   const origins = value
     .split(",")
@@ -130,10 +138,10 @@ function parseOrigins(value: string): string[] {
     try {
       url = new URL(origin);
     } catch {
-      invalid(`${PREFIX}CORS_ORIGINS: "${origin}" is not an origin like https://example.com`);
+      invalidConfig(`${PREFIX}CORS_ORIGINS: "${origin}" is not an origin like https://example.com`);
     }
     if (url.origin !== origin.replace(/\/$/, "")) {
-      invalid(`${PREFIX}CORS_ORIGINS: "${origin}" must be scheme://host[:port] without a path`);
+      invalidConfig(`${PREFIX}CORS_ORIGINS: "${origin}" must be scheme://host[:port] without a path`);
     }
   }
   return origins.map((origin) => origin.replace(/\/$/, ""));
@@ -150,7 +158,7 @@ function parsePublicHosts(value: string): string[] {
     .filter((entry) => entry.length > 0);
   for (const entry of hosts) {
     if (!PUBLIC_HOST.test(entry)) {
-      invalid(
+      invalidConfig(
         `${PREFIX}PUBLIC_HOSTS: "${entry}" is not host[:port] (a name like app.example.com or app-service:8080, no scheme or path)`,
       );
     }
@@ -158,62 +166,28 @@ function parsePublicHosts(value: string): string[] {
   return hosts;
 }
 
-const ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$/;
-
 export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = loadConfig(PREFIX, spec, env);
+  // Each setting's own rule is in its validator (spec); what is left are rules between settings.
   if (config.PORT !== 0 && config.PORT === config.METRICS_PORT) {
-    invalid(`${PREFIX}PORT and ${PREFIX}METRICS_PORT must differ`);
-  }
-  for (const key of ["MODEL_SERVICE_ADDRESS", "METRICS_SERVICE_ADDRESS"] as const) {
-    if (!ADDRESS.test(config[key])) {
-      invalid(`${PREFIX}${key}: "${config[key]}" is not host:port`);
-    }
-  }
-  if (config.SHADOW_ADDRESS !== "" && !ADDRESS.test(config.SHADOW_ADDRESS)) {
-    invalid(
-      `${PREFIX}SHADOW_ADDRESS: "${config.SHADOW_ADDRESS}" is not host:port (or empty to disable mirroring)`,
-    );
+    invalidConfig(`${PREFIX}PORT and ${PREFIX}METRICS_PORT must differ`);
   }
   if (config.SHADOW_ADDRESS !== "" && config.SHADOW_ADDRESS === config.MODEL_SERVICE_ADDRESS) {
-    invalid(
+    invalidConfig(
       `${PREFIX}SHADOW_ADDRESS must differ from ${PREFIX}MODEL_SERVICE_ADDRESS (mirroring to the primary)`,
     );
   }
-  if (!(config.REPORT_SAMPLE_PERCENT >= 0 && config.REPORT_SAMPLE_PERCENT <= 100)) {
-    invalid(`${PREFIX}REPORT_SAMPLE_PERCENT must be between 0 and 100, got ${config.REPORT_SAMPLE_PERCENT}`);
-  }
-  if (!(config.MIRROR_PERCENT >= 0 && config.MIRROR_PERCENT <= 100)) {
-    invalid(`${PREFIX}MIRROR_PERCENT must be between 0 and 100, got ${config.MIRROR_PERCENT}`);
-  }
-  const positive = [
-    "DEADLINE_MS",
-    "MAX_BODY_BYTES",
-    "HTTP_REQUEST_TIMEOUT_MS",
-    "READY_CHECK_INTERVAL_MS",
-  ] as const;
-  for (const key of positive) {
-    if (!(Number.isInteger(config[key]) && config[key] > 0)) {
-      invalid(`${PREFIX}${key} must be a positive integer, got ${config[key]}`);
-    }
-  }
-  const nonNegative = ["MAX_MIRRORS_IN_FLIGHT", "RETRY_JITTER_MS", "SHUTDOWN_DELAY_MS"] as const;
-  for (const key of nonNegative) {
-    if (!(Number.isInteger(config[key]) && config[key] >= 0)) {
-      invalid(`${PREFIX}${key} must be a non-negative integer, got ${config[key]}`);
-    }
-  }
   if (config.SHUTDOWN_DELAY_MS >= config.SHUTDOWN_TIMEOUT_MS) {
-    invalid(`${PREFIX}SHUTDOWN_DELAY_MS must be shorter than ${PREFIX}SHUTDOWN_TIMEOUT_MS`);
+    invalidConfig(`${PREFIX}SHUTDOWN_DELAY_MS must be shorter than ${PREFIX}SHUTDOWN_TIMEOUT_MS`);
   }
   const secretProblem = feedbackSecretProblem(config.FEEDBACK_SECRET);
   if (secretProblem) {
-    invalid(`${PREFIX}FEEDBACK_SECRET ${secretProblem}`);
+    invalidConfig(`${PREFIX}FEEDBACK_SECRET ${secretProblem}`);
   }
   const shadows = readShadows(PREFIX, config);
   const faults = readFaults(PREFIX, config);
   if (shadows.length === 0 && (faults.delayPercent > 0 || faults.abortPercent > 0)) {
-    invalid(
+    invalidConfig(
       `${PREFIX}SHADOW_FAULT_* inject faults into local mirroring, which is off (${PREFIX}SHADOW_ADDRESS is empty and so is ${PREFIX}SHADOWS; in a cluster use Istio's VirtualService fault)`,
     );
   }

@@ -1,8 +1,8 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 /**
- * Feedback needs proof that the caller received the prediction (ARCHITECTURE.md: "Feedback is evidence, so it needs
- * proof"). The edge (app-service) hands out `feedbackToken(secret, requestId, batchIndex)` with every prediction;
+ * Feedback needs proof that the caller received the prediction (docs/architecture.md#feedback-is-evidence).
+ * The edge (app-service) hands out `feedbackToken(secret, requestId, batchIndex)` with every prediction;
  * metrics-service, which holds the same secret, accepts SubmitFeedback only with a token that verifies. Request ids
  * are shown on the dashboard, so they are not secret; the token is.
  *

@@ -10,8 +10,9 @@ import {
 import { type Code, ConnectError } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createServiceDefinition } from "./grpc-adapter.js";
+import { RECONNECT_OPTIONS } from "./grpc-transport.js";
 
-/** Per-call options of a GrpcClient method. */
+/** Per-call options of a GrpcClient method. @deprecated connect's CallOptions. */
 export interface GrpcCallOptions {
   /** Request metadata, for example `{ "x-request-id": "…" }`. */
   headers?: Record<string, string>;
@@ -34,7 +35,11 @@ type ServerStreamingFn<I extends DescMessage, O extends DescMessage> = (
   options?: GrpcCallOptions,
 ) => AsyncIterable<MessageShape<O>>;
 
-/** A promise-based grpc-js client for a protobuf-es service; errors are ConnectErrors with the gRPC code. */
+/**
+ * A promise-based grpc-js client for a protobuf-es service; errors are ConnectErrors with the gRPC code.
+ * @deprecated use connect's `createClient(Service, createGrpcJsTransport({ address }))` (grpc-transport.ts); kept
+ * until app-service and metrics-service are migrated.
+ */
 export type GrpcClient<S extends DescService> = {
   [K in keyof S["method"]]: S["method"][K] extends DescMethodUnary<infer I, infer O>
     ? UnaryFn<I, O>
@@ -86,25 +91,11 @@ function metadataOf(options: GrpcCallOptions | undefined): grpc.Metadata {
 }
 
 /**
- * Reconnect backoff of every channel (README "Reliability"). grpc-js's defaults — first retry after 1 s, each next
- * one 1.6 times later, up to 120 s — leave a caller blind for up to two minutes after a peer that was down for a
- * while comes back (a shadow down for 90 s got its first mirrored call 61 s after it was ready). Here the first retry
- * comes after 100 ms and no pause is longer than 1 s (± 20 % jitter), so mirror, report and upstream channels
- * reconnect within about a second of the peer listening again. A peer that is down costs one refused TCP connect
- * per second per channel. Name re-resolution (DNS names in a cluster) is allowed every 2 s instead of every 30 s.
- * Callers' own options win.
- */
-export const RECONNECT_OPTIONS = {
-  "grpc.initial_reconnect_backoff_ms": 100,
-  "grpc.max_reconnect_backoff_ms": 1000,
-  "grpc.dns_min_time_between_resolutions_ms": 2000,
-} as const satisfies grpc.ChannelOptions;
-
-/**
+ * @deprecated use connect's `createClient(Service, createGrpcJsTransport({ address }))` (grpc-transport.ts).
  * Creates a grpc-js client for `service` at `address` (host:port, plaintext h2c), with RECONNECT_OPTIONS unless
  * `channelOptions` says otherwise.
  * grpc-js is used instead of connect-node's gRPC transport because it is faster on the hop between services
- * (see ARCHITECTURE.md, "Serving path performance").
+ * (see docs/architecture.md#why-grpc-js-inside-and-connect-node-at-the-edge).
  */
 export function createGrpcClient<S extends DescService>(
   service: S,

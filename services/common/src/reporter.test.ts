@@ -1,100 +1,17 @@
 import { createHash } from "node:crypto";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import {
   MetricsService,
-  type PredictionRecord,
   RecordSource,
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addService } from "./grpc-adapter.js";
-import { createGrpcClient } from "./grpc-client.js";
-import { bindGrpcServer, createGrpcServer, stopGrpcServer } from "./grpc-server.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createGrpcJsTransport, type GrpcJsTransport } from "./grpc-transport.js";
 import { createLogger } from "./logger.js";
 import { PredictionReporter, type ReportEntry, type ReporterOptions } from "./reporter.js";
+import { type MetricsSink, startMetricsSink } from "./testing/metrics-sink.js";
 
 const quietLogger = () => createLogger("reporter-test", process.env.LOG_TESTS ? "debug" : "silent");
-
-/** Waits until the handler's deadline passes (or the caller goes away): a collector that never answers. */
-function hang(context: HandlerContext): Promise<never> {
-  return new Promise((_, reject) => {
-    const fail = () => reject(new ConnectError("aborted", Code.Canceled));
-    if (context.signal.aborted) fail();
-    else context.signal.addEventListener("abort", fail, { once: true });
-  });
-}
-
-/**
- * A real grpc-js server implementing MetricsService.ReportPredictions the way metrics-service does (idempotent: a
- * record already stored is a duplicate). `failing` makes every call fail, `hangCalls` makes the next n calls hang
- * until their deadline — after storing the batch when `storeBeforeHang` is set, as a slow collector may —, and
- * `refuse` answers INVALID_ARGUMENT.
- */
-async function startMetricsSink() {
-  const records: PredictionRecord[] = [];
-  const keys = new Set<string>();
-  const state = {
-    failing: false,
-    refuse: false,
-    hangCalls: 0,
-    storeBeforeHang: false,
-    calls: 0,
-    duplicates: 0,
-  };
-  const store = (batch: readonly PredictionRecord[]) => {
-    let duplicates = 0;
-    for (const record of batch) {
-      const key = `${record.requestId}/${record.batchIndex}/${record.role}`;
-      if (keys.has(key)) {
-        duplicates++;
-        continue;
-      }
-      keys.add(key);
-      records.push(record);
-    }
-    state.duplicates += duplicates;
-    return duplicates;
-  };
-  const impl: Partial<ServiceImpl<typeof MetricsService>> = {
-    async reportPredictions(request, context) {
-      state.calls++;
-      if (state.refuse) {
-        throw new ConnectError("refused on purpose", Code.InvalidArgument);
-      }
-      if (state.failing) {
-        throw new Error("sink is failing on purpose");
-      }
-      if (state.hangCalls > 0) {
-        state.hangCalls--;
-        if (state.storeBeforeHang) {
-          store(request.records);
-        }
-        return hang(context);
-      }
-      const duplicates = store(request.records);
-      return { acceptedCount: request.records.length - duplicates, duplicateCount: duplicates };
-    },
-  };
-  const server = createGrpcServer();
-  addService(server, MetricsService, impl);
-  const port = await bindGrpcServer(server, "127.0.0.1", 0);
-  return {
-    records,
-    state,
-    address: `127.0.0.1:${port}`,
-    /** Waits until `predicate` holds for the records, polling for at most `timeoutMs`. */
-    async waitFor(predicate: (records: PredictionRecord[]) => boolean, timeoutMs = 20_000): Promise<void> {
-      const until = Date.now() + timeoutMs;
-      while (!predicate(records)) {
-        if (Date.now() > until) {
-          throw new Error(`the metrics sink did not get the expected records (it has ${records.length})`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    },
-    close: () => stopGrpcServer(server, 1000),
-  };
-}
 
 const options: ReporterOptions = {
   role: "PRIMARY",
@@ -143,16 +60,18 @@ function counters() {
 }
 
 describe("PredictionReporter against an in-process MetricsService", () => {
-  let sink: Awaited<ReturnType<typeof startMetricsSink>>;
-  let client: ReturnType<typeof createGrpcClient<typeof MetricsService>>;
+  let sink: MetricsSink;
+  let transport: GrpcJsTransport;
+  let client: Client<typeof MetricsService>;
 
   beforeAll(async () => {
     sink = await startMetricsSink();
-    client = createGrpcClient(MetricsService, sink.address);
+    transport = createGrpcJsTransport({ address: sink.address });
+    client = createClient(MetricsService, transport);
   });
 
   afterAll(async () => {
-    client?.close();
+    transport?.close();
     await sink?.close();
   });
 
@@ -345,13 +264,16 @@ describe("PredictionReporter against an in-process MetricsService", () => {
       for (let i = 0; i < 5; i++) reporter.report(entry(i, { requestId: `outage-${i}` }));
       reporter.start();
       // Several rounds of attempts fail (each round is maxAttempts calls), and nothing is dropped meanwhile.
-      const until = Date.now() + 20_000;
-      while (sink.state.calls - callsBefore < 4) {
-        expect(Date.now()).toBeLessThan(until);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // The batch is out of the queue while an attempt is under way: wait for a moment between rounds, when the
+      // failed batch is back at the head of the queue.
+      await vi.waitFor(
+        () => {
+          expect(sink.state.calls - callsBefore).toBeGreaterThanOrEqual(4);
+          expect(reporter.depth).toBe(5);
+        },
+        { timeout: 20_000, interval: 20 },
+      );
       expect(counts.send_failed).toBe(0);
-      expect(reporter.depth).toBe(5);
     } finally {
       sink.state.failing = false;
     }
@@ -362,10 +284,10 @@ describe("PredictionReporter against an in-process MetricsService", () => {
 
   it("counts records it could not send before the shutdown bound", async () => {
     const { counts, observer } = counters();
-    const unreachable = createGrpcClient(MetricsService, "127.0.0.1:1");
+    const unreachable = createGrpcJsTransport({ address: "127.0.0.1:1" });
     try {
       const reporter = new PredictionReporter(
-        unreachable,
+        createClient(MetricsService, unreachable),
         { ...options, batchSize: 1, retryDelayMs: 10 },
         quietLogger(),
         observer,

@@ -13,7 +13,6 @@ import {
   type ReportPredictionsRequest,
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import type { GrpcCallOptions } from "./grpc-client.js";
 import type { Logger } from "./logger.js";
 import { reportSampled } from "./report-sampling.js";
 
@@ -40,11 +39,14 @@ export interface ReportEntry {
   text: string;
 }
 
-/** The one method of MetricsService the reporter calls (a GrpcClient in production). */
+/**
+ * The one method of MetricsService the reporter calls: in production a connect client,
+ * `createClient(MetricsService, createGrpcJsTransport({ address }))`.
+ */
 export interface ReportSink {
   reportPredictions(
     request: MessageInitShape<typeof ReportPredictionsRequestSchema>,
-    options?: GrpcCallOptions,
+    options?: { timeoutMs?: number },
   ): Promise<unknown>;
 }
 

@@ -42,6 +42,20 @@ describe("readConfig", () => {
     [{ MODEL_SERVICE_REPORT_BATCH_SIZE: "100", MODEL_SERVICE_REPORT_QUEUE_SIZE: "10" }, /must not exceed/],
     [{ MODEL_SERVICE_SHUTDOWN_TIMEOUT_MS: "1000" }, /less than/],
     [{ MODEL_SERVICE_METRICS_SERVICE_ADDRESS: "http://x" }, /host:port/],
+    [
+      { MODEL_SERVICE_GRPC_PORT: "70000" },
+      /^invalid configuration: MODEL_SERVICE_GRPC_PORT must be an integer from 0 to 65535, got "70000"$/,
+    ],
+    [
+      { MODEL_SERVICE_REPORT_SAMPLE_PERCENT: "101" },
+      /MODEL_SERVICE_REPORT_SAMPLE_PERCENT must be between 0 and 100/,
+    ],
+    [
+      { MODEL_SERVICE_BATCH_MAX_SIZE: "1.5" },
+      /MODEL_SERVICE_BATCH_MAX_SIZE must be an integer from 1 to 4096/,
+    ],
+    [{ MODEL_SERVICE_ROLE: "shadow" }, /MODEL_SERVICE_ROLE must be one of PRIMARY, SHADOW, got "shadow"/],
+    [{ MODEL_SERVICE_WATCH_MODEL: "maybe" }, /MODEL_SERVICE_WATCH_MODEL must be true or false/],
   ])("fails with one readable line on %o", (env, message) => {
     let error: unknown;
     try {

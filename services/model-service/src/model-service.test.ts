@@ -3,16 +3,16 @@ import { rename, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { createGrpcClient, type GrpcClient } from "@shadowmesh/common";
+import { createGrpcJsTransport } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import {
   PredictRequestSchema,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Config } from "./config.js";
 import { loadModel } from "./model.js";
 import type { ModelLoader } from "./model-manager.js";
@@ -34,31 +34,31 @@ const run = promisify(execFile);
 
 interface Running {
   service: ModelService;
-  predict: GrpcClient<typeof PredictService>;
-  health: GrpcClient<typeof Health>;
+  predict: Client<typeof PredictService>;
+  health: Client<typeof Health>;
   address: string;
   metricsUrl: string;
   close(): Promise<void>;
 }
 
 async function startService(config: Config, loader?: ModelLoader, load = true): Promise<Running> {
-  const service = createModelService({ config, logger: quietLogger(), ...(loader ? { loader } : {}) });
+  const service = createModelService(config, { logger: quietLogger(), ...(loader ? { loader } : {}) });
   const ports = await service.listen();
   if (load) {
-    await service.load();
+    await service.ready();
   }
-  const address = `127.0.0.1:${ports.grpcPort}`;
-  const predict = createGrpcClient(PredictService, address);
-  const health = createGrpcClient(Health, address);
+  const address = `127.0.0.1:${ports.grpc}`;
+  const transport = createGrpcJsTransport({ address });
+  const predict = createClient(PredictService, transport);
+  const health = createClient(Health, transport);
   return {
     service,
     predict,
     health,
     address,
-    metricsUrl: `http://127.0.0.1:${ports.metricsPort}/metrics`,
+    metricsUrl: `http://127.0.0.1:${ports.metrics}/metrics`,
     async close() {
-      predict.close();
-      health.close();
+      transport.close();
       await service.stop();
     },
   };
@@ -107,7 +107,7 @@ describe("model-service with a fixture ONNX model", () => {
       { text: "Claim your FREE prize now" },
       {
         headers: { "x-request-id": "req-123" },
-        onHeader: (m) => (headerId = String(m.get("x-request-id")[0])),
+        onHeader: (h) => (headerId = String(h.get("x-request-id"))),
       },
     );
     expect(response.prediction).toMatchObject({
@@ -126,7 +126,7 @@ describe("model-service with a fixture ONNX model", () => {
     let headerId = "";
     const response = await svc.predict.predict(
       { text: "lunch tomorrow?" },
-      { onHeader: (m) => (headerId = String(m.get("x-request-id")[0])) },
+      { onHeader: (h) => (headerId = String(h.get("x-request-id"))) },
     );
     expect(response.prediction?.label).toBe("ham");
     expect(response.prediction?.requestId).toMatch(/^[0-9a-f-]{36}$/);
@@ -335,7 +335,7 @@ describe("model-service health and deadlines with a controllable model", () => {
       },
       false,
     );
-    const starting = svc.service.load();
+    const starting = svc.service.ready();
     try {
       const { health, predict } = svc;
       try {
@@ -368,7 +368,7 @@ describe("model-service health and deadlines with a controllable model", () => {
       const gate = deferred();
       model.gate = gate.promise;
       const blocker = svc.predict.predict({ text: "blocker" });
-      while (model.runs.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await vi.waitFor(() => expect(model.runs.length).toBeGreaterThan(0), { timeout: 20_000, interval: 5 });
       const late = codeOf(svc.predict.predict({ text: "too late" }, { timeoutMs: 50 }));
       expect(await late).toBe(Code.DeadlineExceeded);
       // The client's clock ran out first; make sure the server's copy of the deadline has passed too.
@@ -414,9 +414,12 @@ describe("latency includes the time a call waits before and after its handler st
         { text: "blocker" },
         { headers: { "x-request-id": "slow-blocker" } },
       );
-      while (model.runs.length === 0) await pause(5);
+      await vi.waitFor(() => expect(model.runs.length).toBeGreaterThan(0), { timeout: 20_000, interval: 5 });
       const queued = svc.predict.predict({ text: "queued" }, { headers: { "x-request-id": "slow-queued" } });
-      while (svc.service.batcher.queued === 0) await pause(5);
+      await vi.waitFor(() => expect(svc.service.batcher.queued).toBeGreaterThan(0), {
+        timeout: 20_000,
+        interval: 5,
+      });
       const held = process.hrtime.bigint();
       await pause(300); // the slow batch
       const heldMs = Number(process.hrtime.bigint() - held) / 1e6;
@@ -451,7 +454,7 @@ describe("latency includes the time a call waits before and after its handler st
       const late = codeOf(
         svc.predict.predict({ text: "late" }, { timeoutMs: 300, headers: { "x-request-id": "late-1" } }),
       );
-      while (model.runs.length === 0) await pause(5);
+      await vi.waitFor(() => expect(model.runs.length).toBeGreaterThan(0), { timeout: 20_000, interval: 5 });
       expect(await late).toBe(Code.DeadlineExceeded);
       await pause(200); // the server's copy of the deadline (from the receipt of the headers) passes too
       gate.resolve();
@@ -465,7 +468,10 @@ describe("latency includes the time a call waits before and after its handler st
           { signal: abort.signal, headers: { "x-request-id": "gone-1" } },
         ),
       );
-      while (model.runs.length < 2) await pause(5);
+      await vi.waitFor(() => expect(model.runs.length).toBeGreaterThanOrEqual(2), {
+        timeout: 20_000,
+        interval: 5,
+      });
       abort.abort();
       expect(await gone).toBe(Code.Canceled);
       await svc.predict.getModel({}); // a round trip on the same connection: the server has read the RST_STREAM
@@ -539,15 +545,16 @@ describe("hot reload", () => {
         }
       };
       const load = Promise.all(Array.from({ length: 8 }, worker));
-      while (calls < 50 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
+      await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(50), { timeout: 20_000, interval: 5 });
 
       await writeFixtureModel(dir.dir, { name: "spam-fixture", version: "2.0.0", spamProbability: 0.7 });
       expect(await svc.service.reload("test")).toBe("loaded");
       expect((await svc.predict.getModel({})).model?.version).toBe("2.0.0");
       const callsAfterReload = calls;
-      while (calls < callsAfterReload + 50 && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(callsAfterReload + 50), {
+        timeout: 20_000,
+        interval: 5,
+      });
 
       await writeFixtureModel(dir.dir, { name: "spam-fixture", version: "3.0.0", corruptSha: true });
       expect(await svc.service.reload("test")).toBe("failed");
@@ -555,9 +562,10 @@ describe("hot reload", () => {
       expect(await svc.service.reload("test")).toBe("failed");
       expect((await svc.predict.getModel({})).model?.version).toBe("2.0.0");
       const callsAfterBroken = calls;
-      while (calls < callsAfterBroken + 50 && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(callsAfterBroken + 50), {
+        timeout: 20_000,
+        interval: 5,
+      });
       stop = true;
       await load;
 
@@ -582,13 +590,9 @@ describe("hot reload", () => {
     const svc = await startService(testConfig({ MODEL_DIR: dir.dir, WATCH_MODEL: "true" }));
     try {
       await writeFixtureModel(dir.dir, { version: "1.1.0" });
-      const until = Date.now() + 20_000;
-      let version = "";
-      while (version !== "1.1.0" && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        version = (await svc.predict.getModel({})).model?.version ?? "";
-      }
-      expect(version).toBe("1.1.0");
+      await expect
+        .poll(async () => (await svc.predict.getModel({})).model?.version, { timeout: 20_000, interval: 50 })
+        .toBe("1.1.0");
     } finally {
       await svc.close();
       await dir.cleanup();
@@ -596,13 +600,9 @@ describe("hot reload", () => {
   });
 
   const waitForVersion = async (svc: Running, version: string, timeoutMs = 20_000) => {
-    const until = Date.now() + timeoutMs;
-    let seen = "";
-    while (seen !== version && Date.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      seen = (await svc.predict.getModel({})).model?.version ?? "";
-    }
-    expect(seen).toBe(version);
+    await expect
+      .poll(async () => (await svc.predict.getModel({})).model?.version, { timeout: timeoutMs, interval: 50 })
+      .toBe(version);
   };
   const failedReloads = async (svc: Running) => {
     const text = await (await fetch(svc.metricsUrl)).text();
@@ -617,11 +617,9 @@ describe("hot reload", () => {
       // Another valid ONNX model under the unchanged model.json (same name, version and sha256).
       await writeFile(path.join(dir.dir, ".model.onnx.tmp"), buildFixtureOnnx({ spamProbability: 0.7 }));
       await rename(path.join(dir.dir, ".model.onnx.tmp"), path.join(dir.dir, "model.onnx"));
-      const until = Date.now() + 20_000;
-      while ((await failedReloads(svc)) === 0 && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      expect(await failedReloads(svc)).toBeGreaterThanOrEqual(1);
+      await expect
+        .poll(() => failedReloads(svc), { timeout: 20_000, interval: 50 })
+        .toBeGreaterThanOrEqual(1);
       const failedByWatch = await failedReloads(svc);
       expect(await svc.service.reload("SIGHUP")).toBe("failed");
       expect(await failedReloads(svc)).toBe(failedByWatch + 1);
@@ -714,7 +712,7 @@ describe("hot reload", () => {
       const gate = deferred();
       first.gate = gate.promise;
       const inFlight = svc.predict.predict({ text: "old" });
-      while (first.runs.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await vi.waitFor(() => expect(first.runs.length).toBeGreaterThan(0), { timeout: 20_000, interval: 5 });
       expect(await svc.service.reload("test")).toBe("loaded");
       // PredictBatch runs at once (a Predict would queue behind the held run: one dynamic batch at a time).
       expect((await svc.predict.predictBatch({ texts: ["new"] })).predictions[0]?.modelVersion).toBe("2.0.0");
@@ -722,8 +720,7 @@ describe("hot reload", () => {
       first.gate = undefined;
       gate.resolve();
       expect((await inFlight).prediction?.modelVersion).toBe("1.0.0");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(first.closed).toBe(true);
+      await vi.waitFor(() => expect(first.closed).toBe(true), { timeout: 5000, interval: 5 });
     } finally {
       await svc.close();
     }

@@ -1,11 +1,13 @@
+import { createClient } from "@connectrpc/connect";
 import {
   bindGrpcServer,
-  createGrpcClient,
-  createOpsServer,
+  createGrpcJsTransport,
+  createLogger,
+  createService,
+  type GrpcJsTransport,
   type Logger,
   listenOn,
-  type OpsServer,
-  sleep,
+  type Service,
   stopGrpcServer,
 } from "@shadowmesh/common";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
@@ -20,27 +22,23 @@ import { PredictionReporter, type ReportSink } from "./reporter.js";
 import { createModelServer } from "./server.js";
 
 export interface ModelServiceDeps {
-  config: Config;
-  logger: Logger;
+  /** The service's logger; one at config.LOG_LEVEL by default. */
+  logger?: Logger;
   /** Loads a model directory; `loadModel` by default (tests inject slow or failing models). */
   loader?: ModelLoader;
-  /** Where prediction records go; a grpc-js MetricsService client at METRICS_SERVICE_ADDRESS by default. */
+  /** Where prediction records go; a MetricsService client at METRICS_SERVICE_ADDRESS by default. */
   reportSink?: ReportSink;
   registry?: Registry;
 }
 
-export interface ListeningAddresses {
-  grpcPort: number;
-  metricsPort: number;
-}
-
 /**
  * The whole model-service, wired from its configuration: model manager (hot reload), dynamic batcher, reporter,
- * PredictService, health, reflection and the ops HTTP server. `start` listens and loads the model; `stop` is the
- * graceful shutdown. main.ts adds only signals and exit codes, so tests run the same thing in-process.
+ * PredictService (routes, connect.ts), health, reflection — built on the common skeleton (createService), which
+ * adds the ops server and runs listen → ready and the graceful stop in the fixed order. main.ts is runService, so
+ * tests run the same thing in-process.
  */
-export function createModelService(deps: ModelServiceDeps) {
-  const { config, logger } = deps;
+export function createModelService(config: Config, deps: ModelServiceDeps = {}) {
+  const logger = deps.logger ?? createLogger("model-service", config.LOG_LEVEL);
   const registry = deps.registry ?? createModelRegistry(config.ROLE);
   const metrics = createModelMetrics(registry);
   const loader: ModelLoader =
@@ -66,14 +64,14 @@ export function createModelService(deps: ModelServiceDeps) {
     { enabled: config.BATCHING, maxBatchSize: config.BATCH_MAX_SIZE, maxWaitUs: config.BATCH_MAX_WAIT_US },
     metrics,
   );
-  const client =
+  const transport: GrpcJsTransport | undefined =
     deps.reportSink || config.METRICS_SERVICE_ADDRESS === ""
       ? undefined
-      : createGrpcClient(MetricsService, config.METRICS_SERVICE_ADDRESS);
+      : createGrpcJsTransport({ address: config.METRICS_SERVICE_ADDRESS });
   const reporter = new PredictionReporter(
-    deps.reportSink ?? client,
+    deps.reportSink ?? (transport ? createClient(MetricsService, transport) : undefined),
     {
-      role: config.ROLE as "PRIMARY" | "SHADOW",
+      role: config.ROLE,
       instance: config.INSTANCE,
       includeRawText: config.REPORT_RAW_TEXT,
       queueSize: config.REPORT_QUEUE_SIZE,
@@ -101,10 +99,54 @@ export function createModelService(deps: ModelServiceDeps) {
     maxReceiveMessageBytes: config.MAX_RECEIVE_BYTES,
     shutdownSignal: shutdown.signal,
   });
-  const ops: OpsServer = createOpsServer({ registry, ready: () => health.serving });
-  let stopping: Promise<void> | undefined;
 
-  return {
+  const service: Service = createService(
+    {
+      /** The gRPC port; health answers NOT_SERVING until start has verified the model. */
+      listen: async () => ({
+        grpc: await listenOn(
+          { setting: `${PREFIX}GRPC_PORT`, host: config.HOST, port: config.GRPC_PORT },
+          () => bindGrpcServer(server, config.HOST, config.GRPC_PORT),
+        ),
+      }),
+      /** Loads and verifies the model, then reports SERVING. Rejects with a ModelLoadError if it cannot serve it. */
+      start: async () => {
+        await models.start();
+        if (config.WATCH_MODEL) {
+          models.watch();
+        }
+        reporter.start();
+        health.set("SERVING");
+        logger.info({ role: config.ROLE }, "serving");
+      },
+      ready: () => health.serving,
+      notServing: () => health.set("NOT_SERVING"),
+      drain: async (timeoutMs) => {
+        await stopGrpcServer(server, timeoutMs);
+        shutdown.abort();
+      },
+      flush: (timeoutMs) => reporter.close(timeoutMs),
+      close: async () => {
+        transport?.close();
+        await models.close();
+      },
+      /** Loads the model directory again (SIGHUP); the old model keeps serving if the new one is broken. */
+      reload: (reason) => models.reload(reason),
+    },
+    {
+      name: "model-service",
+      logger,
+      registry,
+      host: config.HOST,
+      metricsPort: config.METRICS_PORT,
+      metricsPortSetting: `${PREFIX}METRICS_PORT`,
+      shutdownDelayMs: config.SHUTDOWN_DELAY_MS,
+      shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+      flushTimeoutMs: config.REPORT_FLUSH_TIMEOUT_MS,
+    },
+  );
+
+  return Object.assign(service, {
     server,
     health,
     registry,
@@ -112,68 +154,9 @@ export function createModelService(deps: ModelServiceDeps) {
     batcher,
     reporter,
     predict,
-
-    /**
-     * Listens on both ports; health answers NOT_SERVING until `load` has verified the model. A port that cannot be
-     * listened on rejects with a ListenError whose message is one line naming the port and its setting.
-     */
-    async listen(): Promise<ListeningAddresses> {
-      const host = config.HOST;
-      const grpcPort = await listenOn({ setting: `${PREFIX}GRPC_PORT`, host, port: config.GRPC_PORT }, () =>
-        bindGrpcServer(server, host, config.GRPC_PORT),
-      );
-      const metricsPort = (
-        await listenOn({ setting: `${PREFIX}METRICS_PORT`, host, port: config.METRICS_PORT }, () =>
-          ops.listen(config.METRICS_PORT, host),
-        )
-      ).port;
-      logger.info({ grpcPort, metricsPort, role: config.ROLE }, "listening; loading the model");
-      return { grpcPort, metricsPort };
-    },
-
-    /** Loads and verifies the model, then reports SERVING. Rejects with a ModelLoadError if it cannot serve it. */
-    async load(): Promise<void> {
-      await models.start();
-      if (config.WATCH_MODEL) {
-        models.watch();
-      }
-      reporter.start();
-      health.set("SERVING");
-      logger.info({ role: config.ROLE }, "serving");
-    },
-
-    /** `listen`, then `load`. */
-    async start(): Promise<ListeningAddresses> {
-      const addresses = await this.listen();
-      await this.load();
-      return addresses;
-    },
-
-    /** Loads the model directory again (SIGHUP); the old model keeps serving if the new one is broken. */
+    /** Loads the model directory again; resolves to the ModelManager's result ("loaded", "unchanged", "failed"). */
     reload: (reason: string) => models.reload(reason),
-
-    /**
-     * Graceful shutdown: NOT_SERVING, a pause for load balancers, stop accepting and finish in-flight calls,
-     * flush the queued reports within a bound, then close everything.
-     */
-    stop(): Promise<void> {
-      stopping ??= (async () => {
-        health.set("NOT_SERVING");
-        await sleep(config.SHUTDOWN_DELAY_MS);
-        const drainMs = Math.max(
-          100,
-          config.SHUTDOWN_TIMEOUT_MS - config.SHUTDOWN_DELAY_MS - config.REPORT_FLUSH_TIMEOUT_MS - 500,
-        );
-        await stopGrpcServer(server, drainMs);
-        shutdown.abort();
-        await reporter.close(config.REPORT_FLUSH_TIMEOUT_MS);
-        client?.close();
-        await models.close();
-        await ops.close();
-      })();
-      return stopping;
-    },
-  };
+  });
 }
 
 export type ModelService = ReturnType<typeof createModelService>;

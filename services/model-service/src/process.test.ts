@@ -1,17 +1,18 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { copyFile, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { createGrpcClient } from "@shadowmesh/common";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcJsTransport } from "@shadowmesh/common";
+import { runToExit as runEntryToExit, type ServiceProcess, startService } from "@shadowmesh/common/testing";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import {
   PredictRequestSchema,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { REPO_ROOT } from "./config.js";
 import { buildFixtureOnnx, writeFixtureModel } from "./testing/fixture-model.js";
 import { latencyMs, openRawCall, startMetricsSink, tempDir } from "./testing/helpers.js";
@@ -25,94 +26,46 @@ const run = promisify(execFile);
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.ts");
 const PYTHON = "/usr/bin/python3";
 
-interface Child {
-  process: ChildProcess;
-  grpcPort: number;
-  metricsPort: number;
-  address: string;
-  lines: string[];
-  exited: Promise<number | null>;
-}
+const BASE_ENV = {
+  MODEL_SERVICE_GRPC_PORT: "0",
+  MODEL_SERVICE_METRICS_PORT: "0",
+  MODEL_SERVICE_METRICS_SERVICE_ADDRESS: "",
+  MODEL_SERVICE_WATCH_MODEL: "false",
+};
 
-function spawnService(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", MAIN], {
+type Child = ServiceProcess & { address: string; metricsPort: number };
+
+/** Starts main.ts through the common process harness and resolves once it logs "serving". */
+async function startChild(env: Record<string, string>): Promise<Child> {
+  const child = await startService({
+    entry: MAIN,
     cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      MODEL_SERVICE_GRPC_PORT: "0",
-      MODEL_SERVICE_METRICS_PORT: "0",
-      MODEL_SERVICE_METRICS_SERVICE_ADDRESS: "",
-      MODEL_SERVICE_WATCH_MODEL: "false",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...BASE_ENV, ...env },
+    until: "serving",
   });
-}
-
-/** Starts main.ts and resolves once it logs "serving" (ports come from the "listening" line). */
-async function startChild(env: Record<string, string>, timeoutMs = 60_000): Promise<Child> {
-  const child = spawnService(env);
-  const lines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  let buffered = "";
-  let ports = { grpcPort: 0, metricsPort: 0 };
-  const serving = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving" line within ${timeoutMs} ms`)), timeoutMs);
-    child.stdout?.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let newline = buffered.indexOf("\n");
-      while (newline >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        lines.push(line);
-        try {
-          const parsed = JSON.parse(line) as { msg?: string; grpcPort?: number; metricsPort?: number };
-          if (parsed.msg?.startsWith("listening")) {
-            ports = { grpcPort: parsed.grpcPort ?? 0, metricsPort: parsed.metricsPort ?? 0 };
-          }
-          if (parsed.msg === "serving") {
-            clearTimeout(timer);
-            resolve();
-          }
-        } catch {
-          // not a log line
-        }
-        newline = buffered.indexOf("\n");
-      }
-    });
-    child.stderr?.on("data", (chunk: Buffer) => lines.push(chunk.toString()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`model-service exited with ${code}: ${lines.join("\n")}`));
-    });
+  return Object.assign(child, {
+    address: `127.0.0.1:${child.ports.grpc}`,
+    metricsPort: child.ports.metrics as number,
   });
-  try {
-    await serving;
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
-  return { process: child, ...ports, address: `127.0.0.1:${ports.grpcPort}`, lines, exited };
 }
 
 async function kill(child: Child | undefined): Promise<void> {
-  if (child && child.process.exitCode === null && child.process.signalCode === null) {
-    child.process.kill("SIGKILL");
-    await child.exited;
-  }
+  await child?.kill();
 }
 
 /** Runs main.ts to its exit and returns the exit code and stderr. */
 async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawnService(env);
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
-  clearTimeout(timer);
-  return { code, stderr };
+  return runEntryToExit({ entry: MAIN, cwd: REPO_ROOT, env: { ...BASE_ENV, ...env } });
+}
+
+/** connect clients of PredictService and Health on one grpc-js channel. */
+function clients(address: string) {
+  const transport = createGrpcJsTransport({ address });
+  return {
+    predict: createClient(PredictService, transport),
+    health: createClient(Health, transport),
+    close: () => transport.close(),
+  };
 }
 
 describe("start-up validation", () => {
@@ -266,17 +219,16 @@ print(json.dumps({
   });
 
   it("reloads the model on SIGHUP", async () => {
-    const client = createGrpcClient(PredictService, child?.address ?? "");
+    const client = clients(child?.address ?? "");
     try {
       await writeFixtureModel(dir.dir, { version: "1.1.0" });
       child?.process.kill("SIGHUP");
-      const until = Date.now() + 30_000;
-      let version = "";
-      while (version !== "1.1.0" && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        version = (await client.getModel({})).model?.version ?? "";
-      }
-      expect(version).toBe("1.1.0");
+      await expect
+        .poll(async () => (await client.predict.getModel({})).model?.version, {
+          timeout: 30_000,
+          interval: 50,
+        })
+        .toBe("1.1.0");
     } finally {
       client.close();
     }
@@ -285,17 +237,15 @@ print(json.dumps({
     const dir = await tempDir();
     const sink = await startMetricsSink();
     let child: Child | undefined;
-    const client = {
-      current: undefined as ReturnType<typeof createGrpcClient<typeof PredictService>> | undefined,
-    };
+    const client = { current: undefined as ReturnType<typeof clients> | undefined };
     try {
       await writeFixtureModel(dir.dir);
       child = await startChild({
         MODEL_SERVICE_MODEL_DIR: dir.dir,
         MODEL_SERVICE_METRICS_SERVICE_ADDRESS: sink.address,
       });
-      const predict = createGrpcClient(PredictService, child.address);
-      client.current = predict;
+      client.current = clients(child.address);
+      const predict = client.current.predict;
       await predict.predict({ text: "warm up the connection" });
       child.process.kill("SIGSTOP");
       const ids = Array.from({ length: 5 }, (_, i) => `hung-${i}`);
@@ -337,17 +287,15 @@ describe("hot reload of the real process after the model directory is replaced",
     await rename(next, path.join(parent, "model"));
   };
   const waitForVersion = async (address: string, version: string, signal?: () => void) => {
-    const client = createGrpcClient(PredictService, address);
+    const client = clients(address);
     try {
-      const until = Date.now() + 30_000;
-      let seen = "";
-      while (seen !== version && Date.now() < until) {
-        signal?.();
-        signal = undefined;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        seen = (await client.getModel({})).model?.version ?? "";
-      }
-      expect(seen).toBe(version);
+      signal?.();
+      await expect
+        .poll(async () => (await client.predict.getModel({})).model?.version, {
+          timeout: 30_000,
+          interval: 50,
+        })
+        .toBe(version);
     } finally {
       client.close();
     }
@@ -371,14 +319,11 @@ describe("hot reload of the real process after the model directory is replaced",
       );
       hup();
       const metricsUrl = `http://127.0.0.1:${child.metricsPort}/metrics`;
-      const until = Date.now() + 30_000;
-      let failed = "0";
-      while (failed === "0" && Date.now() < until) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+      const failedReloads = async () => {
         const text = await (await fetch(metricsUrl)).text();
-        failed = /model_service_model_reloads_total\{result="failed"[^}]*\} (\d+)/.exec(text)?.[1] ?? "0";
-      }
-      expect(failed).toBe("1");
+        return /model_service_model_reloads_total\{result="failed"[^}]*\} (\d+)/.exec(text)?.[1] ?? "0";
+      };
+      await expect.poll(failedReloads, { timeout: 30_000, interval: 50 }).toBe("1");
       const rejected = child.lines.find((line) => line.includes('"msg":"model reload rejected'));
       expect(rejected).toMatch(/model\.onnx: sha256 is [0-9a-f]{64} but model\.json says/);
       await waitForVersion(child.address, "2.1.0");
@@ -462,8 +407,8 @@ describe("graceful shutdown", () => {
         MODEL_SERVICE_SHUTDOWN_DELAY_MS: "1500",
         MODEL_SERVICE_REPORT_INTERVAL_MS: "1000",
       });
-      const predict = createGrpcClient(PredictService, child.address);
-      const health = createGrpcClient(Health, child.address);
+      const client = clients(child.address);
+      const { predict, health } = client;
       let notServing = false;
       const watching = (async () => {
         try {
@@ -499,13 +444,14 @@ describe("graceful shutdown", () => {
         }
       };
       const load = Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
-      while (ok.length < 200 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
-      child.process.kill("SIGTERM");
-      const exitCode = await child.exited;
+      await vi.waitFor(() => expect(ok.length).toBeGreaterThanOrEqual(200), {
+        timeout: 45_000,
+        interval: 10,
+      });
+      const { code: exitCode } = await child.stop("SIGTERM");
       await load;
       await watching;
-      predict.close();
-      health.close();
+      client.close();
 
       expect(failures).toEqual([]);
       expect(ok.length).toBeGreaterThanOrEqual(200);

@@ -5,10 +5,11 @@ import {
   createGrpcServerMetrics,
   HealthReporter,
   type Logger,
+  registerRoutes,
 } from "@shadowmesh/common";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import type { Registry } from "prom-client";
-import { routes } from "./connect.js";
+import { predictRoutes } from "./connect.js";
 
 export interface ModelServerDeps {
   logger: Logger;
@@ -24,7 +25,7 @@ export interface ModelServerDeps {
 export function createModelServer(deps: ModelServerDeps) {
   const server = createGrpcServer({ maxReceiveMessageBytes: deps.maxReceiveMessageBytes });
   const health = new HealthReporter([PredictService.typeName]);
-  routes(server, deps.predict, {
+  registerRoutes(server, predictRoutes(deps.predict), {
     observer: createGrpcServerMetrics(deps.registry),
     logger: deps.logger,
     ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),

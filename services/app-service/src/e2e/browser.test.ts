@@ -6,15 +6,18 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// The launcher's own types (a project reference to scripts/): a change to startMesh breaks this file's typecheck.
+import type { Mesh } from "../../../../scripts/lib/mesh.js";
 
 /**
- * End to end in a real browser: Debian's chromium, driven by playwright-core, against the real local mesh (the four
- * built services as child processes on free ports, as `npm start` runs them, with 100 % mirroring). It classifies a
- * spam and a ham example on the Classify page, sends feedback, opens the Shadow page and waits for the comparison to
- * count the pairs. Screenshots of each page (wide and narrow) go to .test-output/e2e/.
+ * End to end in a real browser: Debian's chromium, driven by playwright-core, against the real local mesh (the five
+ * built services as child processes on free ports, as `npm start` runs them, with 100 % mirroring to both
+ * candidates). It classifies a spam and a ham example on the Classify page, sends feedback, opens the Shadow page's
+ * overview, waits for both candidates to count the pairs, clicks through to one candidate's report and opens the
+ * other's by its URL. Screenshots of each page (wide and narrow) go to .test-output/e2e/.
  *
  * Needs: `npx tsc -b` (services) and `npm run build -w web` (web/dist), and serves the bundled models in
- * models/spam-v1 (primary) and models/spam-v2 (shadow).
+ * models/spam-v1 (primary), models/spam-v2 and models/spam-lite (the candidates).
  */
 
 const run = promisify(execFile);
@@ -29,21 +32,6 @@ const CHROMIUM_ARGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-
-/** What this test uses of scripts/lib/mesh.ts (imported at run time: it lives outside this workspace). */
-interface Mesh {
-  ports: { app: number; appMetrics: number };
-  stop(timeoutMs?: number): Promise<void>;
-}
-type StartMesh = (options: {
-  ports: "free";
-  dataDir: string;
-  logDir: string;
-  mirrorPercent: number;
-  env?: Record<string, string>;
-  onLogLine?: (service: string, line: string) => void;
-  readyTimeoutMs?: number;
-}) => Promise<Mesh>;
 
 let work: string;
 let mesh: Mesh | undefined;
@@ -68,14 +56,17 @@ beforeAll(async () => {
   mkdirSync(OUTPUT, { recursive: true });
   work = mkdtempSync(path.join(tmpdir(), "shadowmesh-e2e-"));
   const env: Record<string, string> = { MODEL_SERVICE_LOG_LEVEL: "warn", APP_SERVICE_LOG_LEVEL: "warn" };
-  const { startMesh } = (await import(pathToFileURL(path.join(ROOT, "scripts/lib/mesh.ts")).href)) as {
-    startMesh: StartMesh;
-  };
+  // Imported at run time from the repository (it lives outside this workspace), typed by the module itself.
+  const { startMesh }: typeof import("../../../../scripts/lib/mesh.js") = await import(
+    pathToFileURL(path.join(ROOT, "scripts/lib/mesh.ts")).href
+  );
   mesh = await startMesh({
     ports: "free",
     dataDir: path.join(work, "data"),
     logDir: path.join(work, "logs"),
     mirrorPercent: 100,
+    // Both candidates (spam-v2 and spam-lite), so the Shadow page's overview has two cards side by side.
+    candidates: ["shadow", "lite"],
     env,
     onLogLine: (service, line) => serviceProblems.push(`[${service}] ${line}`),
     readyTimeoutMs: 60_000,
@@ -108,14 +99,20 @@ afterAll(async () => {
   }
 }, 60_000);
 
-async function classifyExample(title: string): Promise<{ label: string; requestId: string }> {
-  await page.getByRole("button", { name: new RegExp(title) }).click();
+/**
+ * Clicks an example and Classify, and reads the result. After an earlier call it waits for a result with a
+ * different request id (the join key changes with every call), so it never reads the previous answer.
+ */
+async function classifyExample(title: string | RegExp, previousRequestId?: string) {
+  await page.getByRole("button", { name: title }).click();
   await page.getByRole("button", { name: "Classify", exact: true }).click();
-  const result = page.getByRole("region", { name: "Result" });
-  await result.waitFor();
-  // Wait for this request's result, not the previous one: the request id changes with every call.
+  const requestIdCode = page.getByRole("region", { name: "Result" }).locator("code").first();
+  await (previousRequestId === undefined
+    ? requestIdCode
+    : requestIdCode.filter({ hasNotText: previousRequestId })
+  ).waitFor({ timeout: 30_000 });
   const label = (await page.getByTestId("predicted-label").textContent()) ?? "";
-  const requestId = (await result.locator("code").first().textContent()) ?? "";
+  const requestId = (await requestIdCode.textContent()) ?? "";
   return { label, requestId };
 }
 
@@ -130,7 +127,7 @@ describe("the web app in a real browser against the local mesh", () => {
         feedbackBodies.push(request.postData() ?? "");
       }
     });
-    const spam = await classifyExample("Prize winner");
+    const spam = await classifyExample(/Prize winner/);
     expect(spam.label).toBe("Spam");
     // The join key app-service made: a UUIDv7.
     expect(spam.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -145,27 +142,39 @@ describe("the web app in a real browser against the local mesh", () => {
     });
     await page.screenshot({ path: path.join(OUTPUT, "classify-spam.png"), fullPage: true });
 
-    await page.getByRole("button", { name: /Meeting notes/ }).click();
-    await page.getByRole("button", { name: "Classify", exact: true }).click();
-    // The new result replaces the old one: wait for a different request id.
-    await page
-      .getByRole("region", { name: "Result" })
-      .locator("code")
-      .filter({ hasNotText: spam.requestId })
-      .waitFor({ timeout: 30_000 });
-    expect(await page.getByTestId("predicted-label").textContent()).toBe("Ham");
+    const ham = await classifyExample(/Meeting notes/, spam.requestId);
+    expect(ham.label).toBe("Ham");
+    expect(ham.requestId).not.toBe(spam.requestId);
     await page.getByRole("button", { name: "Wrong" }).click();
     await page.getByText("Thank you: recorded that the right label is spam.").waitFor();
     await page.screenshot({ path: path.join(OUTPUT, "classify-ham.png"), fullPage: true });
   }, 120_000);
 
-  it("shows the live shadow comparison of those requests", async () => {
+  it("shows every candidate side by side, and each one's live comparison one click (or one URL) away", async () => {
     await page.getByRole("navigation", { name: "Pages" }).getByRole("link", { name: "Shadow" }).click();
-    await page.getByRole("heading", { name: "Shadow comparison" }).waitFor();
-    // Both requests were mirrored; once primary and shadow have reported them, the live report counts 2 pairs.
+    await page.getByRole("heading", { name: "Shadow comparison", exact: true }).waitFor();
+    // Both requests were mirrored to both candidates; once everyone has reported, each card counts 2 pairs.
+    for (const candidate of ["spam-v2", "spam-lite"]) {
+      const card = page.getByRole("article", { name: `Candidate ${candidate}`, exact: true });
+      await card.getByTestId("candidate-pairs-value").filter({ hasText: /^2$/ }).waitFor({ timeout: 60_000 });
+      await card.getByTestId("candidate-verdict").waitFor();
+    }
+    await page.screenshot({ path: path.join(OUTPUT, "shadow-overview.png"), fullPage: true });
+
+    const card = page.getByRole("article", { name: "Candidate spam-v2", exact: true });
+    await card.getByRole("link", { name: "spam-v2", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: "Shadow comparison: spam-v2" }).waitFor();
+    expect(new URL(page.url()).hash).toBe("#/shadow/spam-v2");
     await page.getByText(/of 2 pairs got the same label/).waitFor({ timeout: 60_000 });
     await page.getByRole("region", { name: /Verdict/ }).waitFor();
     await page.screenshot({ path: path.join(OUTPUT, "shadow.png"), fullPage: true });
+
+    // Back to the overview, then straight to the other candidate by its URL.
+    await page.goBack();
+    await page.getByRole("article", { name: "Candidate spam-lite", exact: true }).waitFor();
+    await page.goto(`${baseUrl}/#/shadow/spam-lite`);
+    await page.getByRole("heading", { level: 1, name: "Shadow comparison: spam-lite" }).waitFor();
+    await page.getByText(/of 2 pairs got the same label/).waitFor({ timeout: 60_000 });
 
     await page.setViewportSize({ width: 380, height: 800 });
     await page.screenshot({ path: path.join(OUTPUT, "shadow-narrow.png"), fullPage: true });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -10,9 +10,11 @@ import {
   type ShadowReport,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import * as ort from "onnxruntime-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+// The launcher's own types (a project reference to scripts/): a change to startMesh breaks this file's typecheck.
+import type { Mesh } from "../../../../scripts/lib/mesh.js";
 import { REPO_ROOT } from "../config.js";
+import { count, offlineLabels, TEXTS, TRUTH } from "./offline.js";
 
 /**
  * End to end: the local mesh (model-service PRIMARY spam-v1, SHADOW spam-v2, metrics-service, app-service mirroring
@@ -24,107 +26,11 @@ import { REPO_ROOT } from "../config.js";
  * the shadow's DEADLINE_EXCEEDED records.
  */
 
-/** What this test uses of scripts/lib/mesh.ts (imported at run time: it lives outside this workspace's rootDir). */
-interface Mesh {
-  readonly ports: { app: number; metrics: number };
-  readonly processes: ReadonlyMap<string, { kill(signal: NodeJS.Signals): boolean }>;
-  kill(service: "primary" | "shadow" | "metrics" | "app", signal?: NodeJS.Signals): Promise<number | null>;
-  stop(timeoutMs?: number): Promise<void>;
-}
-interface MeshModule {
-  startMesh(options: {
-    ports: "free";
-    dataDir: string;
-    logDir: string;
-    mirrorPercent?: number;
-    env?: Record<string, string>;
-    onLogLine?: (service: string, line: string) => void;
-    readyTimeoutMs?: number;
-  }): Promise<Mesh>;
-}
-
 const JOIN_WINDOW_MS = 2000;
 const MODELS = {
   primary: path.join(REPO_ROOT, "models/spam-v1"),
   shadow: path.join(REPO_ROOT, "models/spam-v2"),
 };
-
-/** Messages with the label a person would give them; some are borderline on purpose, so the models may differ. */
-const MESSAGES: [string, "spam" | "ham"][] = [
-  ["Congratulations! You have won a FREE cruise. Call now to claim your prize!!!", "spam"],
-  [
-    "URGENT: your account has been suspended, verify your password at http://secure-login.example.biz",
-    "spam",
-  ],
-  ["Cheap meds online, no prescription needed, 80% off Viagra and Cialis", "spam"],
-  ["Make $5000 a week working from home, no experience required, click here", "spam"],
-  ["You are a winner! Claim your $1000 Walmart gift card today", "spam"],
-  ["Lowest mortgage rates guaranteed, refinance now and save thousands", "spam"],
-  ["Dear friend, I am a prince and need your help transferring 10 million dollars", "spam"],
-  ["Limited time offer: buy one get one free on all replica watches", "spam"],
-  ["Lose 30 pounds in 30 days with this one weird trick doctors hate", "spam"],
-  ["Your PayPal payment could not be processed, update your billing information immediately", "spam"],
-  ["Hot singles in your area are waiting to meet you tonight", "spam"],
-  ["Get rich quick: invest in this penny stock before it explodes", "spam"],
-  ["Act now! This exclusive deal expires at midnight, unsubscribe here", "spam"],
-  ["FREE ringtones and wallpapers for your phone, text WIN to 80082", "spam"],
-  ["Increase your credit score instantly, guaranteed approval, no credit check", "spam"],
-  ["Special promotion for valued customers: reply with your bank details to receive a refund", "spam"],
-  ["Newsletter: the best deals of the week, save big on electronics", "spam"],
-  ["Hi, we noticed unusual activity, please confirm your identity", "spam"],
-  ["Earn money by filling in surveys, sign up today", "spam"],
-  ["Your package is waiting, pay the customs fee to release it", "spam"],
-  ["Hi Sam, are we still on for lunch tomorrow at noon?", "ham"],
-  ["The meeting has moved to room 4B, see you at 3pm", "ham"],
-  ["Can you review my pull request when you have a minute? Thanks", "ham"],
-  ["Mum says dinner is at seven on Sunday, bring the kids", "ham"],
-  ["Attached are the minutes from yesterday's planning meeting", "ham"],
-  ["I pushed a fix for the build failure, the tests pass locally now", "ham"],
-  ["Thanks for the birthday card, it made my day", "ham"],
-  ["Reminder: the quarterly report is due on Friday", "ham"],
-  ["Does anyone know why the kernel module fails to load after the upgrade?", "ham"],
-  ["The train was delayed, I will be about twenty minutes late", "ham"],
-  ["Here is the patch against the current release branch, please test", "ham"],
-  ["Could you send me the slides from your talk?", "ham"],
-  ["We are out of milk, can you pick some up on the way home?", "ham"],
-  ["The conference registration is open, our team gets a discount code", "ham"],
-  ["Your order has shipped and should arrive on Tuesday", "ham"],
-  ["I have attached the invoice for last month's consulting work", "ham"],
-  ["Free pizza in the kitchen for whoever wants it", "ham"],
-  ["Win or lose, the match on Saturday should be fun, are you coming?", "ham"],
-  ["Please update your password on the intranet before Monday, IT says", "ham"],
-  ["Click the link in the calendar invite to join the video call", "ham"],
-];
-
-const TEXTS = MESSAGES.map(([text]) => text);
-const TRUTH = MESSAGES.map(([, label]) => label);
-
-/**
- * The labels a bundled model gives `texts`, straight from ONNX Runtime. One text per run, as the sequential calls
- * below reach the model-services (a batch of one), so that not even float rounding can differ.
- */
-async function offlineLabels(modelDir: string, texts: string[]): Promise<string[]> {
-  const manifest = JSON.parse(readFileSync(path.join(modelDir, "model.json"), "utf8")) as {
-    inputName?: string;
-    outputs?: { label?: string };
-  };
-  const session = await ort.InferenceSession.create(path.join(modelDir, "model.onnx"));
-  try {
-    const input = manifest.inputName ?? "text";
-    const output = manifest.outputs?.label ?? "label";
-    const labels: string[] = [];
-    for (const text of texts) {
-      const result = await session.run({ [input]: new ort.Tensor("string", [text], [1]) });
-      const data = result[output]?.data as string[] | undefined;
-      labels.push(String(data?.[0]));
-    }
-    return labels;
-  } finally {
-    await session.release();
-  }
-}
-
-const count = (xs: readonly boolean[]) => xs.filter(Boolean).length;
 
 describe("the shadow comparison on the local mesh", () => {
   let mesh: Mesh | undefined;
@@ -138,9 +44,10 @@ describe("the shadow comparison on the local mesh", () => {
   beforeAll(async () => {
     primaryLabels = await offlineLabels(MODELS.primary, TEXTS);
     shadowLabels = await offlineLabels(MODELS.shadow, TEXTS);
-    const meshModule = (await import(
+    // Imported at run time from the repository (it lives outside this workspace), typed by the module itself.
+    const meshModule: typeof import("../../../../scripts/lib/mesh.js") = await import(
       pathToFileURL(path.join(REPO_ROOT, "scripts/lib/mesh.ts")).href
-    )) as MeshModule;
+    );
     const dataDir = mkdtempSync(path.join(tmpdir(), "shadow-e2e-data-"));
     const logDir = mkdtempSync(path.join(tmpdir(), "shadow-e2e-logs-"));
     dirs.push(dataDir, logDir);
@@ -189,18 +96,19 @@ describe("the shadow comparison on the local mesh", () => {
     const predict = createClient(PredictService, transport);
     const metrics = createClient(MetricsService, transport);
 
-    /** Polls the report (through app-service) until `done` holds; bounded, never a timed assertion. */
-    async function reportWhen(done: (report: ShadowReport) => boolean): Promise<ShadowReport> {
-      let report: ShadowReport | undefined;
-      for (let i = 0; i < 300; i++) {
-        report = (await metrics.getShadowReport({ maxDisagreements: 100 })).report;
-        if (report && done(report)) {
+    /** Polls the report (through app-service) until `done` holds, for at most 30 s; never a timed assertion. */
+    function reportWhen(done: (report: ShadowReport) => boolean): Promise<ShadowReport> {
+      return vi.waitFor(
+        async () => {
+          const { report } = await metrics.getShadowReport({ maxDisagreements: 100 });
+          if (!report || !done(report)) {
+            throw new Error(
+              `the report never got there; last: ${JSON.stringify(report?.totals, (_, v) => (typeof v === "bigint" ? Number(v) : v))}\n${problems.join("\n")}`,
+            );
+          }
           return report;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      throw new Error(
-        `the report never got there; last: ${JSON.stringify(report?.totals, (_, v) => (typeof v === "bigint" ? Number(v) : v))}\n${problems.join("\n")}`,
+        },
+        { timeout: 30_000, interval: 100 },
       );
     }
 
@@ -303,12 +211,12 @@ describe("the shadow comparison on the local mesh", () => {
     }
     // One call while the shadow still answers (it loads lazily), then the shadow hangs.
     await predict.predict({ text: TEXTS[0] as string });
-    for (let i = 0; i < 300; i++) {
-      if ((await metrics.getShadowReport({})).report?.totals?.pairCount === 1n) {
-        break;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await vi.waitFor(
+      async () => {
+        expect((await metrics.getShadowReport({})).report?.totals?.pairCount).toBe(1n);
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     shadow.kill("SIGSTOP");
     const calls = 5;
     try {
@@ -318,21 +226,18 @@ describe("the shadow comparison on the local mesh", () => {
       }
       const timeouts = (r: ShadowReport) =>
         r.errors.find((e) => e.role === Role.SHADOW && e.grpcStatusCode === 4)?.count ?? 0n;
-      let report: ShadowReport | undefined;
-      for (let i = 0; i < 300; i++) {
-        report = (await metrics.getShadowReport({})).report;
-        if (report && timeouts(report) === BigInt(calls) && report.totals?.pairCount === BigInt(calls + 1)) {
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const seen = JSON.stringify({ totals: report?.totals, errors: report?.errors }, (_, v) =>
-        typeof v === "bigint" ? Number(v) : v,
+      await vi.waitFor(
+        async () => {
+          const report = (await metrics.getShadowReport({})).report;
+          const seen = JSON.stringify({ totals: report?.totals, errors: report?.errors }, (_, v) =>
+            typeof v === "bigint" ? Number(v) : v,
+          );
+          expect(report && timeouts(report), seen).toBe(BigInt(calls));
+          expect(report?.totals?.pairCount, seen).toBe(BigInt(calls + 1));
+          expect(report?.shadow?.errorCount, seen).toBe(BigInt(calls));
+        },
+        { timeout: 30_000, interval: 100 },
       );
-      expect(report && timeouts(report), seen).toBe(BigInt(calls));
-      expect(report?.totals?.pairCount, seen).toBe(BigInt(calls + 1));
-      expect(report?.totals?.pairCount).toBe(BigInt(calls + 1));
-      expect(report?.shadow?.errorCount).toBe(BigInt(calls));
     } finally {
       shadow.kill("SIGCONT");
     }

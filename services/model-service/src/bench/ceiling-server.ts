@@ -2,16 +2,15 @@ import http2 from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { bindGrpcServer, createLogger, createRegistry } from "@shadowmesh/common";
-import {
-  PredictResponseSchema,
-  PredictService,
-} from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { PredictResponseSchema } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { predictRoutes } from "../connect.js";
 import { createModelServer } from "../server.js";
 
 /**
  * The transport ceiling: the same server stack as model-service (grpc-js through the @shadowmesh/common adapter,
  * health, reflection, grpc_server_* metrics) answering Predict with a constant response and no inference.
- * With `connect`, the same no-op handler served by connect-node's gRPC server instead, for the comparison.
+ * With `connect`, the same routes function (connect.ts) served by connect-node's gRPC server instead, for the
+ * comparison.
  * Usage: node dist/bench/ceiling-server.js <grpc-js|connect> <port>; prints "listening <port>".
  */
 const [kind, portArg] = process.argv.slice(2);
@@ -33,7 +32,7 @@ const impl = { predict: () => response };
 if (kind === "connect") {
   const server = http2.createServer(
     connectNodeAdapter({
-      routes: (router) => router.service(PredictService, impl),
+      routes: predictRoutes(impl),
       grpcWeb: false,
       connect: false,
     }),

@@ -2,19 +2,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { ServiceImpl } from "@connectrpc/connect";
-import {
-  addService,
-  bindGrpcServer,
-  createGrpcServer,
-  createLogger,
-  type Logger,
-  stopGrpcServer,
-} from "@shadowmesh/common";
-import {
-  MetricsService,
-  type PredictionRecord,
-} from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { createLogger, type Logger } from "@shadowmesh/common";
+import { startMetricsSink as startSink } from "@shadowmesh/common/testing";
+import type { PredictionRecord } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { type Config, readConfig } from "../config.js";
 import type { BatchOutput, Classifier, LoadedModelInfo } from "../model.js";
 
@@ -45,42 +35,10 @@ export async function tempDir(
 }
 
 /**
- * An in-process implementation of MetricsService.ReportPredictions (the contract metrics-service implements):
- * it keeps every record it receives, or fails every call while `failing` is set.
+ * The shared in-process MetricsService sink (@shadowmesh/common/testing), keeping every record it receives
+ * (duplicates included, as this sink always did).
  */
-export async function startMetricsSink() {
-  const records: PredictionRecord[] = [];
-  const state = { failing: false, calls: 0 };
-  const impl: Partial<ServiceImpl<typeof MetricsService>> = {
-    reportPredictions(request) {
-      state.calls++;
-      if (state.failing) {
-        throw new Error("sink is failing on purpose");
-      }
-      records.push(...request.records);
-      return { acceptedCount: request.records.length, duplicateCount: 0 };
-    },
-  };
-  const server = createGrpcServer();
-  addService(server, MetricsService, impl);
-  const port = await bindGrpcServer(server, "127.0.0.1", 0);
-  return {
-    records,
-    state,
-    address: `127.0.0.1:${port}`,
-    /** Waits until `predicate` holds for the records, polling for at most `timeoutMs`. */
-    async waitFor(predicate: (records: PredictionRecord[]) => boolean, timeoutMs = 20_000): Promise<void> {
-      const until = Date.now() + timeoutMs;
-      while (!predicate(records)) {
-        if (Date.now() > until) {
-          throw new Error(`the metrics sink did not get the expected records (it has ${records.length})`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    },
-    close: () => stopGrpcServer(server, 1000),
-  };
-}
+export const startMetricsSink = () => startSink({ dedupe: false });
 
 /** Model info for a fake classifier. */
 export function fakeInfo(overrides: Partial<LoadedModelInfo> = {}): LoadedModelInfo {

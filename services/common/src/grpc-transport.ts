@@ -1,0 +1,503 @@
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type DescService,
+  isMessage,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  createContextKey,
+  createContextValues,
+  decodeBinaryHeader,
+  encodeBinaryHeader,
+  type Interceptor,
+  type ServiceImpl,
+  type StreamRequest,
+  type StreamResponse,
+  type Transport,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { runStreamingCall, type UniversalHandlerOptions } from "@connectrpc/connect/protocol";
+import * as grpc from "@grpc/grpc-js";
+import { type AddServiceOptions, addService, createServiceDefinition } from "./grpc-adapter.js";
+
+/**
+ * connect's types at the edges, grpc-js on the wire (docs/architecture.md, "Why grpc-js inside").
+ *
+ * `createGrpcJsTransport` is a connect `Transport` over a grpc-js channel: clients are connect's own
+ * `createClient(Service, transport)`, so code and tests can swap it for `createRouterTransport` (in memory), while
+ * the hop between services keeps grpc-js's speed. `registerRoutes` serves a connect-style routes function
+ * (`(router) => router.service(...)`) on a grpc-js server, so one routes function can be given to connect-node's
+ * adapter and to a grpc-js server alike.
+ */
+
+/**
+ * Reconnect backoff of every channel (README "Reliability"). grpc-js's defaults — first retry after 1 s, each next
+ * one 1.6 times later, up to 120 s — leave a caller blind for up to two minutes after a peer that was down for a
+ * while comes back (a shadow down for 90 s got its first mirrored call 61 s after it was ready). Here the first retry
+ * comes after 100 ms and no pause is longer than 1 s (± 20 % jitter), so mirror, report and upstream channels
+ * reconnect within about a second of the peer listening again. A peer that is down costs one refused TCP connect
+ * per second per channel. Name re-resolution (DNS names in a cluster) is allowed every 2 s instead of every 30 s.
+ * Callers' own options win.
+ */
+export const RECONNECT_OPTIONS = {
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1000,
+  "grpc.dns_min_time_between_resolutions_ms": 2000,
+} as const satisfies grpc.ChannelOptions;
+
+export interface GrpcJsTransportOptions {
+  /** host:port (plaintext h2c; TLS is the mesh's job). */
+  address: string;
+  /** grpc-js channel options; RECONNECT_OPTIONS unless these say otherwise. */
+  channelOptions?: grpc.ChannelOptions;
+  /** connect interceptors (e.g. retryIdempotent), outermost first. */
+  interceptors?: Interceptor[];
+}
+
+/** A connect Transport on one grpc-js channel. */
+export type GrpcJsTransport = Transport & {
+  /** Closes the channel; calls in flight are cancelled. */
+  close(): void;
+  /** The grpc-js client (channel state, waitForReady). */
+  readonly raw: grpc.Client;
+};
+
+/**
+ * The absolute deadline of a call (ms since the epoch), for interceptors: set by createGrpcJsTransport from the
+ * call's timeoutMs before the interceptors run (connect's request does not carry the timeout).
+ */
+export const callDeadline = createContextKey<number | undefined>(undefined, { description: "call deadline" });
+
+/** What connect passes as request headers (the DOM type HeadersInit, which this project's lib settings lack). */
+type HeaderInit = ConstructorParameters<typeof Headers>[0];
+
+/** Request/response headers that are the protocol's, never metadata. */
+const RESERVED = new Set([
+  "content-type",
+  "te",
+  "grpc-timeout",
+  "grpc-encoding",
+  "grpc-accept-encoding",
+  "user-agent",
+]);
+
+/** A `-bin` header's value as bytes: base64 as connect encodes it; anything else as its own bytes. */
+function binaryValue(value: string): Buffer {
+  try {
+    return Buffer.from(decodeBinaryHeader(value));
+  } catch {
+    return Buffer.from(value);
+  }
+}
+
+function addHeader(metadata: grpc.Metadata, key: string, value: string): void {
+  if (RESERVED.has(key)) return;
+  if (key.endsWith("-bin")) {
+    for (const part of value.split(",")) metadata.add(key, binaryValue(part.trim()));
+  } else {
+    metadata.add(key, value);
+  }
+}
+
+function headersToMetadata(header: HeaderInit | undefined): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (header === undefined) return metadata;
+  if (!(header instanceof Headers) && !Array.isArray(header)) {
+    // A plain object (what callers pass): no Headers object per call.
+    for (const [key, value] of Object.entries(header)) {
+      const name = key.toLowerCase();
+      for (const one of typeof value === "string" ? [value] : value) addHeader(metadata, name, one);
+    }
+    return metadata;
+  }
+  new Headers(header).forEach((value, key) => {
+    addHeader(metadata, key, value);
+  });
+  return metadata;
+}
+
+function metadataInto(metadata: grpc.Metadata | undefined, headers: Headers): Headers {
+  if (!metadata) return headers;
+  for (const [key, values] of Object.entries(metadata.toJSON())) {
+    for (const value of values as (string | Buffer)[]) {
+      headers.append(key, typeof value === "string" ? value : encodeBinaryHeader(value));
+    }
+  }
+  return headers;
+}
+
+/** A grpc-js status (or error) as a ConnectError with the same code, message and metadata (trailers). */
+export function connectErrorOf(status: Partial<grpc.StatusObject> & { message?: string }): ConnectError {
+  const code = (status.code ?? grpc.status.UNKNOWN) as number as Code;
+  return new ConnectError(
+    status.details || status.message || "",
+    code,
+    metadataInto(status.metadata, new Headers()),
+  );
+}
+
+/** The signal of a call whose caller gave none. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/** connect's applyInterceptors: the first interceptor is the outermost. */
+function applyInterceptors<
+  T extends (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>,
+>(next: T, interceptors: readonly Interceptor[]): T {
+  let chain = next as (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
+  for (const interceptor of [...interceptors].reverse()) {
+    chain = interceptor(chain);
+  }
+  return chain as T;
+}
+
+function abortError(signal: AbortSignal): ConnectError {
+  return signal.reason instanceof ConnectError
+    ? signal.reason
+    : ConnectError.from(signal.reason ?? new Error("the call was aborted"), Code.Canceled);
+}
+
+function messageOf<I extends DescMessage>(schema: I, input: MessageInitShape<I>): MessageShape<I> {
+  return isMessage(input, schema) ? input : create(schema, input);
+}
+
+/** Creates a connect Transport that makes its calls over a grpc-js channel to `address`. */
+export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTransport {
+  const raw = new grpc.Client(options.address, grpc.credentials.createInsecure(), {
+    ...RECONNECT_OPTIONS,
+    ...options.channelOptions,
+  });
+  const interceptors = options.interceptors ?? [];
+  const definitions = new WeakMap<DescService, grpc.ServiceDefinition>();
+  const definitionOf = (method: DescMethod): grpc.MethodDefinition<unknown, unknown> => {
+    let definition = definitions.get(method.parent);
+    if (!definition) {
+      definition = createServiceDefinition(method.parent);
+      definitions.set(method.parent, definition);
+    }
+    return definition[method.localName] as grpc.MethodDefinition<unknown, unknown>;
+  };
+  const callOptions = (deadline: number | undefined): grpc.CallOptions =>
+    deadline === undefined ? {} : { deadline };
+
+  /** One unary call on the wire. */
+  const unaryCall = <I extends DescMessage, O extends DescMessage>(
+    req: Pick<UnaryRequest<I, O>, "method" | "message"> & {
+      header: HeaderInit | undefined;
+      signal: AbortSignal | undefined;
+    },
+    deadline: number | undefined,
+  ): Promise<UnaryResponse<I, O>> =>
+    new Promise((resolve, reject) => {
+      const { method, signal } = req;
+      if (signal?.aborted) {
+        reject(abortError(signal));
+        return;
+      }
+      const definition = definitionOf(method);
+      let headerMetadata: grpc.Metadata | undefined;
+      let trailerMetadata: grpc.Metadata | undefined;
+      const call = raw.makeUnaryRequest(
+        definition.path,
+        definition.requestSerialize,
+        definition.responseDeserialize,
+        req.message,
+        headersToMetadata(req.header),
+        callOptions(deadline),
+        (error, response) => {
+          if (error) {
+            reject(signal?.aborted ? abortError(signal) : connectErrorOf(error));
+            return;
+          }
+          // Response headers and trailers become Headers only when someone reads them (onHeader, onTrailer, an
+          // interceptor): most callers never do.
+          let header: Headers | undefined;
+          let trailer: Headers | undefined;
+          resolve({
+            stream: false,
+            service: method.parent,
+            method,
+            get header() {
+              header ??= metadataInto(headerMetadata, new Headers());
+              return header;
+            },
+            message: response as MessageShape<O>,
+            get trailer() {
+              trailer ??= metadataInto(trailerMetadata, new Headers());
+              return trailer;
+            },
+          });
+        },
+      );
+      if (signal && signal !== NEVER_ABORTED) {
+        const abort = () => call.cancel();
+        signal.addEventListener("abort", abort, { once: true });
+        call.once("status", () => signal.removeEventListener("abort", abort));
+      }
+      call.once("metadata", (metadata) => {
+        headerMetadata = metadata;
+      });
+      // grpc-js emits "status" right after the callback, in the same tick: the trailer is there before anyone
+      // awaiting the response runs.
+      call.once("status", (status) => {
+        trailerMetadata = status.metadata;
+      });
+    });
+
+  /** One server-streaming call on the wire; resolves once the response headers (or the status) arrive. */
+  const streamCall = async <I extends DescMessage, O extends DescMessage>(
+    req: Pick<StreamRequest<I, O>, "method" | "header" | "message"> & { signal: AbortSignal | undefined },
+    deadline: number | undefined,
+  ): Promise<StreamResponse<I, O>> => {
+    const { method, signal } = req;
+    if (method.methodKind !== "server_streaming") {
+      throw new ConnectError(
+        `${method.parent.typeName}/${method.name}: ${method.methodKind} calls are not supported by the grpc-js transport`,
+        Code.Unimplemented,
+      );
+    }
+    let input: MessageShape<I> | undefined;
+    for await (const message of req.message) {
+      if (input !== undefined) {
+        throw new ConnectError("a server-streaming call takes one request message", Code.InvalidArgument);
+      }
+      input = message;
+    }
+    if (input === undefined) {
+      throw new ConnectError("a server-streaming call needs a request message", Code.InvalidArgument);
+    }
+    if (signal?.aborted) throw abortError(signal);
+    const definition = definitionOf(method);
+    const call = raw.makeServerStreamRequest(
+      definition.path,
+      definition.requestSerialize,
+      definition.responseDeserialize,
+      input,
+      headersToMetadata(req.header),
+      callOptions(deadline),
+    );
+    const header = new Headers();
+    const trailer = new Headers();
+    let failure: ConnectError | undefined;
+    const abort = () => call.cancel();
+    signal?.addEventListener("abort", abort, { once: true });
+    const ended = new Promise<void>((resolve) => {
+      call.once("status", (status: grpc.StatusObject) => {
+        metadataInto(status.metadata, trailer);
+        signal?.removeEventListener("abort", abort);
+        resolve();
+      });
+    });
+    call.on("error", (error: grpc.ServiceError) => {
+      failure ??= signal?.aborted ? abortError(signal) : connectErrorOf(error);
+    });
+    await new Promise<void>((resolve) => {
+      call.once("metadata", (metadata: grpc.Metadata) => {
+        metadataInto(metadata, header);
+        resolve();
+      });
+      void ended.then(resolve);
+    });
+    async function* messages(): AsyncGenerator<MessageShape<O>> {
+      try {
+        for await (const message of call) {
+          yield message as MessageShape<O>;
+        }
+      } catch (error) {
+        failure ??= signal?.aborted ? abortError(signal) : connectErrorOf(error as grpc.ServiceError);
+      } finally {
+        call.cancel();
+      }
+      await ended;
+      if (failure) throw failure;
+    }
+    return { stream: true, service: method.parent, method, header, message: messages(), trailer };
+  };
+
+  const requestFields = (
+    method: DescMethod,
+    header: HeaderInit | undefined,
+    values: ContextValues | undefined,
+  ) => ({
+    service: method.parent,
+    requestMethod: "POST",
+    url: `http://${options.address}/${method.parent.typeName}/${method.name}`,
+    header: new Headers(header),
+    contextValues: values ?? createContextValues(),
+  });
+
+  const unaryChain = applyInterceptors(
+    (req: UnaryRequest | StreamRequest) =>
+      req.stream
+        ? Promise.reject(new ConnectError("a stream in the unary chain", Code.Internal))
+        : unaryCall(req, req.contextValues.get(callDeadline)),
+    interceptors,
+  );
+
+  const deadlineOf = (timeoutMs: number | undefined) =>
+    timeoutMs !== undefined && timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
+
+  return {
+    raw,
+    close: () => raw.close(),
+
+    unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeaderInit | undefined,
+      input: MessageInitShape<I>,
+      contextValues?: ContextValues,
+    ): Promise<UnaryResponse<I, O>> {
+      const deadline = deadlineOf(timeoutMs);
+      if (interceptors.length === 0) {
+        // The hot path (a forwarded Predict): no AbortController, deadline timer or request object per call.
+        return unaryCall<I, O>({ method, signal, header, message: messageOf(method.input, input) }, deadline);
+      }
+      // The interceptor chain, without connect's runUnaryCall (an AbortController, a linked one and a deadline
+      // timer per call): grpc-js enforces the deadline itself, and the caller's signal is passed through.
+      const values = contextValues ?? createContextValues();
+      values.set(callDeadline, deadline);
+      const req: UnaryRequest<I, O> = {
+        stream: false,
+        method,
+        message: messageOf(method.input, input),
+        signal: signal ?? NEVER_ABORTED,
+        ...requestFields(method, header, values),
+      };
+      return unaryChain(req as unknown as UnaryRequest) as unknown as Promise<UnaryResponse<I, O>>;
+    },
+
+    stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeaderInit | undefined,
+      input: AsyncIterable<MessageInitShape<I>>,
+      contextValues?: ContextValues,
+    ): Promise<StreamResponse<I, O>> {
+      const deadline = deadlineOf(timeoutMs);
+      const values = contextValues ?? createContextValues();
+      values.set(callDeadline, deadline);
+      return runStreamingCall<I, O>({
+        req: { stream: true, method, message: input, ...requestFields(method, header, values) },
+        next: (req) => streamCall(req, deadline),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(signal ? { signal } : {}),
+        interceptors,
+      });
+    },
+  };
+}
+
+/** Whether the method's declared idempotency_level makes a second attempt safe. */
+export function retryable(method: DescMethod): boolean {
+  return (
+    method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS ||
+    method.idempotency === MethodOptions_IdempotencyLevel.IDEMPOTENT
+  );
+}
+
+export interface RetryOptions {
+  /** Attempts in all, the first included (2 = one retry). */
+  attempts: number;
+  /** The pause before each retry is uniformly random in [0, jitterMs]. */
+  jitterMs: number;
+  /** Random source in [0, 1) (tests pass a fixed one). */
+  random?: () => number;
+  /** Called before each retry (metrics). */
+  onRetry?: (method: DescMethod, attempt: number) => void;
+}
+
+/** The time left until the call's deadline in ms, if it has one (callDeadline, or the protocol's timeout header). */
+function timeLeftMs(req: UnaryRequest, startedAt: number): number | undefined {
+  const deadline = req.contextValues.get(callDeadline);
+  if (deadline !== undefined) return deadline - Date.now();
+  const grpcTimeout = req.header.get("grpc-timeout");
+  if (grpcTimeout) {
+    const match = /^(\d+)([HMSmun])$/.exec(grpcTimeout);
+    if (match) {
+      const unit = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[match[2] as "H"];
+      return startedAt + Number(match[1]) * unit - Date.now();
+    }
+  }
+  const connectTimeout = req.header.get("connect-timeout-ms");
+  if (connectTimeout && /^\d+$/.test(connectTimeout)) {
+    return startedAt + Number(connectTimeout) - Date.now();
+  }
+  return undefined;
+}
+
+/**
+ * Retries from the contract: a unary call that fails with UNAVAILABLE is sent again — after a random pause of up to
+ * `jitterMs` — only when its method declares `idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT, the caller has not
+ * cancelled it, and its deadline leaves room for the pause and another attempt. Methods without a declared level
+ * (IDEMPOTENCY_UNKNOWN) and streams are never retried.
+ */
+export function retryIdempotent(options: RetryOptions): Interceptor {
+  const random = options.random ?? Math.random;
+  const attempts = Math.max(1, Math.floor(options.attempts));
+  return (next) => async (req) => {
+    if (req.stream || attempts === 1 || !retryable(req.method)) {
+      return next(req);
+    }
+    const startedAt = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await next(req);
+      } catch (error) {
+        const connectError = ConnectError.from(error);
+        if (connectError.code !== Code.Unavailable || attempt >= attempts || req.signal.aborted) {
+          throw error;
+        }
+        const pause = Math.round(random() * options.jitterMs);
+        const left = timeLeftMs(req, startedAt);
+        if (left !== undefined && left <= pause + 1) {
+          throw error;
+        }
+        options.onRetry?.(req.method, attempt + 1);
+        if (pause > 0) {
+          await new Promise((resolve) => setTimeout(resolve, pause));
+        }
+        if (req.signal.aborted) {
+          throw error;
+        }
+      }
+    }
+  };
+}
+
+/** connect's router, as far as a routes function uses it: `router.service(desc, impl, options?)`. */
+export interface Router {
+  service<T extends DescService>(
+    service: T,
+    implementation: Partial<ServiceImpl<T>>,
+    options?: Partial<UniversalHandlerOptions>,
+  ): Router;
+}
+
+/** A routes function, the same for connect-node's `connectNodeAdapter({ routes })` and for `registerRoutes`. */
+export type Routes = (router: Router) => void;
+
+/**
+ * Serves a routes function on a grpc-js server (through addService: metrics observer, error logging, shutdown
+ * signal from `options`). connect's per-service handler options do not apply to grpc-js and are ignored.
+ */
+export function registerRoutes(server: grpc.Server, routes: Routes, options: AddServiceOptions = {}): void {
+  const router: Router = {
+    service(service, implementation) {
+      addService(server, service, implementation, options);
+      return router;
+    },
+  };
+  routes(router);
+}

@@ -1,0 +1,2 @@
+export * from "./metrics-sink.js";
+export * from "./process.js";
