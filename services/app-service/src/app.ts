@@ -75,15 +75,7 @@ export function createApp(config: Config, logger: Logger, registry: Registry, de
   const reporter =
     config.SHADOWS.length > 0
       ? new PredictionReporter(
-          // The reporter's sink still speaks GrpcCallOptions (common, until the skeleton's reporter takes a connect
-          // client): only its timeout is passed on.
-          {
-            reportPredictions: (request, options) =>
-              metricsClient.reportPredictions(
-                request,
-                options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
-              ),
-          },
+          metricsClient,
           {
             role: "SHADOW",
             source: "MIRROR",

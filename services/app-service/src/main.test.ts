@@ -3,19 +3,20 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { runToExit, type ServiceProcess, startService } from "@shadowmesh/common/testing";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   deadAddress,
   type FakeModelService,
   type FakeServer,
   fakeModelService,
-  freePort,
   serveFake,
 } from "./testing/fakes.js";
 import { WAIT } from "./testing/metric-value.js";
 
 /**
- * app-service as a real process (the built dist/main.js, as `npm start` runs it): settings, readiness that follows
+ * app-service as a real process (the built dist/main.js, as `npm start` runs it, started with the common process
+ * harness: port 0, ports from the "listening" line): settings, readiness that follows
  * model-service's health, Prometheus metrics that promtool accepts, third-party clients (`buf curl` over the
  * Connect and gRPC-web protocols), and a graceful SIGTERM.
  */
@@ -41,6 +42,8 @@ describe("app-service settings", () => {
       "APP_SERVICE_METRICS_PORT",
       "APP_SERVICE_MODEL_SERVICE_ADDRESS",
       "APP_SERVICE_SHADOW_ADDRESS",
+      "APP_SERVICE_SHADOWS",
+      "APP_SERVICE_SHADOW_NAME",
       "APP_SERVICE_MIRROR_PERCENT",
       "APP_SERVICE_METRICS_SERVICE_ADDRESS",
       "APP_SERVICE_WEB_DIR",
@@ -54,38 +57,39 @@ describe("app-service settings", () => {
   });
 
   it("stops at start with one readable line on a bad setting", async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, APP_SERVICE_MIRROR_PERCENT: "150" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    expect(await exitOf(child)).toBe(2);
+    const { code, stderr } = await runToExit({ entry: MAIN, env: { APP_SERVICE_MIRROR_PERCENT: "150" } });
+    expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toContain("APP_SERVICE_MIRROR_PERCENT must be between 0 and 100");
+    expect(stderr).toContain("APP_SERVICE_MIRROR_PERCENT");
+  });
+
+  it("stops at start with one line naming the bad entry of APP_SERVICE_SHADOWS", async () => {
+    const { code, stderr } = await runToExit({
+      entry: MAIN,
+      env: { APP_SERVICE_SHADOWS: "spam-v2=127.0.0.1:50052,spam-lite=127.0.0.1:50052" },
+    });
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("APP_SERVICE_SHADOWS: the address 127.0.0.1:50052 is given twice");
   });
 
   it("stops at start with one line when the feedback secret is too short", async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, APP_SERVICE_FEEDBACK_SECRET: "too-short" },
-      stdio: ["ignore", "pipe", "pipe"],
+    const { code, stderr } = await runToExit({
+      entry: MAIN,
+      env: { APP_SERVICE_FEEDBACK_SECRET: "too-short" },
     });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    expect(await exitOf(child)).toBe(2);
+    expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain("APP_SERVICE_FEEDBACK_SECRET must be at least 32 characters");
     expect(stderr).not.toContain("too-short");
   });
 
   it("stops at start when the web directory has no built app", async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, APP_SERVICE_WEB_DIR: path.join(ROOT, "does-not-exist") },
-      stdio: ["ignore", "pipe", "pipe"],
+    const { code, stderr } = await runToExit({
+      entry: MAIN,
+      env: { APP_SERVICE_WEB_DIR: path.join(ROOT, "does-not-exist") },
     });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    expect(await exitOf(child)).toBe(2);
+    expect(code).toBe(2);
     expect(stderr).toContain("has no index.html");
   });
 });
@@ -93,23 +97,22 @@ describe("app-service settings", () => {
 describe("app-service as a process", () => {
   let primary: FakeModelService;
   let primaryServer: FakeServer;
-  let child: ChildProcess;
+  let service: ServiceProcess;
   let port: number;
   let metricsPort: number;
-  let logs = "";
+  const logs = () => service.lines.join("\n");
 
   beforeAll(async () => {
     expect(existsSync(MAIN), `${MAIN} is missing: build first (npx tsc -b)`).toBe(true);
     primary = fakeModelService();
     primaryServer = await serveFake(primary);
-    port = await freePort();
-    metricsPort = await freePort();
-    child = spawn(process.execPath, [MAIN], {
+    // Port 0 for both: the skeleton's "listening" line says which ports were bound.
+    service = await startService({
+      entry: MAIN,
       env: {
-        ...process.env,
         APP_SERVICE_HOST: "127.0.0.1",
-        APP_SERVICE_PORT: String(port),
-        APP_SERVICE_METRICS_PORT: String(metricsPort),
+        APP_SERVICE_PORT: "0",
+        APP_SERVICE_METRICS_PORT: "0",
         APP_SERVICE_MODEL_SERVICE_ADDRESS: primaryServer.address,
         // Nothing listens there, even when a developer runs `npm start` beside the tests.
         APP_SERVICE_METRICS_SERVICE_ADDRESS: await deadAddress(),
@@ -118,10 +121,9 @@ describe("app-service as a process", () => {
         APP_SERVICE_FEEDBACK_SECRET: SECRET,
         APP_SERVICE_LOG_LEVEL: "debug",
       },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    child.stdout?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
+    port = service.ports.http ?? 0;
+    metricsPort = service.ports.metrics ?? 0;
     await vi.waitUntil(async () => {
       try {
         return (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200;
@@ -132,10 +134,7 @@ describe("app-service as a process", () => {
   });
 
   afterAll(async () => {
-    if (child.exitCode === null) {
-      child.kill("SIGKILL");
-      await exitOf(child);
-    }
+    await service?.kill();
     await primaryServer.close();
   });
 
@@ -185,8 +184,7 @@ describe("app-service as a process", () => {
       body: "{}",
     });
     // metrics-service is not running at its address: the call fails UNAVAILABLE and the warning names the request.
-    await vi.waitUntil(() => logs.includes('"clientRequestId":"log-me-42"'), WAIT);
-    const line = logs.split("\n").find((l) => l.includes('"clientRequestId":"log-me-42"')) ?? "";
+    const line = await service.waitForLine((l) => l.includes('"clientRequestId":"log-me-42"'), 10_000);
     expect((JSON.parse(line) as { requestId: string }).requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
   });
 
@@ -215,12 +213,17 @@ describe("app-service as a process", () => {
   });
 
   it("never logs the feedback secret", () => {
-    expect(logs).toContain('"FEEDBACK_SECRET":"(set)"');
-    expect(logs).not.toContain(SECRET);
+    expect(logs()).toContain('"FEEDBACK_SECRET":"(set)"');
+    expect(logs()).not.toContain(SECRET);
+  });
+
+  it("reports the bound ports and what it mirrors in its start-up lines", () => {
+    expect(port).toBeGreaterThan(0);
+    expect(metricsPort).toBeGreaterThan(0);
+    expect(logs()).toContain('"mirroring":"off"');
   });
 
   it("stops gracefully on SIGTERM with exit code 0", async () => {
-    child.kill("SIGTERM");
-    expect(await exitOf(child)).toBe(0);
+    expect(await service.stop("SIGTERM")).toEqual({ code: 0, signal: null });
   });
 });

@@ -1,7 +1,7 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   type Fake,
   FakeNetwork,
@@ -207,6 +207,37 @@ describe("forwarding to metrics-service", () => {
       }
       expect(pairs).toEqual([1n, 2n, 3n]);
     }
+  });
+
+  it("ends a live WatchShadowReport stream with UNAVAILABLE (reconnect) when app-service stops", async () => {
+    let upstreamEnded = false;
+    const { client } = await start({
+      watchShadowReport: async function* (_request, context) {
+        yield { report: fakeReport(1) };
+        // A live stream never ends by itself: it waits until its caller goes away.
+        await new Promise<void>((resolve) => context.signal.addEventListener("abort", () => resolve()));
+        upstreamEnded = true;
+      },
+    });
+    const updates: bigint[] = [];
+    const ended = (async () => {
+      for await (const update of client.watchShadowReport({})) {
+        updates.push(update.report?.totals?.pairCount ?? -1n);
+      }
+    })().then(
+      () => undefined,
+      (error: unknown) => ConnectError.from(error),
+    );
+    await vi.waitUntil(() => updates.length === 1, { timeout: 10_000, interval: 10 });
+    // The production stop(): not ready → delay → drain (ends streams) → flush → close.
+    const stopping = running?.close();
+    running = undefined;
+    const error = await ended;
+    await stopping;
+    expect(error?.code).toBe(Code.Unavailable);
+    expect(error?.rawMessage).toBe("app-service is shutting down; reconnect");
+    // The upstream stream was cancelled too, not left running.
+    await vi.waitUntil(() => upstreamEnded, { timeout: 10_000, interval: 10 });
   });
 
   it("passes UNIMPLEMENTED through while metrics-service lacks a method", async () => {

@@ -1,13 +1,13 @@
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
-import { createLogger } from "@shadowmesh/common";
+import { createLogger, retryable } from "@shadowmesh/common";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { createAppMetrics } from "./metrics.js";
 import { metricValue } from "./testing/metric-value.js";
-import { retryable, UpstreamCaller } from "./upstream-call.js";
+import { UpstreamCaller } from "./upstream-call.js";
 
 /**
  * The retry rule of every upstream call, decided by the contract: UNAVAILABLE is retried once, with jitter, inside
@@ -63,7 +63,12 @@ describe("retries decided by the contract", () => {
     expect(MetricsService.method.submitFeedback.idempotency).toBe(MethodOptions_IdempotencyLevel.IDEMPOTENT);
     expect(retryable(PredictService.method.predict)).toBe(true);
     expect(retryable(MetricsService.method.submitFeedback)).toBe(true);
-    expect(retryable({ idempotency: MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN })).toBe(false);
+    expect(
+      retryable({
+        ...PredictService.method.predict,
+        idempotency: MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN,
+      }),
+    ).toBe(false);
   });
 
   it("retries a NO_SIDE_EFFECTS method once after UNAVAILABLE", async () => {

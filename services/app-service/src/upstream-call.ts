@@ -1,5 +1,4 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { type CallOptions, Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import {
   CLIENT_REQUEST_ID_HEADER,
@@ -7,6 +6,7 @@ import {
   type Logger,
   newRequestId,
   REQUEST_ID_HEADER,
+  retryable,
   sleep,
 } from "@shadowmesh/common";
 import type { AppMetrics } from "./metrics.js";
@@ -44,17 +44,6 @@ export function deadlineOf(context: HandlerContext, deadlineMs: number): number 
   return Date.now() + (clientMs === undefined ? deadlineMs : Math.min(clientMs, deadlineMs));
 }
 
-/**
- * Whether a method may be sent twice: its contract declares `idempotency_level` NO_SIDE_EFFECTS or IDEMPOTENT. A
- * method that declares nothing (IDEMPOTENCY_UNKNOWN) is never retried.
- */
-export function retryable(method: Pick<DescMethod, "idempotency">): boolean {
-  return (
-    method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS ||
-    method.idempotency === MethodOptions_IdempotencyLevel.IDEMPOTENT
-  );
-}
-
 /** What is left of the time until `deadline` (at least 1 ms: a connect client takes 0 as "no time at all"). */
 export function timeLeftMs(deadline: number): number {
   return Math.max(1, deadline - Date.now());
@@ -80,7 +69,8 @@ export interface UpstreamCallerOptions {
 /**
  * Calls one upstream with the request id and deadline, counts the outcome, retries a call once after UNAVAILABLE
  * when its method's declared idempotency allows it (`retryable`; with jitter, and only while the deadline leaves
- * room), and maps failures to the errors we return.
+ * room), and maps failures to the errors we return. `retryable` (common) reads the level from the protobuf-es
+ * descriptor: NO_SIDE_EFFECTS and IDEMPOTENT may be sent twice; a method that declares nothing never is.
  */
 export class UpstreamCaller {
   readonly #options: UpstreamCallerOptions;
@@ -92,7 +82,7 @@ export class UpstreamCaller {
   }
 
   async unary<T>(
-    method: Pick<DescMethod, "name" | "idempotency">,
+    method: DescMethod,
     call: (options: CallOptions) => Promise<T>,
     ids: CallIds,
     deadline: number,
