@@ -56,7 +56,7 @@ LABEL org.opencontainers.image.source="https://github.com/shadowmesh/shadowmesh"
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 
 # gRPC PredictService (50051) and /metrics, /healthz, /readyz (9101). Serves /app/models/spam-v1 unless
-# MODEL_SERVICE_MODEL_DIR names another bundled model (/app/models/spam-v2); MODEL_SERVICE_ROLE=PRIMARY|SHADOW.
+# MODEL_SERVICE_MODEL_DIR names another bundled model (/app/models/spam-v2, /app/models/spam-lite); MODEL_SERVICE_ROLE=PRIMARY|SHADOW.
 FROM runtime AS model-service
 LABEL org.opencontainers.image.title="shadowmesh-model-service" \
       org.opencontainers.image.description="Shadowmesh model-service: serves a bundled ONNX spam classifier over gRPC as the primary or the shadow."

@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { moduleGraph, SRC_DIR } from "./module-graph.js";
 import { sha256Hex } from "./rng.js";
 
-const SRC_DIR = fileURLToPath(new URL("./", import.meta.url));
-
 /** A content hash of some of this package's source files: a stage re-runs when the code it depends on changes. */
-export function sourceHash(files: readonly string[]): string {
-  return sha256Hex(files.map((f) => `${f}\n${readFileSync(join(SRC_DIR, f), "utf8")}`).join("\n\u0000\n"));
+export function sourceHash(files: readonly string[], root = SRC_DIR): string {
+  return sha256Hex(files.map((f) => `${f}\n${readFileSync(join(root, f), "utf8")}`).join("\n\u0000\n"));
+}
+
+/** The content hash of the entry modules and everything they import (see module-graph.ts). */
+export function moduleGraphHash(entries: readonly string[], root = SRC_DIR): string {
+  return sourceHash(moduleGraph(entries, root), root);
 }
 
 /** The key of a stage run: a hash of everything that determines its output. */
@@ -23,11 +26,18 @@ export class StageCache {
     return join(this.root, stage.replace(/[^a-z0-9-]/gi, "_"), key);
   }
 
-  /** The cached JSON of a stage run, or undefined when the stage must (re)run. */
+  /**
+   * The cached JSON of a stage run, or undefined when the stage must (re)run: no entry, or one that is not valid JSON
+   * (writes are atomic, but a disk can fill up or someone can edit a file; an unreadable entry is re-run, not trusted).
+   */
   readJson<T>(stage: string, key: string): T | undefined {
     const file = join(this.dir(stage, key), "output.json");
     if (!existsSync(file)) return undefined;
-    return JSON.parse(readFileSync(file, "utf8")) as T;
+    try {
+      return JSON.parse(readFileSync(file, "utf8")) as T;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Writes atomically (temp file + rename), so an interrupted run never leaves a half-written cache entry. */

@@ -9,6 +9,11 @@ export interface NgramBlockSpec {
   maxFeaturesPerN: number[];
   /** An n-gram must occur in at least this many training documents. */
   minDf: number;
+  /**
+   * How a count becomes a feature before L2 normalisation: "log-tf-idf" (default) = log(1 + count) × idf;
+   * "binary" = 1 when the n-gram occurs at all (no idf), so one repeated word cannot dominate a short text.
+   */
+  weighting?: "log-tf-idf" | "binary";
 }
 
 /** A fitted block: the kept n-grams (as token arrays, ordered by column) and their idf weights. */
@@ -95,7 +100,8 @@ export function fitBlock(spec: NgramBlockSpec, lowerDocs: readonly string[]): Ng
 
 /**
  * Turns documents into the block's feature rows exactly as the ONNX graph does: n-gram counts (TfIdfVectorizer,
- * mode TF), then log(1 + count) × idf, then L2 normalisation of the row (an empty row stays zero).
+ * mode TF), then log(1 + count) × idf (or, for a binary block, min(count, 1)), then L2 normalisation of the row (an
+ * empty row stays zero).
  */
 export class BlockVectorizer {
   private readonly index = new Map<string, number>();
@@ -131,8 +137,9 @@ export class BlockVectorizer {
     const cols: number[] = [];
     const values: number[] = [];
     let sq = 0;
+    const binary = this.block.spec.weighting === "binary";
     for (const [col, count] of counts) {
-      const v = Math.fround(Math.log(1 + count)) * (this.block.idf[col] ?? 0);
+      const v = binary ? 1 : Math.fround(Math.log(1 + count)) * (this.block.idf[col] ?? 0);
       cols.push(col);
       values.push(v);
       sq += v * v;

@@ -1,8 +1,8 @@
+import { MAX_TEXT_CHARS } from "./constants.js";
 import { DATA_PACKAGE } from "./corpus.js";
 import type { DedupeStats, splitCounts } from "./dataset.js";
 import type { Evaluation } from "./evaluate.js";
 import type { ModelSpec } from "./model-specs.js";
-import { MAX_TEXT_CHARS } from "./model-specs.js";
 import {
   CONTRIB_DOMAIN,
   type ContribOp,
@@ -13,8 +13,8 @@ import {
   OUTPUT_LABEL,
   OUTPUT_PROBABILITIES,
 } from "./onnx-export.js";
-import type { TrainedSummary } from "./pipeline.js";
 import { sha256Hex } from "./rng.js";
+import type { TrainedSummary } from "./trained-summary.js";
 
 /** `models/<name>/model.json`: what model-service needs to load, validate and describe a bundled model. */
 export interface ModelManifest {

@@ -1,3 +1,4 @@
+import { SEED } from "./constants.js";
 import type { NgramBlockSpec } from "./features.js";
 import type { TrainConfig } from "./train.js";
 
@@ -11,12 +12,6 @@ export interface ModelSpec {
   /** The hard-ham false-positive rate the threshold search (on held-out, never test, scores) must respect. */
   maxSelectionHardHamFpr: number;
 }
-
-/** The pipeline seed: split hashing, initialisation and shuffling all derive from it. */
-export const SEED = 20_240_601;
-
-/** The longest text (UTF-16 code units, i.e. JavaScript string length) the models accept. */
-export const MAX_TEXT_CHARS = 20_000;
 
 export const MODEL_SPECS: readonly ModelSpec[] = [
   {
@@ -52,6 +47,23 @@ export const MODEL_SPECS: readonly ModelSpec[] = [
       learningRate: 0.01,
       l2: 1e-6,
       hardHamWeight: 10,
+      seed: SEED,
+    },
+    maxSelectionHardHamFpr: 0.04,
+  },
+  {
+    name: "spam-lite",
+    version: "0.1.0",
+    description:
+      "Small and fast candidate: presence (binary, L2-normalised) of the 1,000 most frequent lower-cased words, logistic regression. No idf, no n-grams, no character features: a tenth of spam-v1's vocabulary. Threshold chosen on 5-fold cross-validation over train + validation; final fit on train + validation.",
+    blocks: [{ tokens: "word", minN: 1, maxN: 1, maxFeaturesPerN: [1_000], minDf: 5, weighting: "binary" }],
+    train: {
+      hidden: 0,
+      epochs: 10,
+      batchSize: 64,
+      learningRate: 0.02,
+      l2: 1e-5,
+      hardHamWeight: 1,
       seed: SEED,
     },
     maxSelectionHardHamFpr: 0.04,

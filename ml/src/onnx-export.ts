@@ -117,8 +117,8 @@ export function contribOpsOf(features: FeatureSet): ContribOp[] {
 /**
  * Builds the self-contained ONNX model: raw text in, label and probabilities out. Every preprocessing step is a
  * graph node, so no client can preprocess differently from training:
- *   text → StringNormalizer(LOWER, C.UTF-8) → per block: Tokenizer → TfIdfVectorizer(TF) → log(1 + tf) × idf →
- *   L2 normalise → Concat → [MatMul + Add + Relu] → MatMul + Add → logit → Sigmoid → probabilities [ham, spam];
+ *   text → StringNormalizer(LOWER, C.UTF-8) → per block: Tokenizer → TfIdfVectorizer(TF) → log(1 + tf) × idf
+ *   (binary blocks: min(tf, 1)) → L2 normalise → Concat → [MatMul + Add + Relu] → MatMul + Add → logit → Sigmoid → probabilities [ham, spam];
  *   label = labels[P(spam) ≥ threshold].
  * Serialisation is deterministic (fixed field order, no timestamps), so the same inputs give the same bytes.
  */
@@ -166,10 +166,15 @@ export function buildOnnxModel(input: ExportInput): Uint8Array {
       CONTRIB_DOMAIN,
     );
     node("TfIdfVectorizer", [`tokens_${k}`], [`counts_${k}`], tfidfAttributes(block));
-    node("Add", [`counts_${k}`, "one"], [`counts_plus_one_${k}`]);
-    node("Log", [`counts_plus_one_${k}`], [`log_tf_${k}`]);
-    inits.push(floatTensor(`idf_${k}`, [block.idf.length], block.idf));
-    node("Mul", [`log_tf_${k}`, `idf_${k}`], [`tfidf_${k}`]);
+    if (block.spec.weighting === "binary") {
+      // Presence, not frequency: min(count, 1); no idf.
+      node("Min", [`counts_${k}`, "one"], [`tfidf_${k}`]);
+    } else {
+      node("Add", [`counts_${k}`, "one"], [`counts_plus_one_${k}`]);
+      node("Log", [`counts_plus_one_${k}`], [`log_tf_${k}`]);
+      inits.push(floatTensor(`idf_${k}`, [block.idf.length], block.idf));
+      node("Mul", [`log_tf_${k}`, `idf_${k}`], [`tfidf_${k}`]);
+    }
     node("ReduceL2", [`tfidf_${k}`], [`norm_${k}`], [attr("axes", [1]), attr("keepdims", 1)]);
     node("Max", [`norm_${k}`, "l2_epsilon"], [`safe_norm_${k}`]);
     node("Div", [`tfidf_${k}`, `safe_norm_${k}`], [`features_${k}`]);

@@ -1,6 +1,7 @@
 import type { Evaluation } from "./evaluate.js";
+import type { GateResult } from "./gates.js";
 import type { ModelManifest } from "./manifest.js";
-import type { TrainedSummary } from "./pipeline.js";
+import type { TrainedSummary } from "./trained-summary.js";
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
 const f4 = (x: number) => x.toFixed(4);
@@ -11,6 +12,7 @@ export function renderReportMarkdown(
   manifest: ModelManifest,
   report: Omit<Evaluation, "testLabels"> & { featureDim: number },
   summary: TrainedSummary,
+  gates: readonly GateResult[] = [],
 ): string {
   const t = report.test;
   const rows = Object.entries(report.slices).map(
@@ -72,6 +74,10 @@ ${rows.join("\n")}
   ${report.parity.maxAbsDifference.toExponential(2)} (tolerance ${report.parity.tolerance}), ${report.parity.labelMismatches} label mismatches — **${report.parity.passed ? "pass" : "FAIL"}**.
 - Trained ${summary.repeatability.runs} times in separate processes: model.onnx ${summary.repeatability.identical ? "byte-identical" : "DIFFERENT"} — **${summary.repeatability.identical ? "pass" : "FAIL"}**.
 
+## Quality gates
+
+${gatesSection(gates)}
+
 ## Training
 
 Final model, trained on train + validation:
@@ -79,4 +85,17 @@ ${summary.history.map((h) => `- epoch ${h.epoch}: train loss ${f4(h.trainLoss)}`
 - peak memory of the training process: ${mb(summary.trainingPeakRssBytes)} (one of the two parallel trainings)
 - time: vocabulary ${summary.timings.fitSeconds.toFixed(1)} s, vectorising ${summary.timings.vectorizeSeconds.toFixed(1)} s, cross-validation ${summary.timings.crossValidationSeconds.toFixed(1)} s, final optimisation ${summary.timings.trainSeconds.toFixed(1)} s, export ${summary.timings.exportSeconds.toFixed(1)} s
 `;
+}
+
+function gatesSection(gates: readonly GateResult[]): string {
+  if (gates.length === 0) return "No gates were evaluated for this model.";
+  const missed = gates.filter((g) => !g.passed && !g.blocking).length;
+  const rows = gates.map(
+    (g) =>
+      `| ${g.gate} | ${g.passed ? "pass" : g.blocking ? "**FAIL**" : "**MISSED** (recorded)"} | ${g.blocking ? "blocks publication" : "recorded only"} | ${g.detail} |`,
+  );
+  return `| gate | result | kind | detail |
+|---|---|---|---|
+${rows.join("\n")}
+${missed > 0 ? `\nThis candidate missed ${missed === 1 ? "1 gate that is" : `${missed} gates that are`} recorded rather than enforced: it is published for shadow testing, not for promotion.\n` : ""}`;
 }

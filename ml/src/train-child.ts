@@ -5,8 +5,9 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { MAX_TEXT_CHARS } from "./constants.js";
 import type { Example } from "./dataset.js";
-import { MAX_TEXT_CHARS, modelSpec } from "./model-specs.js";
+import { modelSpec } from "./model-specs.js";
 import { sha256Hex } from "./rng.js";
 import { trainModel } from "./train-model.js";
 

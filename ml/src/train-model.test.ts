@@ -122,4 +122,33 @@ describe("training a model", () => {
     );
     expect(correct.length / test.length).toBeGreaterThan(0.9);
   });
+
+  it("exports a binary-weighted block (presence, no idf: spam-lite's features) that equals the trainer within 1e-5", async () => {
+    const spec: ModelSpec = {
+      ...SMALL_SPEC,
+      blocks: [{ tokens: "word", minN: 1, maxN: 1, maxFeaturesPerN: [30], minDf: 2, weighting: "binary" }],
+      train: { ...SMALL_SPEC.train, hidden: 0 },
+    };
+    const trained = trainModel(spec, examples, "0.0.0", 20_000);
+    const session = await createSession(trained.onnx);
+    const texts = [
+      ...examples.filter((e) => e.split === "test").map((e) => e.text),
+      "",
+      "free",
+      "free free free free free free free free",
+      "FREE money, free MONEY!",
+      "x".repeat(20_000),
+    ];
+    const onnx = await predictWithOnnx(session, texts, 5);
+    const mine = predictProba(trained.params, vectorize(trained.features, texts));
+    texts.forEach((_, i) => {
+      expect(Math.abs((onnx.spamProbability[i] ?? 0) - (mine[i] ?? 0))).toBeLessThan(1e-5);
+    });
+    // Presence, not frequency: repeating a word does not change the prediction.
+    expect(trained.features.blocks[0]?.ngrams).toContainEqual(["free"]);
+    expect(onnx.spamProbability[texts.indexOf("free")]).toBe(
+      onnx.spamProbability[texts.indexOf("free free free free free free free free")],
+    );
+    await session.release();
+  });
 });

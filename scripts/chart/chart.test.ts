@@ -1,11 +1,14 @@
 // The chart, checked with the real helm v3.17.3 (no cluster here): `helm lint --strict`, `helm template` on several
 // value sets, every rendered object validated against the Kubernetes / Istio / prometheus-operator models with
 // unknown fields rejected, and the cross-object checks of checks.ts.
-import { readdirSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   byKind,
+  CANDIDATE_LABEL,
+  candidateWorkloads,
   checkMirroring,
   checkModelServiceRoles,
   checkReplicas,
@@ -28,69 +31,105 @@ import {
   type K8sObject,
   NAMESPACE,
   type Rendered,
+  runHelm,
+  templateArgs,
   type ValueArgs,
 } from "./render.js";
 
 interface ValueSet {
   values: ValueArgs;
   istio: boolean;
-  percent: number;
-  /** Replica counts; shadow 0 = no shadow Deployment. */
-  replicas: { app: number | "hpa"; primary: number | "hpa"; shadow: number };
+  /** Each candidate's mirror share, in the values' order ({} = no candidate). */
+  mirrors: Record<string, number>;
+  /** Replica counts of app-service, the primary and each candidate. */
+  replicas: { app: number | "hpa"; primary: number | "hpa"; candidates: Record<string, number> };
   /** Secrets the values name that exist outside the chart. */
   externalSecrets?: string[];
   /** Kinds that must be rendered (beyond the ones every set has). */
   kinds?: string[];
 }
 
+const ONE = { "spam-v2": 1 };
 const VALUE_SETS: Record<string, ValueSet> = {
-  defaults: { values: {}, istio: true, percent: 100, replicas: { app: 1, primary: 1, shadow: 1 } },
+  defaults: {
+    values: {},
+    istio: true,
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
+  },
   "istio off": {
     values: { files: ["istio-off.yaml"] },
     istio: false,
-    percent: 100,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
   },
   "HPA on": {
     values: { files: ["hpa-on.yaml"] },
     istio: true,
-    percent: 100,
-    replicas: { app: "hpa", primary: "hpa", shadow: 1 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: "hpa", primary: "hpa", candidates: ONE },
     kinds: ["HorizontalPodAutoscaler", "PodDisruptionBudget"],
   },
-  "replicas 3": {
+  "replicas 3 (the former shadow.replicaCount)": {
     values: { files: ["replicas-3.yaml"] },
     istio: true,
-    percent: 100,
-    replicas: { app: 3, primary: 3, shadow: 3 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 3, primary: 3, candidates: { "spam-v2": 3 } },
     kinds: ["PodDisruptionBudget"],
   },
   "mirror 10 %": {
     values: { files: ["mirror-10.yaml"] },
     istio: true,
-    percent: 10,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 10 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
   },
   "ServiceMonitor, gateway TLS, mirror 12.5 %": {
     values: { files: ["service-monitor.yaml"] },
     istio: true,
-    percent: 12.5,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 12.5 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
     kinds: ["ServiceMonitor"],
   },
   "dashboard, PrometheusRule, Argo and Flagger templates": {
     values: { files: ["observability.yaml"] },
     istio: true,
-    percent: 100,
-    replicas: { app: 1, primary: 1, shadow: 1 },
+    mirrors: { "spam-v2": 100 },
+    replicas: { app: 1, primary: 1, candidates: ONE },
     kinds: ["ServiceMonitor", "ConfigMap", "PrometheusRule", "AnalysisTemplate", "MetricTemplate"],
   },
-  "no shadow, feedback secret from an existing Secret": {
+  "no shadow (the former shadow.enabled=false), feedback secret from an existing Secret": {
     values: { files: ["no-shadow.yaml"] },
     istio: true,
-    percent: 0,
-    replicas: { app: 1, primary: 1, shadow: 0 },
+    mirrors: {},
+    replicas: { app: 1, primary: 1, candidates: {} },
     externalSecrets: ["shadowmesh-feedback-external"],
+  },
+  "no candidates (an empty list)": {
+    values: { setJson: { candidates: [] } },
+    istio: true,
+    mirrors: {},
+    replicas: { app: 1, primary: 1, candidates: {} },
+  },
+  "two candidates (100 % and 12.5 %, two pods of the second)": {
+    values: { files: ["two-candidates.yaml"] },
+    istio: true,
+    mirrors: { "spam-v2": 100, "spam-lite": 12.5 },
+    replicas: { app: 1, primary: 1, candidates: { "spam-v2": 1, "spam-lite": 2 } },
+    kinds: ["PodDisruptionBudget"],
+  },
+  "two candidates, one deployed but not mirrored (0 %)": {
+    values: {
+      files: ["two-candidates.yaml"],
+      setJson: {
+        candidates: [
+          { name: "spam-v2", model: "/app/models/spam-v2", version: "v2", mirrorPercent: 0 },
+          { name: "spam-lite", model: "/app/models/spam-lite", version: "lite-1", mirrorPercent: 50 },
+        ],
+      },
+    },
+    istio: true,
+    mirrors: { "spam-v2": 0, "spam-lite": 50 },
+    replicas: { app: 1, primary: 1, candidates: { "spam-v2": 1, "spam-lite": 1 } },
   },
 };
 
@@ -155,15 +194,31 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
     expect(failed).toEqual({});
   });
 
-  it("gives primary and shadow their roles from the values, from one template", () => {
-    expect(checkModelServiceRoles(objects, set.replicas.shadow > 0)).toEqual([]);
+  it("reads the candidates from the values as this test states them", () => {
+    expect(expectations(set.values).candidates.map((c) => [c.name, c.percent, c.replicas])).toEqual(
+      Object.entries(set.mirrors).map(([name, percent]) => [name, percent, set.replicas.candidates[name]]),
+    );
+  });
+
+  it("gives the primary and each candidate their roles from the values, from one template", () => {
+    expect(checkModelServiceRoles(objects, expectations(set.values).candidates)).toEqual([]);
+    expect(modelServices(objects).shadow.map((w) => w.podLabels[CANDIDATE_LABEL])).toEqual(
+      Object.keys(set.mirrors),
+    );
     const ms = modelServices(objects);
     const sources = [...ms.primary, ...ms.shadow].map((w) => rendered.find((r) => r.obj === w.obj)?.source);
     expect(new Set(sources).size).toBe(1);
   });
 
-  it(`mirrors ${set.percent} % ${set.istio ? "through Envoy" : "from app-service"} and tells metrics-service so`, () => {
-    expect(checkMirroring(objects, NAMESPACE, { istio: set.istio, percent: set.percent })).toEqual([]);
+  it(`mirrors ${JSON.stringify(set.mirrors)} % ${set.istio ? "through Envoy" : "from app-service"} and tells metrics-service so`, () => {
+    const shares = Object.values(set.mirrors);
+    expect(
+      checkMirroring(objects, NAMESPACE, {
+        istio: set.istio,
+        percent: shares.length === 1 ? (shares[0] as number) : 0,
+        candidates: Object.entries(set.mirrors).map(([name, percent]) => ({ name, percent })),
+      }),
+    ).toEqual([]);
   });
 
   it(
@@ -191,15 +246,11 @@ describe.each(Object.entries(VALUE_SETS))("value set: %s", (_name, set) => {
           name: (w) => ms.primary.some((p) => p.obj === w.obj),
           ...as(set.replicas.primary),
         },
-        ...(set.replicas.shadow > 0
-          ? [
-              {
-                label: "shadow",
-                name: (w: Workload) => ms.shadow.some((s) => s.obj === w.obj),
-                replicas: set.replicas.shadow,
-              },
-            ]
-          : []),
+        ...Object.entries(set.replicas.candidates).map(([name, replicas]) => ({
+          label: `candidate ${name}`,
+          name: (w: Workload) => candidateWorkloads(objects, name).some((s) => s.obj === w.obj),
+          replicas,
+        })),
         { label: "metrics-service", name: hasEnv(objects, "METRICS_SERVICE_DATA_DIR"), replicas: 1 },
       ]),
     ).toEqual([]);
@@ -250,7 +301,7 @@ describe.each(CI_FILES)("chart example values %s", (file) => {
     expect(await validateAll(objects)).toEqual([]);
     const results = genericChecks(objects, NAMESPACE, want);
     expect(Object.fromEntries(Object.entries(results).filter(([, p]) => p.length > 0))).toEqual({});
-    expect(checkModelServiceRoles(objects, want.shadow)).toEqual([]);
+    expect(checkModelServiceRoles(objects, want.candidates)).toEqual([]);
     expect(checkMirroring(objects, NAMESPACE, want)).toEqual([]);
   });
 });
@@ -296,5 +347,45 @@ describe("report sampling", () => {
     const after = sums({ set: { reportSamplePercent: 50 } });
     expect(after.length).toBe(4);
     for (const [name, sum] of after) expect(sum, name).not.toBe(before[name]);
+  });
+});
+
+// NOTES.txt is not part of `helm template`'s output: render it as a template of a copy of the chart (helm then fails
+// to parse it as YAML, so it prints it with --debug) and read what a user sees after `helm install`.
+describe("NOTES.txt", () => {
+  const notes = (values: ValueArgs): string => {
+    const dir = mkdtempSync(join(tmpdir(), "shadowmesh-notes-"));
+    try {
+      cpSync(CHART_DIR, join(dir, "shadowmesh"), { recursive: true });
+      renameSync(
+        join(dir, "shadowmesh/templates/NOTES.txt"),
+        join(dir, "shadowmesh/templates/zz-notes.yaml"),
+      );
+      const args = templateArgs(values).map((a) => (a === CHART_DIR ? join(dir, "shadowmesh") : a));
+      const r = runHelm(helm, [...args, "--show-only", "templates/zz-notes.yaml", "--debug"]);
+      const at = r.stdout.indexOf("# Source: shadowmesh/templates/zz-notes.yaml");
+      expect(at, r.stderr).toBeGreaterThanOrEqual(0);
+      return r.stdout.slice(at);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("lists each candidate with its model, version and share, and the report command names one", () => {
+    const text = notes({ files: ["two-candidates.yaml"] });
+    expect(text).toMatch(
+      /candidate shadowmesh-model-service-spam-v2 +version v2 +model \/app\/models\/spam-v2 +mirrored 100 %/,
+    );
+    expect(text).toMatch(/candidate shadowmesh-model-service-spam-lite +version lite-1 .* mirrored 12.5 %/);
+    expect(text).toContain("--candidate spam-v2");
+    expect(text).not.toContain("DEPRECATED");
+  });
+
+  it("says when nothing is compared, and flags the former single-shadow keys as deprecated", () => {
+    const none = notes({ files: ["no-shadow.yaml"] });
+    expect(none).toContain("no candidate");
+    expect(none).not.toMatch(/^ +candidate /m);
+    expect(none).toContain("DEPRECATED: modelService.shadow");
+    expect(notes({ setJson: { candidates: [] } })).not.toContain("DEPRECATED");
   });
 });

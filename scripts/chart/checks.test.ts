@@ -2,6 +2,7 @@
 // asserts that the check meant to catch it reports it (and names it).
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  CANDIDATE_LABEL,
   checkAddresses,
   checkChecksumAnnotations,
   checkContainerHardening,
@@ -29,11 +30,16 @@ import { expectations, externalPrincipals, helmTemplate, type K8sObject, NAMESPA
 // biome-ignore lint/suspicious/noExplicitAny: poking into rendered manifests
 type Any = any;
 
+// With Istio: two candidates (spam-v2 at 100 %, spam-lite at 12.5 %), so that a check that only knows one shadow
+// shows here. Without Istio: the default single candidate.
+const TWO = { files: ["two-candidates.yaml"] };
+const CANDIDATES = expectations(TWO).candidates;
+const ISTIO = { istio: true, percent: 0, candidates: CANDIDATES };
 let withIstio: K8sObject[];
 let withoutIstio: K8sObject[];
 beforeAll(async () => {
   const helm = await ensureHelm();
-  withIstio = helmTemplate(helm).map((r) => r.obj);
+  withIstio = helmTemplate(helm, TWO).map((r) => r.obj);
   withoutIstio = helmTemplate(helm, { files: ["istio-off.yaml"] }).map((r) => r.obj);
 });
 
@@ -68,15 +74,17 @@ describe("the strict model validation", () => {
     ]);
   });
 
-  it("rejects unknown fields in Istio objects (mirrorPercentge instead of mirrorPercentage)", async () => {
+  it("rejects unknown fields in Istio objects (percentge in a mirrors entry, mirrorPercentge)", async () => {
     const { find } = copy(withIstio);
     const vs = find("VirtualService", "-model-service");
-    const route = vs.spec.http.find((r: Any) => r.mirror);
-    route.mirrorPercentge = route.mirrorPercentage;
-    delete route.mirrorPercentage;
+    const route = vs.spec.http.find((r: Any) => r.mirrors);
+    route.mirrors[1].percentge = route.mirrors[1].percentage;
+    delete route.mirrors[1].percentage;
+    route.mirrorPercentge = { value: 10 };
     const errors = await validateObject(vs);
-    expect(errors, errors.join("\n")).toHaveLength(1);
-    expect(errors[0]).toMatch(/unknown field spec\.http\[\d+\]\.mirrorPercentge$/);
+    expect(errors, errors.join("\n")).toHaveLength(2);
+    expect(errors.join("\n")).toMatch(/unknown field spec\.http\[\d+\]\.mirrors\[1\]\.percentge$/m);
+    expect(errors.join("\n")).toMatch(/unknown field spec\.http\[\d+\]\.mirrorPercentge$/m);
   });
 
   it("rejects unknown fields at the top, in metadata and in a probe", async () => {
@@ -93,7 +101,7 @@ describe("the strict model validation", () => {
 
   it("accepts any key in maps (labels, annotations, ConfigMap data, selectors)", async () => {
     const { find } = copy(withIstio);
-    const dep = find("Deployment", "-model-service-shadow");
+    const dep = find("Deployment", "-model-service-spam-lite");
     dep.metadata.labels["anything.example.com/at-all"] = "x";
     dep.spec.template.metadata.annotations.whatever = "y";
     const cm = configMapOf(find, "-app-service");
@@ -155,33 +163,34 @@ describe("the cross-object checks", () => {
   it("catch a DestinationRule subset whose labels no pod carries", () => {
     const { objs, find } = copy(withIstio);
     const dr = find("DestinationRule", "-model-service");
-    const shadow = dr.spec.subsets.find((s: Any) => s.name === "shadow");
-    shadow.labels.version = "v3";
-    expect(checkSubsetsMatchWorkloads(objs, NAMESPACE).join()).toMatch(/subset shadow .* matches no pods/);
+    const lite = dr.spec.subsets.find((s: Any) => s.name === "spam-lite");
+    lite.labels.version = "v3";
+    expect(checkSubsetsMatchWorkloads(objs, NAMESPACE).join()).toMatch(/subset spam-lite .* matches no pods/);
   });
 
   it("catch a mirror (or route) to a subset or host that does not exist", () => {
     const { objs, find } = copy(withIstio);
     const vs = find("VirtualService", "-model-service");
-    const route = vs.spec.http.find((r: Any) => r.mirror);
-    route.mirror.subset = "canary";
+    const route = vs.spec.http.find((r: Any) => r.mirrors);
+    route.mirrors[1].destination.subset = "canary";
     expect(checkVirtualServiceDestinations(objs, NAMESPACE).join()).toMatch(
       /mirror subset canary is not in a DestinationRule/,
     );
-    route.mirror.host = "model-service-typo";
+    route.mirrors[0].destination.host = "model-service-typo";
     expect(checkVirtualServiceDestinations(objs, NAMESPACE).join()).toMatch(
       /mirror host model-service-typo is not a rendered Service/,
     );
   });
 
-  it("catch a mirror that reaches the primary's pods or a route that reaches the shadow's", () => {
+  it("catch a mirror that reaches the primary's pods or a route that reaches a candidate's", () => {
     const { objs, find } = copy(withIstio);
     const dr = find("DestinationRule", "-model-service");
     const primary = dr.spec.subsets.find((s: Any) => s.name === "primary");
-    const shadow = dr.spec.subsets.find((s: Any) => s.name === "shadow");
+    const shadow = dr.spec.subsets.find((s: Any) => s.name === "spam-v2");
     [primary.labels, shadow.labels] = [shadow.labels, primary.labels];
-    const problems = checkMirroring(objs, NAMESPACE, { istio: true, percent: 100 }).join("\n");
-    expect(problems).toMatch(/mirror .* does not select exactly the shadow's pods/);
+    const problems = checkMirroring(objs, NAMESPACE, ISTIO).join("\n");
+    expect(problems).toMatch(/mirror \S+\/spam-v2 does not select exactly one candidate's pods/);
+    expect(problems).toMatch(/candidate spam-v2 \(100 %\) is mirrored by 0 entries, expected 1/);
     expect(problems).toMatch(/routes to .* not only the primary's pods/);
     // …which the subset check alone cannot see: both subsets still match some pods.
     expect(checkSubsetsMatchWorkloads(objs, NAMESPACE)).toEqual([]);
@@ -230,16 +239,18 @@ describe("the cross-object checks", () => {
     const { objs, find } = copy(withIstio);
     const test = container(find("Pod", "-test-predict"));
     delete test.resources;
-    const shadow = container(find("Deployment", "-model-service-shadow"));
+    const shadow = container(find("Deployment", "-model-service-spam-lite"));
     shadow.securityContext.readOnlyRootFilesystem = false;
     shadow.securityContext.capabilities.drop = [];
     delete shadow.securityContext.allowPrivilegeEscalation;
     const problems = checkContainerHardening(objs).join("\n");
     expect(problems).toMatch(/Pod shadowmesh-test-predict container \S+ has no cpu\/memory requests/);
-    expect(problems).toMatch(/model-service-shadow container \S+ does not set readOnlyRootFilesystem: true/);
-    expect(problems).toMatch(/model-service-shadow container \S+ does not drop ALL capabilities/);
     expect(problems).toMatch(
-      /model-service-shadow container \S+ does not set allowPrivilegeEscalation: false/,
+      /model-service-spam-lite container \S+ does not set readOnlyRootFilesystem: true/,
+    );
+    expect(problems).toMatch(/model-service-spam-lite container \S+ does not drop ALL capabilities/);
+    expect(problems).toMatch(
+      /model-service-spam-lite container \S+ does not set allowPrivilegeEscalation: false/,
     );
   });
 
@@ -262,7 +273,7 @@ describe("the cross-object checks", () => {
 
   it("catch workloads sharing a ServiceAccount, using the default one, or one that is not rendered", () => {
     const { objs, find } = copy(withIstio);
-    find("Deployment", "-model-service-shadow").spec.template.spec.serviceAccountName =
+    find("Deployment", "-model-service-spam-lite").spec.template.spec.serviceAccountName =
       "shadowmesh-model-service-primary";
     delete find("Deployment", "-app-service").spec.template.spec.serviceAccountName;
     find("StatefulSet", "-metrics-service").spec.template.spec.serviceAccountName = "ghost";
@@ -302,22 +313,57 @@ describe("the cross-object checks", () => {
   });
 
   it("catch a mirror percentage that differs from the values (VirtualService and metrics-service)", () => {
-    expect(checkMirroring(withIstio, NAMESPACE, { istio: true, percent: 10 }).join("\n")).toMatch(
-      /mirrors 100 %, values say 10/,
+    expect(checkMirroring(withIstio, NAMESPACE, ISTIO)).toEqual([]);
+    const tenPercent = CANDIDATES.map((c) => (c.name === "spam-v2" ? { ...c, percent: 10 } : c));
+    expect(checkMirroring(withIstio, NAMESPACE, { ...ISTIO, candidates: tenPercent }).join("\n")).toMatch(
+      /mirrors 100 % to spam-v2, values say 10/,
     );
     const { objs, find } = copy(withIstio);
     configMapOf(find, "-metrics-service").data.METRICS_SERVICE_EXPECTED_MIRROR_PERCENT = "50";
-    expect(checkMirroring(objs, NAMESPACE, { istio: true, percent: 100 }).join()).toMatch(
-      /METRICS_SERVICE_EXPECTED_MIRROR_PERCENT is 50, values say 100/,
+    expect(checkMirroring(objs, NAMESPACE, ISTIO).join()).toMatch(
+      /METRICS_SERVICE_EXPECTED_MIRROR_PERCENT is 50, values say 0/,
     );
+  });
+
+  it("catch a candidate's mirror swapped, missing or doubled, and metrics-service told other shares", () => {
+    let { objs, find } = copy(withIstio);
+    const mirrors = () =>
+      find("VirtualService", "-model-service").spec.http.find((r: Any) => r.mirrors).mirrors;
+    // the two entries' shares swapped: each candidate gets the other's
+    const [v2, lite] = mirrors();
+    [v2.percentage, lite.percentage] = [lite.percentage, v2.percentage];
+    let problems = checkMirroring(objs, NAMESPACE, ISTIO).join("\n");
+    expect(problems).toMatch(/mirrors 12.5 % to spam-v2, values say 100/);
+    expect(problems).toMatch(/mirrors 100 % to spam-lite, values say 12.5/);
+    // spam-lite's entry dropped; spam-v2's doubled
+    ({ objs, find } = copy(withIstio));
+    mirrors()[1] = structuredClone(mirrors()[0]);
+    problems = checkMirroring(objs, NAMESPACE, ISTIO).join("\n");
+    expect(problems).toMatch(/candidate spam-v2 \(100 %\) is mirrored by 2 entries, expected 1/);
+    expect(problems).toMatch(/candidate spam-lite \(12.5 %\) is mirrored by 0 entries, expected 1/);
+    // the single `mirror` field next to the list
+    ({ objs, find } = copy(withIstio));
+    const route = find("VirtualService", "-model-service").spec.http.find((r: Any) => r.mirrors);
+    route.mirror = structuredClone(route.mirrors[0].destination);
+    expect(checkMirroring(objs, NAMESPACE, ISTIO).join()).toMatch(/uses the single `mirror`/);
+    // metrics-service's per-candidate shares
+    for (const [value, message] of [
+      ["spam-v2=100", /gives spam-lite nothing, values say 12.5/],
+      ["spam-v2=100,spam-lite=50", /gives spam-lite 50, values say 12.5/],
+      ["spam-v2=100,spam-lite=12.5,spam-v3=5", /names spam-v3, no candidate/],
+      ["spam-v2=100,spam-v2=100,spam-lite=12.5", /names spam-v2 twice/],
+      ["spam-v2:100,spam-lite=12.5", /entry "spam-v2:100" is not name=percent/],
+    ] as const) {
+      ({ objs, find } = copy(withIstio));
+      configMapOf(find, "-metrics-service").data.METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS = value;
+      expect(checkMirroring(objs, NAMESPACE, ISTIO).join("\n"), value).toMatch(message);
+    }
   });
 
   it("catch app-service mirroring by itself although Envoy mirrors", () => {
     const { objs, find } = copy(withIstio);
     configMapOf(find, "-app-service").data.APP_SERVICE_SHADOW_ADDRESS = "shadowmesh-model-service:50051";
-    expect(checkMirroring(objs, NAMESPACE, { istio: true, percent: 100 }).join()).toMatch(
-      /app-service must not mirror/,
-    );
+    expect(checkMirroring(objs, NAMESPACE, ISTIO).join()).toMatch(/app-service must not mirror/);
   });
 
   it("catch, with Istio off, an Istio object, a missing shadow address, or one that reaches the primary", () => {
@@ -331,7 +377,7 @@ describe("the cross-object checks", () => {
     ({ objs } = copy(withoutIstio));
     shadowAddress(objs).APP_SERVICE_SHADOW_ADDRESS = "";
     expect(checkMirroring(objs, NAMESPACE, { istio: false, percent: 100 }).join()).toMatch(
-      /APP_SERVICE_SHADOW_ADDRESS= does not name a shadow-only Service/,
+      /APP_SERVICE_SHADOW_ADDRESS= does not name a shadow-only Service of candidate spam-v2/,
     );
     ({ objs } = copy(withoutIstio));
     const data = shadowAddress(objs);
@@ -342,11 +388,39 @@ describe("the cross-object checks", () => {
   });
 
   it("catch a role that does not come from the values", () => {
+    expect(checkModelServiceRoles(withIstio, CANDIDATES)).toEqual([]);
     const { objs, find } = copy(withIstio);
-    const env = container(find("Deployment", "-model-service-shadow")).env;
+    const env = container(find("Deployment", "-model-service-spam-lite")).env;
     env.find((e: Any) => e.name === "MODEL_SERVICE_ROLE").value = "PRIMARY";
-    expect(checkModelServiceRoles(objs, true).join("\n")).toMatch(
-      /expected 1 PRIMARY model-service, found 2/,
+    const problems = checkModelServiceRoles(objs, CANDIDATES).join("\n");
+    expect(problems).toMatch(/expected 1 PRIMARY model-service, found 2/);
+    expect(problems).toMatch(/expected 2 SHADOW model-service, found 1/);
+    expect(problems).toMatch(/candidate spam-lite: expected 1 SHADOW model-service, found 0/);
+  });
+
+  it("catch a candidate's pods without its name, with another's, another model or a version in use", () => {
+    let { objs, find } = copy(withIstio);
+    const pods = (suffix: string) => find("Deployment", suffix).spec.template;
+    delete pods("-model-service-spam-lite").metadata.labels[CANDIDATE_LABEL];
+    expect(checkModelServiceRoles(objs, CANDIDATES).join("\n")).toMatch(
+      /model-service-spam-lite pods have no shadowmesh.io\/candidate label/,
+    );
+    ({ objs, find } = copy(withIstio));
+    pods("-model-service-spam-lite").metadata.labels[CANDIDATE_LABEL] = "spam-v2";
+    expect(checkModelServiceRoles(objs, CANDIDATES).join("\n")).toMatch(/both serve candidate spam-v2/);
+    ({ objs, find } = copy(withIstio));
+    const env = container(find("Deployment", "-model-service-spam-lite")).env;
+    env.find((e: Any) => e.name === "MODEL_SERVICE_MODEL_DIR").value = "/app/models/spam-v2";
+    pods("-model-service-spam-lite").metadata.labels.version = "v2";
+    const problems = checkModelServiceRoles(objs, CANDIDATES).join("\n");
+    expect(problems).toMatch(
+      /candidate spam-lite: MODEL_SERVICE_MODEL_DIR is \/app\/models\/spam-v2, values say/,
+    );
+    expect(problems).toMatch(/candidate spam-lite: pods have version v2, values say lite-1/);
+    expect(problems).toMatch(/model-service pods share a version label/);
+    // a candidate the values do not list
+    expect(checkModelServiceRoles(withIstio, CANDIDATES.slice(0, 1)).join("\n")).toMatch(
+      /candidate spam-lite is rendered but not in the values/,
     );
   });
 
@@ -378,7 +452,7 @@ describe("the cross-object checks", () => {
     expect(idempotent).toContain("/shadowmesh.predict.v1.PredictService/Predict");
     const { objs, find } = copy(withIstio);
     const vs = find("VirtualService", "-model-service");
-    const route = vs.spec.http.find((r: Any) => r.mirror);
+    const route = vs.spec.http.find((r: Any) => r.mirrors);
     route.match.push({ uri: { exact: "/shadowmesh.predict.v1.PredictService/Train" } });
     const other = vs.spec.http.find((r: Any) => !r.match);
     delete other.retries;

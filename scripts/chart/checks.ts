@@ -581,16 +581,72 @@ export function modelServices(objects: K8sObject[]): {
   return result;
 }
 
+/** The pod label that names the candidate a SHADOW model-service serves. */
+export const CANDIDATE_LABEL = "shadowmesh.io/candidate";
+
+/** A candidate the checks expect: its name, and (when known) its model directory, version and mirror share. */
+export interface CandidateExpectation {
+  name: string;
+  model?: string;
+  version?: string;
+  percent?: number;
+}
+
+/** The SHADOW model-services whose pods carry the candidate's name. */
+export function candidateWorkloads(objects: K8sObject[], name: string): Workload[] {
+  return modelServices(objects).shadow.filter((w) => w.podLabels[CANDIDATE_LABEL] === name);
+}
+
 /**
- * One primary and (when `shadow`) one shadow model-service Deployment, each with the `app` and `version` labels
- * Istio and Kiali expect (same app, different versions) and the recommended `app.kubernetes.io/*` labels.
+ * One primary and one SHADOW model-service Deployment per candidate (`true`: exactly one, `false`: none), each with
+ * the `app` and `version` labels Istio and Kiali expect (same app, a different version each) and the recommended
+ * `app.kubernetes.io/*` labels; each candidate's pods carry its name (`shadowmesh.io/candidate`) and serve its model.
  */
-export function checkModelServiceRoles(objects: K8sObject[], shadow: boolean): string[] {
+export function checkModelServiceRoles(
+  objects: K8sObject[],
+  candidates: boolean | CandidateExpectation[],
+): string[] {
   const problems: string[] = [];
   const ms = modelServices(objects);
   if (ms.primary.length !== 1) problems.push(`expected 1 PRIMARY model-service, found ${ms.primary.length}`);
-  if (ms.shadow.length !== (shadow ? 1 : 0)) {
-    problems.push(`expected ${shadow ? 1 : 0} SHADOW model-service, found ${ms.shadow.length}`);
+  const wanted = typeof candidates === "boolean" ? (candidates ? 1 : 0) : candidates.length;
+  if (ms.shadow.length !== wanted) {
+    problems.push(`expected ${wanted} SHADOW model-service, found ${ms.shadow.length}`);
+  }
+  const seen = new Map<string, string>();
+  for (const w of ms.shadow) {
+    const name = w.podLabels[CANDIDATE_LABEL];
+    if (!name) {
+      problems.push(`${w.kind} ${w.name} pods have no ${CANDIDATE_LABEL} label`);
+      continue;
+    }
+    if (seen.has(name))
+      problems.push(`${w.kind} ${w.name} and ${seen.get(name)} both serve candidate ${name}`);
+    seen.set(name, w.name);
+  }
+  if (Array.isArray(candidates)) {
+    for (const c of candidates) {
+      const ws = candidateWorkloads(objects, c.name);
+      if (ws.length !== 1) {
+        problems.push(`candidate ${c.name}: expected 1 SHADOW model-service, found ${ws.length}`);
+        continue;
+      }
+      const w = ws[0] as Workload;
+      const container = (w.podSpec.containers ?? []).find((x: Any) =>
+        envNames(objects, x).includes("MODEL_SERVICE_ROLE"),
+      );
+      const dir = envValue(objects, container, "MODEL_SERVICE_MODEL_DIR");
+      if (c.model !== undefined && dir !== c.model)
+        problems.push(`candidate ${c.name}: MODEL_SERVICE_MODEL_DIR is ${dir}, values say ${c.model}`);
+      if (c.version !== undefined && w.podLabels.version !== c.version)
+        problems.push(
+          `candidate ${c.name}: pods have version ${w.podLabels.version}, values say ${c.version}`,
+        );
+    }
+    for (const name of seen.keys()) {
+      if (!candidates.some((c) => c.name === name))
+        problems.push(`candidate ${name} is rendered but not in the values`);
+    }
   }
   for (const w of ms.other)
     problems.push(`${w.kind} ${w.name} has MODEL_SERVICE_ROLE that is neither PRIMARY nor SHADOW`);
@@ -617,8 +673,10 @@ export function checkModelServiceRoles(objects: K8sObject[], shadow: boolean): s
   }
   if (new Set(all.map((w) => w.podLabels.app)).size > 1)
     problems.push("primary and shadow pods differ in the app label");
-  if (all.length === 2 && all[0]?.podLabels.version === all[1]?.podLabels.version) {
-    problems.push("primary and shadow pods share the version label");
+  if (new Set(all.map((w) => w.podLabels.version)).size < all.length) {
+    problems.push(
+      `model-service pods share a version label (${all.map((w) => `${w.name}: ${w.podLabels.version}`).join(", ")})`,
+    );
   }
   return problems;
 }
@@ -644,20 +702,45 @@ function subsetSelector(objects: K8sObject[], namespace: string, d: Any): Record
   return { ...(svc.spec?.selector ?? {}), ...(subset?.labels ?? {}) };
 }
 
+/** `name=percent,…` (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS) as a map; malformed entries are reported. */
+export function parseMirrorPercents(value: string, problems: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const entry of value.split(",").filter((e) => e !== "")) {
+    const m = /^([^=\s]+)=(\d+(?:\.\d+)?)$/.exec(entry);
+    if (!m)
+      problems.push(
+        `METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS entry ${JSON.stringify(entry)} is not name=percent`,
+      );
+    else if (out.has(m[1] as string))
+      problems.push(`METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS names ${m[1]} twice`);
+    else out.set(m[1] as string, Number(m[2]));
+  }
+  return out;
+}
+
 /**
- * Mirroring as the values say. With Istio: a VirtualService routes to a subset that holds only the primary's pods
- * and mirrors `percent` % to a subset that holds only the shadow's pods; app-service does not mirror itself
- * (empty APP_SERVICE_SHADOW_ADDRESS). Without Istio: no Istio object at all; app-service mirrors `percent` % to a
- * Service that selects only the shadow's pods and calls a Service that selects only the primary's. Either way
- * metrics-service expects `percent` (METRICS_SERVICE_EXPECTED_MIRROR_PERCENT).
+ * Mirroring as the values say, per candidate. With Istio: the VirtualService routes only to a subset that holds only
+ * the primary's pods, and its `mirrors` list has one entry per mirrored candidate (share above 0), whose subset holds
+ * exactly that candidate's pods and whose percentage is the candidate's; no other mirror; app-service does not mirror
+ * itself (empty APP_SERVICE_SHADOW_ADDRESS). Without Istio: no Istio object at all; app-service calls a Service that
+ * selects only the primary's pods and mirrors the candidate's share to a Service that selects only the candidate's
+ * (one candidate at most). Either way metrics-service expects each candidate's share
+ * (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS) and `percent` for others (METRICS_SERVICE_EXPECTED_MIRROR_PERCENT).
+ * Without `candidates`, every rendered candidate is expected at `percent`.
  */
 export function checkMirroring(
   objects: K8sObject[],
   namespace: string,
-  { istio, percent }: { istio: boolean; percent: number },
+  { istio, percent, candidates }: { istio: boolean; percent: number; candidates?: CandidateExpectation[] },
 ): string[] {
   const problems: string[] = [];
   const ms = modelServices(objects);
+  const expected: { name: string; percent: number }[] = candidates
+    ? candidates.map((c) => ({ name: c.name, percent: c.percent ?? percent }))
+    : [...new Set(ms.shadow.map((w) => w.podLabels[CANDIDATE_LABEL] ?? w.name))].map((name) => ({
+        name,
+        percent,
+      }));
   const app = containerWithEnv(objects, "APP_SERVICE_MODEL_SERVICE_ADDRESS");
   const metrics = containerWithEnv(objects, "METRICS_SERVICE_EXPECTED_MIRROR_PERCENT");
   if (app.length !== 1) problems.push(`expected 1 app-service container, found ${app.length}`);
@@ -671,34 +754,62 @@ export function checkMirroring(
       problems.push(
         `${w.kind} ${w.name} METRICS_SERVICE_EXPECTED_MIRROR_PERCENT is ${v}, values say ${percent}`,
       );
+    const listed = envValue(objects, c, "METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS");
+    if (listed === undefined) {
+      problems.push(`${w.kind} ${w.name} has no METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS`);
+    } else {
+      const shares = parseMirrorPercents(listed, problems);
+      const want = new Map(expected.map((e) => [e.name, e.percent]));
+      for (const [name, share] of want) {
+        if (shares.get(name) !== share)
+          problems.push(
+            `METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS gives ${name} ${shares.get(name) ?? "nothing"}, values say ${share}`,
+          );
+      }
+      for (const name of shares.keys()) {
+        if (!want.has(name))
+          problems.push(`METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS names ${name}, no candidate`);
+      }
+    }
   }
   const appEnv = (name: string) => (app[0] ? envValue(objects, app[0].c, name) : undefined);
   const serviceOfAddress = (address: string | undefined) => {
     const host = /^([^:]+):\d+$/.exec(address ?? "")?.[1] ?? "";
     return byKind(objects, "Service").find((s) => s.metadata.name === serviceOfHost(host, namespace));
   };
+  const mirroredNames = expected.filter((e) => e.percent > 0);
   if (istio) {
     if (appEnv("APP_SERVICE_SHADOW_ADDRESS")) {
       problems.push(
         `with Istio app-service must not mirror, but APP_SERVICE_SHADOW_ADDRESS=${appEnv("APP_SERVICE_SHADOW_ADDRESS")}`,
       );
     }
-    const mirrored: Any[] = [];
+    const mirroredTo = new Map<string, number>();
     for (const vs of byKind(objects, "VirtualService")) {
       for (const route of vs.spec?.http ?? []) {
-        const mirrors: { d: Any; pct: number | undefined }[] = [
-          ...(route.mirror ? [{ d: route.mirror, pct: route.mirrorPercentage?.value }] : []),
-          ...(route.mirrors ?? []).map((m: Any) => ({ d: m.destination, pct: m.percentage?.value })),
-        ];
-        if (mirrors.length === 0) continue;
-        mirrored.push(route);
         const where = `VirtualService ${vs.metadata.name} route ${route.name ?? "?"}`;
-        for (const { d, pct } of mirrors) {
-          if (pct !== percent)
-            problems.push(`${where} mirrors ${pct ?? "100 (unset)"} %, values say ${percent}`);
-          if (!onlySelects(objects, subsetSelector(objects, namespace, d), ms.shadow)) {
-            problems.push(`${where} mirror ${d.host}/${d.subset} does not select exactly the shadow's pods`);
+        if (route.mirror)
+          problems.push(`${where} uses the single \`mirror\`; candidates are mirrored with \`mirrors\``);
+        const mirrors: Any[] = route.mirrors ?? [];
+        if (mirrors.length === 0) continue;
+        for (const m of mirrors) {
+          const d = m.destination;
+          const pct = m.percentage?.value;
+          const selector = subsetSelector(objects, namespace, d);
+          const target = expected.find((e) =>
+            onlySelects(objects, selector, candidateWorkloads(objects, e.name)),
+          );
+          if (!target) {
+            problems.push(
+              `${where} mirror ${d?.host}/${d?.subset} does not select exactly one candidate's pods`,
+            );
+            continue;
           }
+          mirroredTo.set(target.name, (mirroredTo.get(target.name) ?? 0) + 1);
+          if (pct !== target.percent)
+            problems.push(
+              `${where} mirrors ${pct ?? "100 (unset)"} % to ${target.name}, values say ${target.percent}`,
+            );
         }
         for (const r of route.route ?? []) {
           if (!onlySelects(objects, subsetSelector(objects, namespace, r.destination), ms.primary)) {
@@ -709,8 +820,12 @@ export function checkMirroring(
         }
       }
     }
-    if (ms.shadow.length > 0 && mirrored.length === 0)
-      problems.push("no VirtualService route mirrors to the shadow");
+    for (const e of expected) {
+      const n = mirroredTo.get(e.name) ?? 0;
+      const want = e.percent > 0 ? 1 : 0;
+      if (n !== want)
+        problems.push(`candidate ${e.name} (${e.percent} %) is mirrored by ${n} entries, expected ${want}`);
+    }
   } else {
     for (const o of objects.filter((o) => /\.istio\.io\//.test(o.apiVersion))) {
       problems.push(`with Istio off the chart renders ${o.kind} ${o.metadata.name}`);
@@ -721,15 +836,22 @@ export function checkMirroring(
         `APP_SERVICE_MODEL_SERVICE_ADDRESS=${appEnv("APP_SERVICE_MODEL_SERVICE_ADDRESS")} does not name a primary-only Service`,
       );
     }
-    if (ms.shadow.length > 0) {
+    if (expected.length > 1)
+      problems.push(`with Istio off app-service mirrors one candidate, values list ${expected.length}`);
+    const only = expected[0];
+    if (only && mirroredNames.length > 0) {
       const shadowSvc = serviceOfAddress(appEnv("APP_SERVICE_SHADOW_ADDRESS"));
-      if (!shadowSvc || !onlySelects(objects, shadowSvc.spec?.selector, ms.shadow)) {
+      if (
+        !shadowSvc ||
+        !onlySelects(objects, shadowSvc.spec?.selector, candidateWorkloads(objects, only.name))
+      ) {
         problems.push(
-          `APP_SERVICE_SHADOW_ADDRESS=${appEnv("APP_SERVICE_SHADOW_ADDRESS")} does not name a shadow-only Service`,
+          `APP_SERVICE_SHADOW_ADDRESS=${appEnv("APP_SERVICE_SHADOW_ADDRESS")} does not name a shadow-only Service of candidate ${only.name}`,
         );
       }
       const pct = Number(appEnv("APP_SERVICE_MIRROR_PERCENT"));
-      if (pct !== percent) problems.push(`APP_SERVICE_MIRROR_PERCENT is ${pct}, values say ${percent}`);
+      if (pct !== only.percent)
+        problems.push(`APP_SERVICE_MIRROR_PERCENT is ${pct}, values say ${only.percent}`);
     }
   }
   return problems;
@@ -911,7 +1033,6 @@ export function checkZeroTrust(
   const metrics = find("METRICS_SERVICE_DATA_DIR");
   const test = workloads(objects).find((w) => w.kind === "Pod" && isHelmHook(w.obj));
   const primary = ms.primary[0];
-  const shadow = ms.shadow[0];
   if (!app || !metrics || !primary) return ["app-service, metrics-service or the primary is not rendered"];
   const principal = (w: Workload | string): string =>
     typeof w === "string"
@@ -937,13 +1058,17 @@ export function checkZeroTrust(
     ["intruder", metrics, `${METRICS}GetShadowReport`, "DENY"],
     ["intruder", app, `${PREDICT}Predict`, "DENY"],
   ];
-  if (shadow) {
+  for (const shadow of ms.shadow) {
     cases.push(
       [app, shadow, `${PREDICT}Predict`, "ALLOW"],
       [shadow, metrics, `${METRICS}ReportPredictions`, "ALLOW"],
       [shadow, primary, `${PREDICT}Predict`, "DENY"],
+      [shadow, metrics, `${METRICS}GetShadowReport`, "DENY"],
       ["intruder", shadow, `${PREDICT}Predict`, "DENY"],
     );
+    // One candidate never calls another.
+    for (const other of ms.shadow.filter((o) => o !== shadow))
+      cases.push([shadow, other, `${PREDICT}Predict`, "DENY"]);
   }
   if (test) {
     cases.push([test, app, `${PREDICT}Predict`, "ALLOW"], [test, primary, `${PREDICT}Predict`, "DENY"]);

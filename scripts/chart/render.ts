@@ -192,21 +192,56 @@ export function externalPrincipals(values: ValueArgs = {}): string[] {
   return [...(v.istio?.gateway?.principals ?? []), ...(v.istio?.prometheusPrincipals ?? [])];
 }
 
+/** A candidate as the values define it, with the chart's defaults filled in. */
+export interface ExpectedCandidate {
+  name: string;
+  model: string;
+  version: string;
+  replicas: number;
+  percent: number;
+}
+
+/**
+ * The candidates the chart renders for these values, worked out the way `shadowmesh.candidates` does: the
+ * `candidates` list with `replicas` defaulting to 1 and `mirrorPercent` to `mirrorPercentage`; the former single-shadow
+ * keys (`modelService.shadow.enabled: false` → none; `version`, `modelDir`, `replicaCount` → the first candidate's).
+ */
+export function expectedCandidates(values: ValueArgs = {}): ExpectedCandidate[] {
+  const v = effectiveValues(values);
+  const shared = v.modelService?.shadow ?? {};
+  if (shared.enabled === false) return [];
+  // biome-ignore lint/suspicious/noExplicitAny: free-form values
+  return ((v.candidates ?? []) as any[]).map((c, i) => {
+    const legacy = i === 0 ? shared : {};
+    const model = String(legacy.modelDir ?? c.model);
+    return {
+      name: legacy.modelDir ? (model.split("/").pop() ?? model) : String(c.name),
+      model,
+      version: String(legacy.version ?? c.version),
+      replicas: Number(legacy.replicaCount ?? c.replicas ?? 1),
+      percent: Number(c.mirrorPercent ?? v.mirrorPercentage),
+    };
+  });
+}
+
 /** What the rendered chart must show for a value set, read from the values. */
 export function expectations(values: ValueArgs = {}): {
   istio: boolean;
   shadow: boolean;
+  /** METRICS_SERVICE_EXPECTED_MIRROR_PERCENT: the one candidate's share, else 0. */
   percent: number;
+  candidates: ExpectedCandidate[];
   externalPrincipals: string[];
   externalSecrets: string[];
   idempotent: string[];
 } {
   const v = effectiveValues(values);
-  const shadow = v.modelService?.shadow?.enabled !== false;
+  const candidates = expectedCandidates(values);
   return {
     istio: v.istio?.enabled !== false,
-    shadow,
-    percent: shadow ? Number(v.mirrorPercentage) : 0,
+    shadow: candidates.length > 0,
+    percent: candidates.length === 1 ? (candidates[0] as ExpectedCandidate).percent : 0,
+    candidates,
     externalPrincipals: externalPrincipals(values),
     externalSecrets: v.feedback?.existingSecret ? [String(v.feedback.existingSecret)] : [],
     idempotent: idempotentMethods(protoSources()),

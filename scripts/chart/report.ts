@@ -3,6 +3,7 @@
 //   npx tsx scripts/chart/report.ts                         # defaults
 //   npx tsx scripts/chart/report.ts istio-off.yaml          # a file from scripts/chart/values/ (or a path)
 //   npx tsx scripts/chart/report.ts --set mirrorPercentage=10
+//   npx tsx scripts/chart/report.ts two-candidates.yaml     # two candidates
 import { checkMirroring, checkModelServiceRoles, genericChecks } from "./checks.js";
 import { ensureHelm } from "./helm.js";
 import { validateAll } from "./k8s-validate.js";
@@ -33,8 +34,8 @@ const show = (title: string, problems: string[]) => {
 const want = expectations(values);
 show("models (schema + unknown fields)", await validateAll(objects));
 for (const [name, problems] of Object.entries(genericChecks(objects, NAMESPACE, want))) show(name, problems);
-show("modelServiceRoles", checkModelServiceRoles(objects, want.shadow));
+show("modelServiceRoles", checkModelServiceRoles(objects, want.candidates));
 show(
-  `mirroring (${want.istio ? "Istio" : "no Istio"}, ${want.percent} %)`,
+  `mirroring (${want.istio ? "Istio" : "no Istio"}, ${want.candidates.map((c) => `${c.name} ${c.percent} %`).join(", ") || "no candidate"})`,
   checkMirroring(objects, NAMESPACE, want),
 );

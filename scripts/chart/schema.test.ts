@@ -12,6 +12,7 @@ beforeAll(async () => {
 });
 
 const SCHEMA_ERROR = "values don't meet the specifications of the schema(s)";
+const SPAM_LITE = { name: "spam-lite", model: "/app/models/spam-lite", version: "lite-1" };
 
 const REFUSED: { name: string; values: ValueArgs; reason: string | RegExp; bySchema?: boolean }[] = [
   {
@@ -100,9 +101,107 @@ const REFUSED: { name: string; values: ValueArgs; reason: string | RegExp; bySch
     reason: "appService.env",
   },
   {
-    name: "primary and shadow with the same version label",
+    name: "primary and shadow with the same version label (the former shadow.version)",
     values: { set: { "modelService.shadow.version": "v1" } },
-    reason: "must differ",
+    reason: "every version must differ",
+    bySchema: false,
+  },
+  {
+    name: "a candidate without a name",
+    values: { setJson: { candidates: [{ model: "/app/models/spam-v2", version: "v2" }] } },
+    reason: "candidates.0: name is required",
+  },
+  {
+    name: "a candidate without a model",
+    values: { setJson: { candidates: [{ name: "spam-v2", version: "v2" }] } },
+    reason: "candidates.0: model is required",
+  },
+  {
+    name: "a candidate without a version",
+    values: { setJson: { candidates: [{ name: "spam-v2", model: "/app/models/spam-v2" }] } },
+    reason: "candidates.0: version is required",
+  },
+  {
+    name: "a candidate named primary (the primary's subset and resources)",
+    values: { setJson: { candidates: [{ name: "primary", model: "/app/models/spam-v2", version: "v2" }] } },
+    reason: "candidates.0.name: Must not validate the schema (not)",
+  },
+  {
+    name: "a candidate name that is no DNS label",
+    values: { setJson: { candidates: [{ name: "Spam_V2", model: "/app/models/spam-v2", version: "v2" }] } },
+    reason: "candidates.0.name: Does not match pattern",
+  },
+  {
+    name: "a candidate mirrored 101 %",
+    values: { setJson: { candidates: [{ ...SPAM_LITE, mirrorPercent: 101 }] } },
+    reason: "candidates.0.mirrorPercent: Must be less than or equal to 100",
+  },
+  {
+    name: "a candidate mirrored -1 %",
+    values: { setJson: { candidates: [{ ...SPAM_LITE, mirrorPercent: -1 }] } },
+    reason: "candidates.0.mirrorPercent: Must be greater than or equal to 0",
+  },
+  {
+    name: "a candidate mirrored '150' % (a string)",
+    values: { setJson: { candidates: [{ ...SPAM_LITE, mirrorPercent: "150" }] } },
+    reason: "candidates.0.mirrorPercent: Does not match pattern",
+  },
+  {
+    name: "a candidate with 0 replicas",
+    values: { setJson: { candidates: [{ ...SPAM_LITE, replicas: 0 }] } },
+    reason: "candidates.0.replicas: Must be greater than or equal to 1",
+  },
+  {
+    name: "a candidate with a misspelled key",
+    values: { setJson: { candidates: [{ ...SPAM_LITE, mirrorPercentage: 10 }] } },
+    reason: "candidates.0: Additional property mirrorPercentage is not allowed",
+  },
+  {
+    name: "two candidates with the same name",
+    values: {
+      setJson: { candidates: [SPAM_LITE, { ...SPAM_LITE, model: "/app/models/spam-v2", version: "v2" }] },
+    },
+    reason: 'candidates: the name "spam-lite" is listed twice',
+    bySchema: false,
+  },
+  {
+    name: "the same candidate listed twice",
+    values: { setJson: { candidates: [SPAM_LITE, SPAM_LITE] } },
+    reason: "candidates: array items[0,1] must be unique",
+  },
+  {
+    name: "two candidates with the same version",
+    values: {
+      setJson: { candidates: [SPAM_LITE, { ...SPAM_LITE, name: "spam-v2", model: "/app/models/spam-v2" }] },
+    },
+    reason: 'candidates: spam-v2 has version "lite-1", like candidate spam-lite',
+    bySchema: false,
+  },
+  {
+    name: "a candidate with the primary's version",
+    values: { setJson: { candidates: [{ ...SPAM_LITE, version: "v1" }] } },
+    reason: 'candidates: spam-lite has version "v1", like the primary',
+    bySchema: false,
+  },
+  {
+    name: "a candidate whose resource names exceed 63 characters",
+    values: {
+      set: { fullnameOverride: "a".repeat(40) },
+      setJson: { candidates: [{ ...SPAM_LITE, name: "a-rather-long-candidate-name" }] },
+    },
+    reason: "longer than 63 characters",
+    bySchema: false,
+  },
+  {
+    name: "two candidates without Istio (app-service mirrors to one)",
+    values: { files: ["two-candidates.yaml", "istio-off.yaml"] },
+    reason: "2 candidates with istio.enabled=false",
+    bySchema: false,
+  },
+  {
+    name: "a rollout gate on a candidate that is not listed",
+    values: { set: { "rolloutAnalysis.argo.enabled": true, "rolloutAnalysis.candidate": "spam-v9" } },
+    reason: 'rolloutAnalysis.candidate "spam-v9" is not one of the candidates (spam-v2)',
     bySchema: false,
   },
   {
@@ -140,6 +239,19 @@ describe("bad values", () => {
 describe("good edge values", () => {
   const GOOD: { name: string; values: ValueArgs }[] = [
     { name: "mirror 0 %", values: { set: { mirrorPercentage: 0 } } },
+    { name: "no candidates", values: { setJson: { candidates: [] } } },
+    { name: "a candidate at 0 %", values: { setJson: { candidates: [{ ...SPAM_LITE, mirrorPercent: 0 }] } } },
+    {
+      name: "a candidate at '12.5' % (a string)",
+      values: { setJson: { candidates: [{ ...SPAM_LITE, mirrorPercent: "12.5" }] } },
+    },
+    {
+      name: "a rollout gate on the second candidate",
+      values: {
+        files: ["two-candidates.yaml"],
+        set: { "rolloutAnalysis.flagger.enabled": true, "rolloutAnalysis.candidate": "spam-lite" },
+      },
+    },
     { name: "mirror 100 %", values: { set: { mirrorPercentage: 100 } } },
     // --set would pass "0.5" as a string (helm 3 parses only integers): decimals need --set-json or a values file.
     { name: "mirror 0.5 % (--set-json)", values: { setJson: { mirrorPercentage: 0.5 } } },

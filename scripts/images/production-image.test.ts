@@ -152,8 +152,8 @@ describe("the production layout of each image", () => {
     expect(packagesOf("app-service")).not.toContain("better-sqlite3");
 
     const models = path.join(image("model-service").root, "app", "models");
-    expect(fs.readdirSync(models).sort()).toEqual(["spam-v1", "spam-v2"]);
-    for (const version of ["spam-v1", "spam-v2"]) {
+    expect(fs.readdirSync(models).sort()).toEqual(["spam-lite", "spam-v1", "spam-v2"]);
+    for (const version of ["spam-lite", "spam-v1", "spam-v2"]) {
       for (const name of ["model.onnx", "model.json"]) {
         const shipped = fs.readFileSync(path.join(models, version, name));
         expect(shipped.equals(fs.readFileSync(path.join(ROOT, "models", version, name))), name).toBe(true);

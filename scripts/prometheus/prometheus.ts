@@ -1,18 +1,20 @@
-// A real Prometheus (Debian's `prometheus` package) for tests: a temporary data directory, a free port on
+// A real Prometheus (Debian's `prometheus` package) for tests (vitest only: it polls with vi.waitUntil): a temporary data directory, a free port on
 // 127.0.0.1, a generated configuration, and small helpers for its HTTP API.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { vi } from "vitest";
 import { stringify } from "yaml";
 
 export const PROMETHEUS = process.env.SHADOWMESH_PROMETHEUS_BIN ?? "/usr/bin/prometheus";
-export const PROMTOOL = process.env.SHADOWMESH_PROMTOOL_BIN ?? "/usr/bin/promtool";
 
 export interface ScrapeJob {
   job: string;
   targets: string[];
   labels?: Record<string, string>;
+  /** Prometheus `metric_relabel_configs` of the job, as written in prometheus.yml. */
+  metricRelabel?: Record<string, unknown>[];
 }
 
 export interface PrometheusOptions {
@@ -59,6 +61,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     scrape_configs: options.jobs.map((j) => ({
       job_name: j.job,
       static_configs: [{ targets: j.targets, labels: j.labels ?? {} }],
+      ...(j.metricRelabel ? { metric_relabel_configs: j.metricRelabel } : {}),
     })),
   };
   const configFile = path.join(dir, "prometheus.yml");
@@ -100,21 +103,25 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     rmSync(dir, { recursive: true, force: true });
   };
 
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}):\n${output}`);
-    try {
-      const r = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) });
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
+  // Ready within 20 s, or stopped and reported with its log; an exit fails at once (vi.waitUntil rethrows).
+  await vi
+    .waitUntil(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}):\n${output}`);
+        try {
+          return (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok;
+        } catch {
+          return false; // not listening yet
+        }
+      },
+      { timeout: 20_000, interval: 100 },
+    )
+    .catch(async (error: Error) => {
       await stop();
-      throw new Error(`prometheus was not ready within 20 s:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+      throw error.message.startsWith("prometheus exited")
+        ? error
+        : new Error(`prometheus was not ready within 20 s (${error.message}):\n${output}`);
+    });
 
   return {
     url,

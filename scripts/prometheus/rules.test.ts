@@ -1,12 +1,14 @@
 // The alert rules and the dashboard, offline: `promtool check rules`, the promtool unit tests (every alert has a case
 // where it fires and one where it stays quiet), the conventions every alert follows (for, severity, summary,
 // description, a runbook section that exists), and the dashboard's shape (title, variables, datasource, topics).
-import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { PROMTOOL } from "./prometheus.js";
+import { freePort } from "../lib/mesh.js";
+import { startPrometheus } from "./prometheus.js";
+import { checkMetrics, checkRules, testRules } from "./promtool.js";
 import {
   alertRules,
   dashboardPanels,
@@ -22,12 +24,6 @@ const testFiles = readdirSync(RULE_TESTS_DIR)
   .filter((f) => f.endsWith(".test.yaml"))
   .map((f) => path.join(RULE_TESTS_DIR, f));
 
-function promtool(args: string[], cwd: string) {
-  const r = spawnSync(PROMTOOL, args, { cwd, encoding: "utf8", timeout: 60_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, output: `${r.stdout}${r.stderr}` };
-}
-
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
 const anchor = (heading: string) =>
   heading
@@ -37,26 +33,24 @@ const anchor = (heading: string) =>
     .replace(/ /g, "-");
 
 describe("the alert rules file", () => {
-  it("passes promtool check rules", () => {
-    const r = promtool(["check", "rules", RULES_FILE], path.dirname(RULES_FILE));
+  it("passes promtool check rules", async () => {
+    const r = await checkRules(RULES_FILE, path.dirname(RULES_FILE));
     expect(r.output).toContain("SUCCESS");
     expect(r.code, r.output).toBe(0);
   });
 
-  it("passes its promtool unit tests", () => {
+  it("passes its promtool unit tests", async () => {
     expect(testFiles.length).toBeGreaterThan(0);
-    const r = promtool(["test", "rules", ...testFiles], RULE_TESTS_DIR);
+    const r = await testRules(testFiles, RULE_TESTS_DIR);
     expect(r.code, r.output).toBe(0);
   });
 
   it("fails promtool test rules when an alert's threshold is changed (the tests can fail)", async () => {
-    const { mkdtempSync, writeFileSync, rmSync, mkdirSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
     const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-rules-"));
     try {
       const broken = readFileSync(RULES_FILE, "utf8").replace(
-        'max by (namespace) (shadowmesh_verdict{decision="ROLLBACK"}) == 1',
-        'max by (namespace) (shadowmesh_verdict{decision="ROLLBACK"}) == 2',
+        'max by (namespace, candidate) (shadowmesh_verdict{decision="ROLLBACK"}) == 1',
+        'max by (namespace, candidate) (shadowmesh_verdict{decision="ROLLBACK"}) == 2',
       );
       expect(broken).not.toBe(readFileSync(RULES_FILE, "utf8"));
       mkdirSync(path.join(dir, "rules"));
@@ -69,7 +63,7 @@ describe("the alert rules file", () => {
         writeFileSync(copy, JSON.stringify(doc));
         return copy;
       });
-      const r = promtool(["test", "rules", ...tests], path.join(dir, "tests"));
+      const r = await testRules(tests, path.join(dir, "tests"));
       expect(r.code).not.toBe(0);
       expect(r.output).toContain("ShadowmeshVerdictRollback");
     } finally {
@@ -124,6 +118,22 @@ describe("the alert rules file", () => {
     );
   });
 
+  it("names the candidate in every alert about one candidate, and in no other", () => {
+    const perCandidate = [
+      "ShadowmeshShadowErrorRatioAbovePrimary",
+      "ShadowmeshShadowLatencyRegression",
+      "ShadowmeshShadowAgreementLow",
+      "ShadowmeshVerdictRollback",
+      "ShadowmeshShadowCoverageLow",
+      "ShadowmeshShadowSilent",
+    ];
+    for (const rule of alertRules()) {
+      const about = perCandidate.includes(rule.alert);
+      expect(/by \(namespace, candidate\b/.test(rule.expr), rule.alert).toBe(about);
+      expect(rule.annotations?.summary?.includes("{{ $labels.candidate }}"), rule.alert).toBe(about);
+    }
+  });
+
   it("writes thresholds as comparisons with numbers, so that taking them out is mechanical", () => {
     for (const rule of alertRules()) {
       const probe = withoutThresholds(rule.expr);
@@ -142,12 +152,13 @@ describe("the Grafana dashboard", () => {
   const panels = dashboardPanels(dashboard);
   const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join("\n");
 
-  it('is "Shadowmesh: primary vs shadow" with datasource, namespace and window variables', () => {
+  it('is "Shadowmesh: primary vs shadow" with datasource, namespace, candidate and window variables', () => {
     expect(dashboard.title).toBe("Shadowmesh: primary vs shadow");
     expect(dashboard.uid).toMatch(/^[\w-]{1,40}$/);
     expect(dashboard.templating.list.map((v) => `${v.name}:${v.type}`)).toEqual([
       "datasource:datasource",
       "namespace:query",
+      "candidate:query",
       "window:custom",
     ]);
   });
@@ -164,11 +175,32 @@ describe("the Grafana dashboard", () => {
     }
   });
 
+  it("filters every comparison gauge by the candidate variable, which lists metrics-service's candidates", () => {
+    const variable = dashboard.templating.list.find((v) => v.name === "candidate");
+    expect(JSON.stringify(variable?.query)).toContain(
+      'label_values(shadowmesh_verdict{namespace=\\"$namespace\\"}, candidate)',
+    );
+    const unfiltered: string[] = [];
+    let filtered = 0;
+    for (const p of panels) {
+      for (const t of p.targets ?? []) {
+        for (const m of t.expr.matchAll(/(shadowmesh_(?:shadow_[a-z_]+|verdict))\{([^}]*)\}/g)) {
+          // The window and the report's own duration are metrics-service's, not a candidate's.
+          if (/_window_seconds$|_report_duration_seconds$/.test(m[1] as string)) continue;
+          if (/candidate=~?"\$candidate/.test(m[2] as string)) filtered++;
+          else unfiltered.push(`${p.title} ${t.refId}: ${m[0]}`);
+        }
+      }
+    }
+    expect(unfiltered).toEqual([]);
+    expect(filtered).toBeGreaterThan(20);
+  });
+
   it("has unique panel ids and titles, and every query substitutes cleanly", () => {
     expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length);
     expect(new Set(panels.map((p) => p.title)).size).toBe(panels.length);
     expect(() =>
-      dashboardQueries(dashboard, { namespace: "n", window: "5m", datasource: "d" }),
+      dashboardQueries(dashboard, { namespace: "n", candidate: "c", window: "5m", datasource: "d" }),
     ).not.toThrow();
     expect(() => dashboardQueries(dashboard, { namespace: "n" })).toThrow(/unknown dashboard variable/);
   });
@@ -196,5 +228,58 @@ describe("the Grafana dashboard", () => {
     for (const q of ["0.5", "0.95", "0.99"])
       expect(exprs).toContain(`histogram_quantile(${q}, sum by (le, role, version)`);
     expect(exprs).toMatch(/sum by \(role, version, grpc_code\)/);
+  });
+});
+
+describe("the promtool helper", () => {
+  it("passes a clean exposition text and reports what promtool finds in a bad one", async () => {
+    const clean = await checkMetrics("# HELP x_total Things.\n# TYPE x_total counter\nx_total 1\n");
+    expect(clean).toEqual({ code: 0, output: "" });
+    // A counter without the _total suffix: promtool's lint says so (exit 3 on lint problems).
+    const lint = await checkMetrics("# HELP x Things.\n# TYPE x counter\nx 1\n");
+    expect(lint.code).not.toBe(0);
+    expect(lint.output).toContain('counter metrics should have "_total" suffix');
+    const garbage = await checkMetrics("x{ 1\n");
+    expect(garbage.code).not.toBe(0);
+    expect(garbage.output).not.toBe("");
+  });
+
+  it("fails check rules on a rules file with a bad expression", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-promtool-"));
+    try {
+      const file = path.join(dir, "bad.rules.yaml");
+      writeFileSync(
+        file,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum by (x (y)\n",
+      );
+      const r = await checkRules(file, dir);
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain("bad.rules.yaml");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the Prometheus helper", () => {
+  it("fails at once, with Prometheus' own words, when Prometheus cannot start", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "shadowmesh-prom-bad-"));
+    try {
+      const rules = path.join(dir, "bad.rules.yaml");
+      writeFileSync(
+        rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum by (x (y)\n",
+      );
+      const error = await startPrometheus({ port: await freePort(), jobs: [], ruleFiles: [rules] }).catch(
+        (e: Error) => e,
+      );
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(/prometheus exited \(\d+\)/);
+      expect((error as Error).message).toContain("bad.rules.yaml");
+      // The exit path, not the 20 s readiness timeout ("not ready within").
+      expect((error as Error).message).not.toContain("not ready within");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

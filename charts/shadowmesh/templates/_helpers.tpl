@@ -8,7 +8,8 @@ The chart name: `app.kubernetes.io/name` and the base of resource names.
 {{/*
 The prefix of every resource name. The release name alone when it already contains the chart name
 (`helm install shadowmesh charts/shadowmesh` gives `shadowmesh-model-service`, not `shadowmesh-shadowmesh-…`).
-Truncated to 40 characters so that the longest suffix (`-model-service-primary`, 22) still fits in 63.
+Truncated to 40 characters so that the suffix `-model-service-primary` (22) still fits in 63; a candidate's resources
+are `<fullname>-model-service-<candidate>` and the render fails when one is longer than 63.
 */}}
 {{- define "shadowmesh.fullname" -}}
 {{- if .Values.fullnameOverride }}
@@ -47,7 +48,7 @@ app.kubernetes.io/part-of: shadowmesh
 {{- end }}
 
 {{/*
-Selector labels: name and instance, plus the component and (for model-service) the role when given. Selectors
+Selector labels: name and instance, plus the component and (for model-service) the role and the candidate when given. Selectors
 never include `version`: a Deployment's selector is immutable, and promoting a model changes its version.
 */}}
 {{- define "shadowmesh.selectorLabels" -}}
@@ -58,6 +59,9 @@ app.kubernetes.io/component: {{ . }}
 {{- end }}
 {{- with .role }}
 shadowmesh.io/role: {{ . }}
+{{- end }}
+{{- with .candidate }}
+shadowmesh.io/candidate: {{ . }}
 {{- end }}
 {{- end }}
 
@@ -114,14 +118,81 @@ The `version` label of app-service and metrics-service pods: their image tag.
 {{- end }}
 
 {{/*
-The model-service roles that are rendered, in order: primary, then shadow when enabled.
+The candidates, normalised: a JSON list (read it with `include "shadowmesh.candidates" . | fromJsonArray`) of
+{name, model, version, replicas, mirrorPercent, resources, podAnnotations, nodeSelector, tolerations, affinity,
+topologySpreadConstraints, priorityClassName, serviceAccountAnnotations}, every optional field filled from
+`mirrorPercentage` and `modelService.shadow`. The former single-shadow keys still work: `modelService.shadow.enabled:
+false` means no candidate; `modelService.shadow.version`, `.modelDir` (the name becomes the directory's base name) and
+`.replicaCount` override the first candidate's. What the schema cannot refuse (duplicate names or versions, …) is
+refused by `shadowmesh.checkCandidates`.
 */}}
-{{- define "shadowmesh.modelService.roles" -}}
-{{- $roles := list "primary" }}
-{{- if .Values.modelService.shadow.enabled }}
-{{- $roles = append $roles "shadow" }}
+{{- define "shadowmesh.candidates" -}}
+{{- $v := .Values }}
+{{- $shared := $v.modelService.shadow }}
+{{- $list := list }}
+{{- if not (eq (toString $shared.enabled) "false") }}
+{{- range $i, $c := $v.candidates }}
+{{- $c = deepCopy $c }}
+{{- if eq $i 0 }}
+{{- with $shared.modelDir }}{{- $_ := set $c "model" . }}{{- $_ := set $c "name" (base .) }}{{- end }}
+{{- with $shared.version }}{{- $_ := set $c "version" . }}{{- end }}
+{{- with $shared.replicaCount }}{{- $_ := set $c "replicas" . }}{{- end }}
 {{- end }}
-{{- join "," $roles }}
+{{- $out := dict "name" (toString $c.name) "model" $c.model "version" (toString $c.version) }}
+{{- $_ := set $out "replicas" (default 1 $c.replicas) }}
+{{- $_ := set $out "mirrorPercent" (ternary $v.mirrorPercentage $c.mirrorPercent (kindIs "invalid" $c.mirrorPercent)) }}
+{{- range $key := list "resources" "podAnnotations" "nodeSelector" "tolerations" "affinity" "topologySpreadConstraints" "priorityClassName" "serviceAccountAnnotations" }}
+{{- $_ := set $out $key (ternary (index $shared $key) (index $c $key) (not (hasKey $c $key))) }}
+{{- end }}
+{{- $list = append $list $out }}
+{{- end }}
+{{- end }}
+{{- $list | toJson }}
+{{- end }}
+
+{{/*
+The model-service workloads, in order: the primary, then one per candidate. A JSON list (`fromJsonArray`) of
+{name (Deployment, ServiceAccount and role-only Service), role (`primary` | `shadow`), candidate (empty for the
+primary), version, modelDir, replicaCount, autoscaling, values (the pod settings: resources, scheduling,
+annotations)}.
+*/}}
+{{- define "shadowmesh.modelService.workloads" -}}
+{{- $ms := include "shadowmesh.modelService.name" . }}
+{{- $p := .Values.modelService.primary }}
+{{- $list := list (dict "name" (printf "%s-primary" $ms) "role" "primary" "candidate" "" "version" (toString $p.version) "modelDir" $p.modelDir "replicaCount" $p.replicaCount "autoscaling" $p.autoscaling "values" $p) }}
+{{- range include "shadowmesh.candidates" . | fromJsonArray }}
+{{- $list = append $list (dict "name" (printf "%s-%s" $ms .name) "role" "shadow" "candidate" .name "version" .version "modelDir" .model "replicaCount" .replicas "autoscaling" (dict "enabled" false) "values" .) }}
+{{- end }}
+{{- $list | toJson }}
+{{- end }}
+
+{{/*
+Fails the render, saying why, when the candidates cannot be told apart or do not fit: a name listed twice, a version
+used twice or equal to the primary's (the subsets select by version), a resource name over 63 characters, or several
+candidates without Istio (app-service mirrors to one address). Called once, by model-service.yaml.
+*/}}
+{{- define "shadowmesh.checkCandidates" -}}
+{{- $ms := include "shadowmesh.modelService.name" . }}
+{{- $names := dict }}
+{{- $versions := dict (toString .Values.modelService.primary.version) "the primary" }}
+{{- $candidates := include "shadowmesh.candidates" . | fromJsonArray }}
+{{- range $candidates }}
+{{- if hasKey $names .name }}
+{{- fail (printf "candidates: the name %q is listed twice; each candidate needs its own name (its model's name)" .name) }}
+{{- end }}
+{{- $_ := set $names .name true }}
+{{- if hasKey $versions .version }}
+{{- fail (printf "candidates: %s has version %q, like %s; the DestinationRule subsets select pods by version, so every version must differ" .name .version (get $versions .version)) }}
+{{- end }}
+{{- $_ := set $versions .version (printf "candidate %s" .name) }}
+{{- $resource := printf "%s-%s" $ms .name }}
+{{- if gt (len $resource) 63 }}
+{{- fail (printf "candidates: %s makes the resource name %q, longer than 63 characters; shorten the candidate's name, the release name or fullnameOverride" .name $resource) }}
+{{- end }}
+{{- end }}
+{{- if and (not .Values.istio.enabled) (gt (len $candidates) 1) }}
+{{- fail (printf "candidates: %d candidates with istio.enabled=false, but app-service mirrors to one candidate only (APP_SERVICE_SHADOW_ADDRESS); enable Istio or list one candidate" (len $candidates)) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -133,10 +204,23 @@ Call with (dict "ctx" $ "sa" "name").
 {{- end }}
 
 {{/*
-The mirror share the comparison should expect: 0 without a shadow.
+The mirror share metrics-service expects of a candidate it has no entry for (METRICS_SERVICE_EXPECTED_MIRROR_PERCENT):
+the one candidate's share, else 0 (with several, each has its own entry in METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS).
 */}}
 {{- define "shadowmesh.expectedMirrorPercent" -}}
-{{- if .Values.modelService.shadow.enabled }}{{ .Values.mirrorPercentage }}{{ else }}0{{ end }}
+{{- $candidates := include "shadowmesh.candidates" . | fromJsonArray }}
+{{- if eq (len $candidates) 1 }}{{ (first $candidates).mirrorPercent }}{{ else }}0{{ end }}
+{{- end }}
+
+{{/*
+Every candidate's expected mirror share, `name=percent,…` (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS).
+*/}}
+{{- define "shadowmesh.expectedMirrorPercents" -}}
+{{- $entries := list }}
+{{- range include "shadowmesh.candidates" . | fromJsonArray }}
+{{- $entries = append $entries (printf "%s=%v" .name .mirrorPercent) }}
+{{- end }}
+{{- join "," $entries }}
 {{- end }}
 
 {{/*

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Code } from "@connectrpc/connect";
 import { CheckOutcome, type ShadowReport } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildReport, normalisedStartMs, type ReportOptions } from "./report.js";
+import { buildReport, candidatesOfRows, normalisedStartMs, type ReportOptions } from "./report.js";
 import { ShadowStore } from "./store.js";
 import { type RecordSpec, stored } from "./testing/records.js";
 
@@ -36,7 +37,7 @@ interface Event {
 }
 
 /** Random traffic: a list of ingest and feedback events, in a random order. */
-function traffic(seed: number, requests: number): Event[] {
+function traffic(seed: number, requests: number, candidates: readonly string[] = ["spam"]): Event[] {
   const random = rng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const usedTimes = new Set<number>();
@@ -74,7 +75,11 @@ function traffic(seed: number, requests: number): Event[] {
         },
       });
     }
-    if (hasShadow) {
+    candidates.forEach((candidate, c) => {
+      // Each candidate has its own share of the traffic: the first ~85 %, the others less.
+      if (!(c === 0 ? hasShadow : random() < 0.6 / c)) {
+        return;
+      }
       const gap = pick([0, 5, 1000, JOIN, JOIN + 1, -JOIN, -2000, 5 * JOIN]);
       const shadowCode =
         primaryCode === 3 && random() < 0.7 ? 3 : pick([0, 0, 0, 0, 0, 0, 14, 4, 13, primaryCode]);
@@ -89,6 +94,7 @@ function traffic(seed: number, requests: number): Event[] {
           latencyMs: Math.round(random() * 800) / 10,
           timeMs: timeMs + gap,
           model: pick(["v2", "v2.1"]),
+          candidate,
           sha256: random() < 0.05 ? `other-${requestId}` : random() < 0.03 ? "" : sha,
         },
       });
@@ -104,10 +110,11 @@ function traffic(seed: number, requests: number): Event[] {
             timeMs: timeMs + pick([0, 3, 2500]),
             sha256: sha,
             source: "mirror",
+            candidate,
           },
         });
       }
-    }
+    });
     for (let f = 0; f < (random() < 0.4 ? 1 + Math.floor(random() * 3) : 0); f++) {
       events.push({
         kind: "feedback",
@@ -170,6 +177,7 @@ function optionsFor(nowMs: number, windowMs: number): ReportOptions {
     maxDisagreements: 15,
     includeText: false,
     expectedMirrorRatio: 0.9,
+    expectedMirrorRatios: new Map([["spam-lite", 0.5]]),
     thresholds,
   };
 }
@@ -210,16 +218,41 @@ function exactPart(report: ShadowReport) {
 }
 
 function expectEquivalent(store: ShadowStore, options: ReportOptions): void {
-  const fromAggregates = store.aggregateReport(options);
   // Every row, not only those from queryStartMs: a record whose partner is too far away is unmatched at once
   // (README), even when that partner is older than the window's start minus the join window.
-  const reference = buildReport(store.reportRows(Number.MIN_SAFE_INTEGER), options, (id, i) =>
-    store.details(id, i),
-  );
-  expect(
-    exactPart(fromAggregates),
-    `window ${options.windowMs} ms ending ${options.nowMs - NOW} ms after NOW`,
-  ).toEqual(exactPart(reference));
+  const rows = store.reportRows(Number.MIN_SAFE_INTEGER);
+  const names = candidatesOfRows(rows, options);
+  const where = `window ${options.windowMs} ms ending ${options.nowMs - NOW} ms after NOW`;
+  expect(store.candidates(options), where).toEqual(names);
+  const selections: (string | undefined)[] = [...names];
+  // An unknown name (the primary's records alone) and no name (the only candidate, or FAILED_PRECONDITION), at
+  // the moments that matter (NOW: before, after retention and with another join window), to keep the test short.
+  if (options.nowMs !== NOW) {
+    // nothing more
+  } else if (names.length <= 1) {
+    selections.push("nobody-knows-me", undefined);
+  } else {
+    selections.push("nobody-knows-me");
+    // Several candidates and none named: both refuse, naming them.
+    for (const report of [
+      () => store.aggregateReport(options),
+      () => buildReport(rows, options, (id, i, c) => store.details(id, i, c)),
+    ]) {
+      expect(report).toThrow(expect.objectContaining({ code: Code.FailedPrecondition }));
+    }
+  }
+  for (const candidate of selections) {
+    const asked = candidate === undefined ? options : { ...options, candidate };
+    expectSame(
+      store.aggregateReport(asked),
+      buildReport(rows, asked, (id, i, c) => store.details(id, i, c)),
+      `${where}, candidate ${candidate}`,
+    );
+  }
+}
+
+function expectSame(fromAggregates: ShadowReport, reference: ShadowReport, where: string): void {
+  expect(exactPart(fromAggregates), where).toEqual(exactPart(reference));
   for (const role of ["primary", "shadow"] as const) {
     for (const q of ["latencyP50Ms", "latencyP95Ms", "latencyP99Ms"] as const) {
       const want = reference[role]?.[q] ?? 0;
@@ -251,13 +284,22 @@ describe("aggregates ≡ the reference report on randomized traffic", () => {
   });
   const open = (dir: string) => new ShadowStore({ dataDir: dir, joinWindowMs: JOIN, synchronous: "NORMAL" });
 
-  for (const seed of [1, 2, 3, 4]) {
-    it(`seed ${seed}: every window, every moment, after a reopen and after retention`, () => {
+  const cases: [number, readonly string[], number][] = [
+    [1, ["spam"], 1500],
+    [2, ["spam"], 1500],
+    [3, ["spam"], 1500],
+    [4, ["spam"], 1500],
+    // Several candidates (issue 15): each joins the primary on its own, with its own share of the traffic.
+    [5, ["spam-v2", "spam-lite"], 1000],
+    [6, ["spam-lite", "ünïcode ☃ candidate", "spam-v2"], 800],
+  ];
+  for (const [seed, candidates, requests] of cases) {
+    it(`seed ${seed}, ${candidates.length} candidate(s): every window, every moment, after a reopen and after retention`, () => {
       const dir = mkdtempSync(path.join(tmpdir(), "shadow-agg-"));
       dirs.push(dir);
       let store = open(dir);
       try {
-        const events = traffic(seed, 1500);
+        const events = traffic(seed, requests, candidates);
         apply(store, events.slice(0, events.length / 2), seed);
         for (const windowMs of WINDOWS) {
           expectEquivalent(store, optionsFor(NOW, windowMs));

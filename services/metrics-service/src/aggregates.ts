@@ -1,3 +1,4 @@
+import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import {
   callerError,
   differentInputs,
@@ -13,7 +14,7 @@ import {
   seriesStepMs,
   windowStartMs,
 } from "./report.js";
-import type { ReportRow, RoleNumber } from "./store.js";
+import { type ReportRow, STORED_ROLES, type StoredRole } from "./store.js";
 
 /**
  * The report's numbers, maintained at ingest in time buckets (README: "At scale"), so that a report sums a few
@@ -96,7 +97,7 @@ export class Bucket {
   agreeing = 0;
   conflicts = 0;
   callerErrors = new Map<number, number>();
-  roles: Record<RoleNumber, RoleCells> = { 1: roleCells(), 2: roleCells() };
+  roles: Record<StoredRole, RoleCells> = { [Role.PRIMARY]: roleCells(), [Role.SHADOW]: roleCells() };
   flips = new Map<string, number>();
   deltaSum = 0;
   deltas = new Map<number, number>();
@@ -135,7 +136,7 @@ export class Bucket {
       agreeing: this.agreeing,
       conflicts: this.conflicts,
       callerErrors: [...this.callerErrors],
-      roles: [role(this.roles[1]), role(this.roles[2])],
+      roles: [role(this.roles[Role.PRIMARY]), role(this.roles[Role.SHADOW])],
       flips: [...this.flips],
       deltaSum: this.deltaSum,
       deltas: [...this.deltas],
@@ -173,7 +174,7 @@ export class Bucket {
       agreeing: data.agreeing,
       conflicts: data.conflicts,
       callerErrors: new Map(data.callerErrors),
-      roles: { 1: role(data.roles[0]), 2: role(data.roles[1]) },
+      roles: { [Role.PRIMARY]: role(data.roles[0]), [Role.SHADOW]: role(data.roles[1]) },
       flips: new Map(data.flips),
       deltaSum: data.deltaSum,
       deltas: new Map(data.deltas),
@@ -239,6 +240,9 @@ export class Aggregates {
     readonly joinWindowMs: number,
     /** The newest own shadow record in [fromMs, toMs), for correcting a bucket after a MIRROR replacement. */
     private readonly newestShadowOwn: (fromMs: number, toMs: number) => number | undefined,
+    /** The oldest and newest primary records in [fromMs, toMs), for correcting a bucket after a removal. */
+    private readonly primaryRange: (fromMs: number, toMs: number) => [number, number] | undefined = () =>
+      undefined,
   ) {}
 
   /** The buckets (one per level) of a time, created when missing; none before the retention's cut. */
@@ -262,14 +266,62 @@ export class Aggregates {
 
   /** Adds (sign 1) or removes (sign −1) what a request's records and feedback count. */
   contribute(s: RequestRecords, sign: 1 | -1): void {
+    this.#contribute(s, sign, false);
+  }
+
+  /**
+   * Adds (sign 1) or removes (sign −1) what a candidate's record changes in a request's count, relative to the
+   * primary's record alone: `contribute(s)` minus `contribute({ primary })` (a candidate's part, store.ts). For a pair
+   * the two share the primary's total and the request itself, so only the rest is counted (and the primary's lone
+   * count taken back), which is what makes a candidate's part cheap.
+   */
+  contributeDelta(s: RequestRecords, sign: 1 | -1): void {
+    if (!s.shadow) {
+      return;
+    }
+    if (s.primary && isPair(s, this.joinWindowMs)) {
+      this.#contribute(s, sign, true);
+      for (const b of this.#bucketsAt(s.primary.timeMs)) {
+        this.#lone(b, s.primary, -sign);
+      }
+      return;
+    }
+    this.#contribute(s, sign, false);
+    if (s.primary) {
+      this.#contribute({ primary: s.primary }, sign > 0 ? -1 : 1, false);
+    }
+  }
+
+  /** A lone record's count in a bucket (besides its total). */
+  #lone(b: Bucket, r: ReportRow, sign: number): void {
+    b.roles[r.role].lone += sign;
+    if (b.loneTimes) {
+      const at: [number, number] = b.loneTimes.get(r.timeMs) ?? [0, 0];
+      if (r.role === Role.PRIMARY) {
+        at[0] += sign;
+      } else {
+        at[1] += sign;
+      }
+      if (at[0] === 0 && at[1] === 0) {
+        b.loneTimes.delete(r.timeMs);
+      } else {
+        b.loneTimes.set(r.timeMs, at);
+      }
+    }
+  }
+
+  /** `contribute`; `sharedWithPrimary`: a pair without what the primary's record alone counts too (see above). */
+  #contribute(s: RequestRecords, sign: 1 | -1, sharedWithPrimary: boolean): void {
     const { primary, shadow } = s;
     if (isPair(s, this.joinWindowMs)) {
       const p = s.primary;
       const sh = s.shadow;
       for (const b of this.#bucketsAt(p.timeMs)) {
-        b.requests += sign;
         b.pairs += sign;
-        this.#total(b, p, sign);
+        if (!sharedWithPrimary) {
+          b.requests += sign;
+          this.#total(b, p, sign);
+        }
         this.#total(b, sh, sign);
         if (differentInputs(p, sh)) {
           b.conflicts += sign;
@@ -307,7 +359,7 @@ export class Aggregates {
           b.agreeing += sign;
         }
         add(b.flips, JSON.stringify([p.label, sh.label]), sign);
-        const delta = p.scoreDelta ?? sh.scoreDelta ?? 0;
+        const delta = sh.scoreDelta ?? 0;
         b.deltaSum += sign * delta;
         add(b.deltas, deltaBin(delta), sign);
       }
@@ -326,20 +378,7 @@ export class Aggregates {
         if (tooFar) {
           cells.tooFar += sign;
         } else {
-          cells.lone += sign;
-          if (b.loneTimes) {
-            const at: [number, number] = b.loneTimes.get(r.timeMs) ?? [0, 0];
-            if (r.role === 1) {
-              at[0] += sign;
-            } else {
-              at[1] += sign;
-            }
-            if (at[0] === 0 && at[1] === 0) {
-              b.loneTimes.delete(r.timeMs);
-            } else {
-              b.loneTimes.set(r.timeMs, at);
-            }
-          }
+          this.#lone(b, r, sign);
         }
       }
     }
@@ -381,7 +420,21 @@ export class Aggregates {
     }
   }
 
-  /** The shadow's own record stored (1) or replaced by a MIRROR record (−1): the silence check's last time. */
+  /** A primary record removed (retention): its buckets' first and last primary times, recounted from the store. */
+  primaryRemoved(timeMs: number): void {
+    for (const b of this.#bucketsAt(timeMs)) {
+      if (b.firstPrimaryMs === timeMs || b.lastPrimaryMs === timeMs) {
+        const range = this.primaryRange(b.startMs, b.startMs + b.widthMs);
+        b.firstPrimaryMs = range?.[0] ?? Number.POSITIVE_INFINITY;
+        b.lastPrimaryMs = range?.[1] ?? Number.NEGATIVE_INFINITY;
+      }
+    }
+  }
+
+  /**
+   * The shadow's own record stored (1), or replaced by a MIRROR record or removed (−1; after the store changed):
+   * the silence check's last time.
+   */
   shadowOwnStored(timeMs: number, sign: 1 | -1): void {
     for (const b of this.#bucketsAt(timeMs)) {
       b.shadowOwn += sign;
@@ -462,137 +515,183 @@ export class Aggregates {
    * disagreements and conflicts (the store reads those).
    */
   tally(options: ReportOptions): Omit<ReportTally, "disagreements" | "conflicts"> {
-    const { nowMs, joinWindowMs } = options;
-    const startMs = windowStartMs(options);
-    const step = seriesStepMs(options.windowMs);
-    const coarse = step % (LEVEL_WIDTHS_MS[1] as number) === 0 && startMs % LEVEL_WIDTHS_MS[1] === 0;
-    const level = this.levels[coarse ? 1 : 0] as Level;
-    const fine = this.levels[0] as Level;
-    const series = emptySeries(startMs, nowMs, options.windowMs);
-    const roles: Record<RoleNumber, RoleTally> = { 1: emptyRoleTally(), 2: emptyRoleTally() };
-    const latency: Record<RoleNumber, Map<number, number>> = { 1: new Map(), 2: new Map() };
-    const lone: Record<RoleNumber, number> = { 1: 0, 2: 0 };
-    const tooFar: Record<RoleNumber, number> = { 1: 0, 2: 0 };
-    const callerErrors = new Map<number, number>();
-    const flipCounts = new Map<string, number>();
-    const deltas = new Map<number, number>();
-    let deltaSum = 0;
-    const t = {
-      requestCount: 0,
-      pairCount: 0,
-      judgedCount: 0,
-      compared: 0,
-      agreeing: 0,
-      conflictCount: 0,
-      firstPrimaryMs: Number.POSITIVE_INFINITY,
-      lastPrimaryMs: Number.NEGATIVE_INFINITY,
-      lastShadowMs: Number.NEGATIVE_INFINITY,
-    };
-    for (const [key, b] of level.buckets) {
-      if (key < startMs) {
-        continue;
-      }
-      t.requestCount += b.requests;
-      t.pairCount += b.pairs;
-      t.judgedCount += b.judged;
-      t.compared += b.compared;
-      t.agreeing += b.agreeing;
-      t.conflictCount += b.conflicts;
-      t.firstPrimaryMs = Math.min(t.firstPrimaryMs, b.firstPrimaryMs);
-      t.lastPrimaryMs = Math.max(t.lastPrimaryMs, b.lastPrimaryMs);
-      t.lastShadowMs = Math.max(t.lastShadowMs, b.lastShadowMs);
-      for (const [code, n] of b.callerErrors) {
-        add(callerErrors, code, n);
-      }
-      for (const [flip, n] of b.flips) {
-        add(flipCounts, flip, n);
-      }
-      deltaSum += b.deltaSum;
-      for (const [bin, n] of b.deltas) {
-        add(deltas, bin, n);
-      }
-      const point = series.get(Math.floor(key / step) * step);
-      if (point) {
-        point.pairs += b.compared;
-        point.agreeing += b.agreeing;
-      }
-      for (const role of [1, 2] as const) {
-        const cells = b.roles[role];
-        const out = roles[role];
-        out.records += cells.judged;
-        for (const [code, n] of cells.errors) {
-          out.errors += n;
-          add(out.errorsByCode, code, n);
-        }
-        out.feedback += cells.feedback;
-        out.correct += cells.correct;
-        out.allRecords += cells.all;
-        out.allErrors += cells.allErrors;
-        cells.latencyCounts.forEach((n, i) => {
-          out.latencyCounts[i] = (out.latencyCounts[i] ?? 0) + n;
-        });
-        for (const [bin, n] of cells.latency) {
-          add(latency[role], bin, n);
-        }
-        for (const model of cells.models.values()) {
-          noteModel(out.models, model.name, model.version, model.lastMs);
-        }
-        lone[role] += cells.lone;
-        tooFar[role] += cells.tooFar;
-      }
-    }
-    // Pending: lone records younger than the join window (and inside the window), from the 1 s buckets.
-    const pending: Record<RoleNumber, number> = { 1: 0, 2: 0 };
-    const from = Math.max(nowMs - joinWindowMs + 1, startMs);
-    for (const [key, b] of fine.buckets) {
-      if (key + fine.widthMs <= from) {
-        continue;
-      }
-      if (key >= from) {
-        pending[1] += b.roles[1].lone;
-        pending[2] += b.roles[2].lone;
-      } else if (b.loneTimes) {
-        for (const [at, [p, s]] of b.loneTimes) {
-          if (at >= from) {
-            pending[1] += p;
-            pending[2] += s;
-          }
-        }
-      }
-    }
-    const unmatched: Record<RoleNumber, number> = {
-      1: lone[1] - pending[1] + tooFar[1],
-      2: lone[2] - pending[2] + tooFar[2],
-    };
-    for (const role of [1, 2] as const) {
-      const q = histogramQuantiles(latency[role], latencyBinValue, [0.5, 0.95, 0.99]);
-      roles[role].latencyP50Ms = q[0] ?? 0;
-      roles[role].latencyP95Ms = q[1] ?? 0;
-      roles[role].latencyP99Ms = q[2] ?? 0;
-    }
-    const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
-    for (const [key, count] of flipCounts) {
-      const [primaryLabel, shadowLabel] = JSON.parse(key) as [string, string];
-      flips.set(key, { primaryLabel, shadowLabel, count });
-    }
-    let deltaCount = 0;
-    for (const n of deltas.values()) {
-      deltaCount += n;
-    }
-    const [p50 = 0, p95 = 0, max = 0] = histogramQuantiles(deltas, deltaBinValue, [0.5, 0.95, 1]);
-    return {
-      ...t,
-      settledPrimary: t.pairCount + unmatched[1],
-      mirroredPrimary: t.pairCount,
-      pending: pending[1] + pending[2],
-      unmatched,
-      callerErrors,
-      flips,
-      delta: { mean: deltaCount > 0 ? deltaSum / deltaCount : 0, p50, p95, max },
-      roles,
-      series,
-    };
+    return tallyAggregates([this], options);
   }
+
+  /** Whether the window holds any SHADOW record counted here (a candidate's part: the candidate was seen). */
+  hasShadowRecords(options: Pick<ReportOptions, "nowMs" | "windowMs" | "startMs">): boolean {
+    const startMs = windowStartMs(options);
+    const level = this.levels[levelIndexFor(options)] as Level;
+    for (const [key, b] of level.buckets) {
+      if (key >= startMs && b.roles[Role.SHADOW].all !== 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
+
+/** The buckets of one level of several parts, part after part (no copy). */
+function* bucketsOf(parts: readonly Aggregates[], level: number): Generator<[number, Bucket]> {
+  for (const part of parts) {
+    const found = part.levels[level];
+    if (found) {
+      yield* found.buckets;
+    }
+  }
+}
+
+/** Which level a window's tally reads: the 1 min buckets when its step and start are whole minutes. */
+function levelIndexFor(options: Pick<ReportOptions, "nowMs" | "windowMs" | "startMs">): 0 | 1 {
+  const startMs = windowStartMs(options);
+  const step = seriesStepMs(options.windowMs);
+  return step % (LEVEL_WIDTHS_MS[1] as number) === 0 && startMs % LEVEL_WIDTHS_MS[1] === 0 ? 1 : 0;
+}
+
+/**
+ * The report's counts for a window (its start normalised: a multiple of the series step) from the sum of several
+ * aggregates' buckets (the primary's part and one candidate's part, store.ts), without the lists of disagreements
+ * and conflicts (the store reads those). Every count is a sum, so the parts' buckets of one time simply add up.
+ */
+export function tallyAggregates(
+  parts: readonly Aggregates[],
+  options: ReportOptions,
+): Omit<ReportTally, "disagreements" | "conflicts"> {
+  const { nowMs, joinWindowMs } = options;
+  const startMs = windowStartMs(options);
+  const step = seriesStepMs(options.windowMs);
+  const levelIndex = levelIndexFor(options);
+  const series = emptySeries(startMs, nowMs, options.windowMs);
+  const roles: Record<StoredRole, RoleTally> = {
+    [Role.PRIMARY]: emptyRoleTally(),
+    [Role.SHADOW]: emptyRoleTally(),
+  };
+  const latency: Record<StoredRole, Map<number, number>> = {
+    [Role.PRIMARY]: new Map(),
+    [Role.SHADOW]: new Map(),
+  };
+  const lone: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
+  const tooFar: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
+  const callerErrors = new Map<number, number>();
+  const flipCounts = new Map<string, number>();
+  const deltas = new Map<number, number>();
+  let deltaSum = 0;
+  const t = {
+    requestCount: 0,
+    pairCount: 0,
+    judgedCount: 0,
+    compared: 0,
+    agreeing: 0,
+    conflictCount: 0,
+    firstPrimaryMs: Number.POSITIVE_INFINITY,
+    lastPrimaryMs: Number.NEGATIVE_INFINITY,
+    lastShadowMs: Number.NEGATIVE_INFINITY,
+  };
+  for (const [key, b] of bucketsOf(parts, levelIndex)) {
+    if (key < startMs) {
+      continue;
+    }
+    t.requestCount += b.requests;
+    t.pairCount += b.pairs;
+    t.judgedCount += b.judged;
+    t.compared += b.compared;
+    t.agreeing += b.agreeing;
+    t.conflictCount += b.conflicts;
+    t.firstPrimaryMs = Math.min(t.firstPrimaryMs, b.firstPrimaryMs);
+    t.lastPrimaryMs = Math.max(t.lastPrimaryMs, b.lastPrimaryMs);
+    t.lastShadowMs = Math.max(t.lastShadowMs, b.lastShadowMs);
+    for (const [code, n] of b.callerErrors) {
+      add(callerErrors, code, n);
+    }
+    for (const [flip, n] of b.flips) {
+      add(flipCounts, flip, n);
+    }
+    deltaSum += b.deltaSum;
+    for (const [bin, n] of b.deltas) {
+      add(deltas, bin, n);
+    }
+    const point = series.get(Math.floor(key / step) * step);
+    if (point) {
+      point.pairs += b.compared;
+      point.agreeing += b.agreeing;
+    }
+    for (const role of STORED_ROLES) {
+      const cells = b.roles[role];
+      const out = roles[role];
+      out.records += cells.judged;
+      for (const [code, n] of cells.errors) {
+        out.errors += n;
+        add(out.errorsByCode, code, n);
+      }
+      out.feedback += cells.feedback;
+      out.correct += cells.correct;
+      out.allRecords += cells.all;
+      out.allErrors += cells.allErrors;
+      cells.latencyCounts.forEach((n, i) => {
+        out.latencyCounts[i] = (out.latencyCounts[i] ?? 0) + n;
+      });
+      for (const [bin, n] of cells.latency) {
+        add(latency[role], bin, n);
+      }
+      for (const model of cells.models.values()) {
+        noteModel(out.models, model.name, model.version, model.lastMs);
+      }
+      lone[role] += cells.lone;
+      tooFar[role] += cells.tooFar;
+    }
+  }
+  // Pending: lone records younger than the join window (and inside the window), from the 1 s buckets.
+  const pending: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
+  const from = Math.max(nowMs - joinWindowMs + 1, startMs);
+  const fineWidthMs = LEVEL_WIDTHS_MS[0];
+  for (const [key, b] of bucketsOf(parts, 0)) {
+    if (key + fineWidthMs <= from) {
+      continue;
+    }
+    if (key >= from) {
+      pending[Role.PRIMARY] += b.roles[Role.PRIMARY].lone;
+      pending[Role.SHADOW] += b.roles[Role.SHADOW].lone;
+    } else if (b.loneTimes) {
+      for (const [at, [p, s]] of b.loneTimes) {
+        if (at >= from) {
+          pending[Role.PRIMARY] += p;
+          pending[Role.SHADOW] += s;
+        }
+      }
+    }
+  }
+  const unmatched: Record<StoredRole, number> = {
+    [Role.PRIMARY]: lone[Role.PRIMARY] - pending[Role.PRIMARY] + tooFar[Role.PRIMARY],
+    [Role.SHADOW]: lone[Role.SHADOW] - pending[Role.SHADOW] + tooFar[Role.SHADOW],
+  };
+  for (const role of STORED_ROLES) {
+    const q = histogramQuantiles(latency[role], latencyBinValue, [0.5, 0.95, 0.99]);
+    roles[role].latencyP50Ms = q[0] ?? 0;
+    roles[role].latencyP95Ms = q[1] ?? 0;
+    roles[role].latencyP99Ms = q[2] ?? 0;
+  }
+  const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
+  for (const [key, count] of flipCounts) {
+    const [primaryLabel, shadowLabel] = JSON.parse(key) as [string, string];
+    flips.set(key, { primaryLabel, shadowLabel, count });
+  }
+  let deltaCount = 0;
+  for (const n of deltas.values()) {
+    deltaCount += n;
+  }
+  const [p50 = 0, p95 = 0, max = 0] = histogramQuantiles(deltas, deltaBinValue, [0.5, 0.95, 1]);
+  return {
+    ...t,
+    settledPrimary: t.pairCount + unmatched[Role.PRIMARY],
+    mirroredPrimary: t.pairCount,
+    pending: pending[Role.PRIMARY] + pending[Role.SHADOW],
+    unmatched,
+    callerErrors,
+    flips,
+    delta: { mean: deltaCount > 0 ? deltaSum / deltaCount : 0, p50, p95, max },
+    roles,
+    series,
+  };
 }
 
 /** Nearest-rank quantiles of a histogram (bin → count), each the value its bin stands for; 0 when empty. */

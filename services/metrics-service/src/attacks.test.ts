@@ -4,6 +4,7 @@ import { Decision, Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_se
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./testing/harness.js";
 import { pair, type RecordSpec, sha256Of, wire } from "./testing/records.js";
+import { recordsSince } from "./testing/store-testing.js";
 
 /** Issue 10 as a hostile user tries it, through the real gRPC service. */
 
@@ -211,7 +212,7 @@ describe("shadow failures seen by the mirror", () => {
           duplicateCount: 1,
         });
       }
-      const shadow = store.recordsSince(0).filter((r) => r.role === 2);
+      const shadow = recordsSince(store, 0).filter((r) => r.role === 2);
       expect(shadow.map((r) => [r.grpcCode, r.source, r.latencyMs])).toEqual([[4, 2, 1000]]);
       const { report } = await client.getShadowReport({});
       expect(report?.totals?.pairCount).toBe(1n);

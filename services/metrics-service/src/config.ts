@@ -17,6 +17,7 @@ import {
   shutdownSpec,
   str,
 } from "@shadowmesh/common";
+import { parseMirrorPercents } from "./candidates.js";
 
 /** Every setting of metrics-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "METRICS_SERVICE_";
@@ -129,6 +130,11 @@ export const spec = {
     default: 100,
     desc: "Share of primary requests mirrored to the shadow (the mesh's mirror percentage), 0 to 100; coverage is measured against it.",
   }),
+  // Several candidates: per-candidate expected mirror shares; parsed by parseMirrorPercents (candidates.ts).
+  EXPECTED_MIRROR_PERCENTS: str({
+    default: "",
+    desc: "Share of primary requests mirrored to each named candidate, as name=percent pairs separated by commas (spam-v2=100,spam-lite=50); candidates not listed expect EXPECTED_MIRROR_PERCENT.",
+  }),
   REPORT_SAMPLE_PERCENT: percent({
     above0: true,
     default: 100,
@@ -158,6 +164,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env) {
   // Each setting's own rule is in its validator (spec); what is left are rules between settings.
   if (config.GRPC_PORT !== 0 && config.GRPC_PORT === config.METRICS_PORT) {
     invalidConfig(`${PREFIX}GRPC_PORT and ${PREFIX}METRICS_PORT must differ`);
+  }
+  try {
+    parseMirrorPercents(config.EXPECTED_MIRROR_PERCENTS);
+  } catch (error) {
+    invalidConfig(`${PREFIX}EXPECTED_MIRROR_PERCENTS: ${(error as Error).message}`);
   }
   const secretProblem = feedbackSecretProblem(config.FEEDBACK_SECRET);
   if (secretProblem) {

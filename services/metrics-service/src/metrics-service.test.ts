@@ -5,6 +5,7 @@ import { CheckOutcome, Decision } from "@shadowmesh/gen/shadowmesh/metrics/v1/me
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "./testing/harness.js";
 import { durationOfMs, pair, type RecordSpec, wire } from "./testing/records.js";
+import { recordsSince } from "./testing/store-testing.js";
 
 const servers: TestServer[] = [];
 const SECRET = "a-feedback-secret-of-at-least-32-characters";
@@ -171,7 +172,7 @@ describe("metrics-service over gRPC", () => {
     ).map(wire);
     const off = await start();
     await off.client.reportPredictions({ records });
-    expect(off.store.recordsSince(0).map((r) => r.inputText)).toEqual([null, null]);
+    expect(recordsSince(off.store, 0).map((r) => r.inputText)).toEqual([null, null]);
     const offReport = await off.client.getShadowReport({});
     expect(offReport.report?.recentDisagreements[0]?.input?.text).toBe("");
     expect(offReport.report?.recentDisagreements[0]?.input?.sha256).toBe("sha-x");
@@ -326,28 +327,30 @@ describe("Prometheus", () => {
         .find((l) => l.startsWith(name))
         ?.split(" ")
         .at(-1);
-    expect(line("shadowmesh_shadow_pairs{")).toBe("23");
-    expect(line("shadowmesh_shadow_compared_pairs{")).toBe("20");
-    expect(line('shadowmesh_shadow_unmatched_records{side="primary"')).toBe("1");
-    expect(line('shadowmesh_shadow_label_flips{from="spam",to="ham"')).toBe("1");
-    expect(line('shadowmesh_shadow_label_flips{from="spam",to="spam"')).toBe("19");
-    expect(line('shadowmesh_shadow_feedback{role="shadow",correct="false"')).toBe("1");
-    expect(line('shadowmesh_shadow_feedback{role="primary",correct="true"')).toBe("1");
-    expect(line('shadowmesh_shadow_errors{role="shadow",grpc_code="14"')).toBe("1");
+    expect(line('shadowmesh_shadow_pairs{candidate="spam"')).toBe("23");
+    expect(line('shadowmesh_shadow_compared_pairs{candidate="spam"')).toBe("20");
+    expect(line('shadowmesh_shadow_unmatched_records{candidate="spam",side="primary"')).toBe("1");
+    expect(line('shadowmesh_shadow_label_flips{candidate="spam",from="spam",to="ham"')).toBe("1");
+    expect(line('shadowmesh_shadow_label_flips{candidate="spam",from="spam",to="spam"')).toBe("19");
+    expect(line('shadowmesh_shadow_feedback{candidate="spam",role="shadow",correct="false"')).toBe("1");
+    expect(line('shadowmesh_shadow_feedback{candidate="spam",role="primary",correct="true"')).toBe("1");
+    expect(line('shadowmesh_shadow_errors{candidate="spam",role="shadow",grpc_code="14"')).toBe("1");
     expect(line('shadowmesh_records_ingested_total{role="primary",outcome="duplicate"')).toBe("22");
-    expect(line("shadowmesh_shadow_agreement_ratio{")).toBe(String(19 / 20));
-    expect(line('shadowmesh_verdict{decision="ROLLBACK"')).toBe("1");
-    expect(line('shadowmesh_verdict{decision="PROMOTE"')).toBe("0");
+    expect(line('shadowmesh_shadow_agreement_ratio{candidate="spam"')).toBe(String(19 / 20));
+    expect(line('shadowmesh_verdict{candidate="spam",decision="ROLLBACK"')).toBe("1");
+    expect(line('shadowmesh_verdict{candidate="spam",decision="PROMOTE"')).toBe("0");
     expect(Number(line("shadowmesh_shadow_report_duration_seconds{"))).toBeGreaterThan(0);
-    expect(line("shadowmesh_shadow_conflicts{")).toBe("1");
-    expect(line('shadowmesh_shadow_caller_error_pairs{grpc_code="3"')).toBe("1");
-    expect(line("shadowmesh_shadow_judged_pairs{")).toBe("21");
-    expect(line('shadowmesh_shadow_records{role="primary"')).toBe("24");
-    expect(line("shadowmesh_shadow_expected_mirror_ratio{")).toBe("1");
-    expect(Number(line("shadowmesh_shadow_coverage_ratio{"))).toBeCloseTo(23 / 24);
-    expect(line("shadowmesh_shadow_settled_primary_records{")).toBe("24");
-    expect(line("shadowmesh_shadow_silence_seconds{")).toBe("0");
-    expect(Number(line('shadowmesh_shadow_last_record_timestamp_seconds{role="primary"'))).toBe(t / 1000);
+    expect(line('shadowmesh_shadow_conflicts{candidate="spam"')).toBe("1");
+    expect(line('shadowmesh_shadow_caller_error_pairs{candidate="spam",grpc_code="3"')).toBe("1");
+    expect(line('shadowmesh_shadow_judged_pairs{candidate="spam"')).toBe("21");
+    expect(line('shadowmesh_shadow_records{candidate="spam",role="primary"')).toBe("24");
+    expect(line('shadowmesh_shadow_expected_mirror_ratio{candidate="spam"')).toBe("1");
+    expect(Number(line('shadowmesh_shadow_coverage_ratio{candidate="spam"'))).toBeCloseTo(23 / 24);
+    expect(line('shadowmesh_shadow_settled_primary_records{candidate="spam"')).toBe("24");
+    expect(line('shadowmesh_shadow_silence_seconds{candidate="spam"')).toBe("0");
+    expect(
+      Number(line('shadowmesh_shadow_last_record_timestamp_seconds{candidate="spam",role="primary"')),
+    ).toBe(t / 1000);
     expect(line('shadowmesh_feedback_refused_total{grpc_code="3"')).toBe("1");
     expect(line('shadowmesh_feedback_refused_total{grpc_code="7"')).toBe("1");
     expect(text).toMatch(/^grpc_server_handled_total\{.*grpc_method="ReportPredictions".*\} 3$/m);

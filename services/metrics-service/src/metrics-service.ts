@@ -5,6 +5,8 @@ import { verifyFeedbackToken } from "@shadowmesh/common";
 import {
   type GetShadowReportRequest,
   type GetShadowReportResponseSchema,
+  type ListCandidatesRequest,
+  type ListCandidatesResponseSchema,
   type MetricsService,
   RecordSource,
   type ReportPredictionsRequest,
@@ -17,9 +19,16 @@ import {
   type WatchShadowReportRequest,
   type WatchShadowReportResponseSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
+import { candidateProblem } from "./candidates.js";
 import { normalisedStartMs, seriesStepMs } from "./report.js";
 import { createAggregateEngine, type ReportEngine } from "./report-engine.js";
-import type { RoleNumber, ShadowStore, SourceNumber, StoredRecord } from "./store.js";
+import {
+  type ShadowStore,
+  type SourceNumber,
+  STORED_ROLES,
+  type StoredRecord,
+  type StoredRole,
+} from "./store.js";
 import type { VerdictThresholds } from "./verdict.js";
 
 /** How the service behaves; main.ts fills it from the configuration. */
@@ -44,6 +53,11 @@ export interface ShadowServiceOptions {
   thresholds: VerdictThresholds;
   /** The share of primary requests expected to be mirrored to the shadow (0–1): the base of the coverage check. */
   expectedMirrorRatio: number;
+  /**
+   * The expected share of the candidates that differ from `expectedMirrorRatio` (0–1), by candidate name
+   * (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS).
+   */
+  expectedMirrorRatios?: ReadonlyMap<string, number>;
   /** Verifies feedback tokens; empty: feedback is disabled (FAILED_PRECONDITION). */
   feedbackSecret: string;
   /** How long records are kept: models not seen for this long no longer vouch for a label. */
@@ -59,7 +73,7 @@ export interface ShadowServiceOptions {
 /** Hooks for the service's own Prometheus counters. */
 export interface ShadowServiceObserver {
   /** `replaced` of the accepted replaced the shadow's own record (a MIRROR record). */
-  ingested(role: RoleNumber, accepted: number, duplicates: number, replaced?: number): void;
+  ingested(role: StoredRole, accepted: number, duplicates: number, replaced?: number): void;
   feedback(requestKnown: boolean): void;
   /** A SubmitFeedback call refused, with its gRPC code. */
   feedbackRefused?(code: Code): void;
@@ -120,6 +134,15 @@ function idProblem(requestId: string, batchIndex: number): string | undefined {
     return `batch_index must be at most ${MAX_BATCH_INDEX} (got ${batchIndex})`;
   }
   return undefined;
+}
+
+/** A request's candidate selector: a name, or none (the only candidate) when empty; INVALID_ARGUMENT when malformed. */
+function selectorOf(candidate: string): { candidate?: string } {
+  const problem = candidateProblem(candidate);
+  if (problem) {
+    throw invalid(`candidate ${problem}`);
+  }
+  return candidate === "" ? {} : { candidate };
 }
 
 const SOURCES: Record<number, SourceNumber> = {
@@ -280,6 +303,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
           `record ${i} (${record.requestId}): a RECORD_SOURCE_MIRROR record must be a SHADOW record of a failed call`,
         );
       }
+      const nameProblem = candidateProblem(record.modelName);
+      if (nameProblem) {
+        throw invalid(`record ${i} (${record.requestId}): model_name (a shadow's candidate) ${nameProblem}`);
+      }
       if (record.label.length > MAX_LABEL_LENGTH || record.probabilities.length > MAX_LABELS) {
         throw invalid(`record ${i} (${record.requestId}): label or probabilities too large`);
       }
@@ -287,7 +314,7 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       return {
         requestId: record.requestId,
         batchIndex: record.batchIndex,
-        role: record.role === Role.PRIMARY ? 1 : 2,
+        role: record.role,
         modelName: record.modelName,
         modelVersion: record.modelVersion,
         label: record.label,
@@ -308,14 +335,14 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       this.#learnLabels(record);
     }
     if (this.#observer) {
-      for (const role of [1, 2] as const) {
+      for (const role of STORED_ROLES) {
         const sent = records.filter((r) => r.role === role).length;
         if (sent > 0) {
           this.#observer.ingested(
             role,
             result.acceptedByRole[role],
             sent - result.acceptedByRole[role],
-            role === 2 ? result.replaced : 0,
+            role === Role.SHADOW ? result.replaced : 0,
           );
         }
       }
@@ -387,8 +414,53 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   ): Promise<MessageInitShape<typeof GetShadowReportResponseSchema>> {
     const report = await this.report(this.#windowOf(request.window), request.maxDisagreements, {
       ...(context ? { signal: context.signal } : {}),
+      ...selectorOf(request.candidate),
     });
     return { report };
+  }
+
+  /**
+   * One report per candidate seen in the window, sorted by name, without the lists of examples; none when no
+   * shadow record is in the window.
+   */
+  async listCandidates(
+    request: ListCandidatesRequest,
+    context?: HandlerContext,
+  ): Promise<MessageInitShape<typeof ListCandidatesResponseSchema>> {
+    const windowMs = this.#windowOf(request.window);
+    const candidates = await Promise.all(
+      this.candidates(windowMs).map((candidate) =>
+        this.report(windowMs, 0, {
+          candidate,
+          lists: false,
+          ...(context ? { signal: context.signal } : {}),
+        }),
+      ),
+    );
+    return { candidates };
+  }
+
+  /** The candidates with a SHADOW record in the window ending now, sorted by name. */
+  candidates(windowMs: number): string[] {
+    const nowMs = this.#now();
+    return this.#store.candidates({
+      nowMs,
+      windowMs,
+      startMs: normalisedStartMs(nowMs, windowMs),
+      joinWindowMs: this.#options.joinWindowMs,
+    });
+  }
+
+  /**
+   * What the Prometheus gauges show: each candidate's report over the window, computed at once (never queued), or
+   * the primary's alone when no candidate is in the window.
+   */
+  async gaugeReports(windowMs: number): Promise<ShadowReport[]> {
+    const names = this.candidates(windowMs);
+    if (names.length === 0) {
+      return [await this.report(windowMs, 0, { priority: true, candidate: "" })];
+    }
+    return Promise.all(names.map((candidate) => this.report(windowMs, 0, { priority: true, candidate })));
   }
 
   async *watchShadowReport(
@@ -396,6 +468,7 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     context: HandlerContext,
   ): AsyncIterable<MessageInitShape<typeof WatchShadowReportResponseSchema>> {
     const windowMs = this.#windowOf(request.window);
+    selectorOf(request.candidate);
     const asked = durationToMs(request.minInterval);
     if (asked !== undefined && asked < 0) {
       throw invalid("min_interval must not be negative");
@@ -411,7 +484,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
       while (!signal.aborted) {
         let report: ShadowReport;
         try {
-          report = await this.report(windowMs, request.maxDisagreements, { signal });
+          report = await this.report(windowMs, request.maxDisagreements, {
+            signal,
+            ...selectorOf(request.candidate),
+          });
         } catch (error) {
           if (signal.aborted) {
             break;
@@ -473,15 +549,19 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   report(
     windowMs: number,
     maxDisagreements = 0,
-    how: { signal?: AbortSignal; priority?: boolean } = {},
+    how: { signal?: AbortSignal; priority?: boolean; candidate?: string; lists?: boolean } = {},
   ): Promise<ShadowReport> {
     const nowMs = this.#now();
-    const limit = Math.min(
-      maxDisagreements || this.#options.defaultMaxDisagreements,
-      this.#options.maxDisagreementsLimit,
-    );
+    const limit =
+      how.lists === false
+        ? 0
+        : Math.min(
+            maxDisagreements || this.#options.defaultMaxDisagreements,
+            this.#options.maxDisagreementsLimit,
+          );
     const startMs = normalisedStartMs(nowMs, windowMs);
-    const key = `${startMs}/${seriesStepMs(windowMs)}/${limit}`;
+    const { candidate } = how;
+    const key = `${startMs}/${seriesStepMs(windowMs)}/${limit}/${candidate === undefined ? "*" : JSON.stringify(candidate)}`;
     const version = this.#store.version;
     const cached = this.#cache.get(key);
     if (
@@ -513,6 +593,10 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
         maxDisagreements: limit,
         includeText: this.#options.storeRawText,
         expectedMirrorRatio: this.#options.expectedMirrorRatio,
+        ...(this.#options.expectedMirrorRatios
+          ? { expectedMirrorRatios: this.#options.expectedMirrorRatios }
+          : {}),
+        ...(candidate === undefined ? {} : { candidate }),
         thresholds,
       },
       { signal: gone.signal, ...(how.priority ? { priority: true } : {}) },

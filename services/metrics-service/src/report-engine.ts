@@ -12,8 +12,8 @@ import type { ReportSource, ShadowStore } from "./store.js";
 /** Computes a report from one consistent snapshot of a store. */
 export function computeReport(source: ReportSource, options: ReportOptions): ShadowReport {
   return source.snapshot(() =>
-    buildReport(source.reportRows(queryStartMs(options)), options, (requestId, batchIndex) =>
-      source.details(requestId, batchIndex),
+    buildReport(source.reportRows(queryStartMs(options)), options, (requestId, batchIndex, candidate) =>
+      source.details(requestId, batchIndex, candidate),
     ),
   );
 }

@@ -43,7 +43,9 @@ function report(specs: RecordSpec[], overrides: Partial<ReportOptions> = {}) {
       }
     }
     const all = { ...options, ...overrides };
-    return buildReport(store.reportRows(queryStartMs(all)), all, (id, index) => store.details(id, index));
+    return buildReport(store.reportRows(queryStartMs(all)), all, (id, index, c) =>
+      store.details(id, index, c),
+    );
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type ConflictSchema,
   type DisagreementSchema,
@@ -8,7 +9,7 @@ import {
   ShadowReportSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { mean, quantileSorted, sortedCopy, wilson } from "./stats.js";
-import { type RecordDetail, type ReportRow, type RoleNumber, SOURCE_MIRROR } from "./store.js";
+import { type RecordDetail, type ReportRow, SOURCE_MIRROR, STORED_ROLES, type StoredRole } from "./store.js";
 import { decide, type VerdictThresholds } from "./verdict.js";
 
 /**
@@ -41,8 +42,16 @@ export interface ReportOptions {
   maxDisagreements: number;
   /** Whether raw input text (stored only with the opt-in) is shown in disagreements. */
   includeText: boolean;
-  /** The share of primary requests expected to be mirrored to the shadow (0–1). */
+  /** The share of primary requests expected to be mirrored to the shadow (0–1); the default for every candidate. */
   expectedMirrorRatio: number;
+  /** The expected share of candidates that have their own (METRICS_SERVICE_EXPECTED_MIRROR_PERCENTS), by name. */
+  expectedMirrorRatios?: ReadonlyMap<string, number>;
+  /**
+   * The candidate reported on (the model name of its SHADOW records; "" names a candidate whose records carry no
+   * name). Unset: the only candidate in the window, the primary alone when there is none, and FAILED_PRECONDITION
+   * when there are several (`resolveCandidate`).
+   */
+  candidate?: string;
   thresholds: VerdictThresholds;
 }
 
@@ -100,6 +109,33 @@ export function seriesStepMs(windowMs: number): number {
 
 const isOk = (r: ReportRow) => r.grpcCode === 0 && r.label !== "";
 
+/**
+ * The candidate a report is about: the one asked for; else the only one seen in the window (`names`, sorted), or
+ * none (the primary's records alone) when there is none. Several and none asked for: FAILED_PRECONDITION naming
+ * them, so that an old client that knows only "the" shadow learns what to ask for.
+ */
+export function resolveCandidate(names: readonly string[], asked: string | undefined): string | undefined {
+  if (asked !== undefined) {
+    return asked;
+  }
+  if (names.length > 1) {
+    const shown = names.slice(0, 10).map((name) => JSON.stringify(name.slice(0, 64)));
+    throw new ConnectError(
+      `the window holds ${names.length} candidates (${shown.join(", ")}${names.length > 10 ? ", …" : ""}); name one in the request's candidate field`,
+      Code.FailedPrecondition,
+    );
+  }
+  return names[0];
+}
+
+/** The expected mirror share of a candidate: its own when configured, else the default. */
+export function expectedRatioOf(options: ReportOptions, candidate: string | undefined): number {
+  return (
+    (candidate !== undefined ? options.expectedMirrorRatios?.get(candidate) : undefined) ??
+    options.expectedMirrorRatio
+  );
+}
+
 /** One role's share of a report, however it was counted (raw rows or aggregates). */
 export interface RoleTally {
   /** Judged pairs: the comparison numbers. */
@@ -142,7 +178,7 @@ export interface ReportTally {
   lastPrimaryMs: number;
   lastShadowMs: number;
   pending: number;
-  unmatched: Record<RoleNumber, number>;
+  unmatched: Record<StoredRole, number>;
   conflictCount: number;
   /** The newest conflicts, newest first, at most maxDisagreements. */
   conflicts: NotablePair[];
@@ -151,7 +187,7 @@ export interface ReportTally {
   delta: { mean: number; p50: number; p95: number; max: number };
   /** The newest disagreements, newest first, at most maxDisagreements. */
   disagreements: NotablePair[];
-  roles: Record<RoleNumber, RoleTally>;
+  roles: Record<StoredRole, RoleTally>;
   /** Compared and agreeing pairs by series bucket (start ms), oldest first, covering the window. */
   series: Map<number, { pairs: number; agreeing: number }>;
 }
@@ -290,7 +326,8 @@ export interface RequestRecords {
 export type DetailLookup = (
   requestId: string,
   batchIndex: number,
-) => Partial<Record<RoleNumber, RecordDetail>>;
+  candidate: string,
+) => Partial<Record<StoredRole, RecordDetail>>;
 
 const notable = (primary: ReportRow, shadow: ReportRow): NotablePair => ({
   timeMs: primary.timeMs,
@@ -311,12 +348,44 @@ export function buildReport(
   options: ReportOptions,
   details: DetailLookup,
 ): ShadowReport {
-  return finishReport(tallyRows(records, options), options, details);
+  const candidate = resolveCandidate(candidatesOfRows(records, options), options.candidate);
+  const resolved = candidate === undefined ? options : { ...options, candidate };
+  return finishReport(tallyRows(records, resolved), resolved, details);
 }
 
-/** Counts a report from raw rows (see buildReport). */
-export function tallyRows(records: readonly ReportRow[], options: ReportOptions): ReportTally {
+/**
+ * The candidates with a SHADOW record in the window, sorted: a record counts in the window by its primary's time
+ * when it is paired, else by its own (as everywhere in the report).
+ */
+export function candidatesOfRows(records: readonly ReportRow[], options: ReportOptions): string[] {
+  const startMs = windowStartMs(options);
+  const primaries = new Map<string, number>();
+  for (const r of records) {
+    if (r.role === Role.PRIMARY) {
+      primaries.set(`${r.requestId}\u0000${r.batchIndex}`, r.timeMs);
+    }
+  }
+  const names = new Set<string>();
+  for (const r of records) {
+    if (r.role !== Role.SHADOW) {
+      continue;
+    }
+    const partner = primaries.get(`${r.requestId}\u0000${r.batchIndex}`);
+    const paired = partner !== undefined && Math.abs(partner - r.timeMs) <= options.joinWindowMs;
+    if ((paired ? partner : r.timeMs) >= startMs) {
+      names.add(r.candidate);
+    }
+  }
+  return [...names].sort();
+}
+
+/**
+ * Counts a report from raw rows (see buildReport): the primary's records and those of `options.candidate` (none
+ * when unset: the primary's alone).
+ */
+export function tallyRows(all: readonly ReportRow[], options: ReportOptions): ReportTally {
   const { nowMs, joinWindowMs } = options;
+  const records = all.filter((r) => r.role === Role.PRIMARY || r.candidate === options.candidate);
   const startMs = windowStartMs(options);
   const requests = new Map<string, RequestRecords>();
   for (const record of records) {
@@ -326,14 +395,17 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       entry = {};
       requests.set(key, entry);
     }
-    if (record.role === 1) {
+    if (record.role === Role.PRIMARY) {
       entry.primary = record;
     } else {
       entry.shadow = record;
     }
   }
 
-  const roles: Record<RoleNumber, RoleAccumulator> = { 1: new RoleAccumulator(), 2: new RoleAccumulator() };
+  const roles: Record<StoredRole, RoleAccumulator> = {
+    [Role.PRIMARY]: new RoleAccumulator(),
+    [Role.SHADOW]: new RoleAccumulator(),
+  };
   let requestCount = 0;
   let pairCount = 0;
   let judgedCount = 0;
@@ -347,7 +419,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
   const callerErrors = new Map<number, number>();
   let agreeing = 0;
   let pending = 0;
-  const unmatched: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+  const unmatched: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
   const flips = new Map<string, { primaryLabel: string; shadowLabel: string; count: number }>();
   const deltas: number[] = [];
   const disagreements: NotablePair[] = [];
@@ -358,7 +430,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
     if (record.timeMs < startMs) {
       continue;
     }
-    if (record.role === 1) {
+    if (record.role === Role.PRIMARY) {
       firstPrimaryMs = Math.min(firstPrimaryMs, record.timeMs);
       lastPrimaryMs = Math.max(lastPrimaryMs, record.timeMs);
     } else if (record.source !== SOURCE_MIRROR) {
@@ -375,8 +447,8 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       pairCount++;
       settledPrimary++;
       mirroredPrimary++;
-      roles[1].total(primary);
-      roles[2].total(shadow);
+      roles[Role.PRIMARY].total(primary);
+      roles[Role.SHADOW].total(shadow);
       if (differentInputs(primary, shadow)) {
         conflicts.push(notable(primary, shadow));
         continue;
@@ -386,14 +458,14 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
         continue;
       }
       judgedCount++;
-      roles[1].judged(primary);
-      roles[2].judged(shadow);
+      roles[Role.PRIMARY].judged(primary);
+      roles[Role.SHADOW].judged(shadow);
       if (!isOk(primary) || !isOk(shadow)) {
         continue;
       }
       compared++;
-      roles[1].compared(primary);
-      roles[2].compared(shadow);
+      roles[Role.PRIMARY].compared(primary);
+      roles[Role.SHADOW].compared(shadow);
       const agree = primary.label === shadow.label;
       if (agree) {
         agreeing++;
@@ -404,7 +476,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       const flip = flips.get(flipKey) ?? { primaryLabel: primary.label, shadowLabel: shadow.label, count: 0 };
       flip.count++;
       flips.set(flipKey, flip);
-      deltas.push(primary.scoreDelta ?? shadow.scoreDelta ?? 0);
+      deltas.push(shadow.scoreDelta ?? 0);
       const bucket = series.get(Math.floor(primary.timeMs / step) * step);
       if (bucket) {
         bucket.pairs++;
@@ -425,7 +497,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
         pending++;
       } else {
         unmatched[record.role]++;
-        if (record.role === 1) {
+        if (record.role === Role.PRIMARY) {
           settledPrimary++;
         }
       }
@@ -462,7 +534,7 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
       max: sortedDeltas.length > 0 ? (sortedDeltas[sortedDeltas.length - 1] ?? 0) : 0,
     },
     disagreements: newest(disagreements),
-    roles: { 1: roles[1].finish(), 2: roles[2].finish() },
+    roles: { [Role.PRIMARY]: roles[Role.PRIMARY].finish(), [Role.SHADOW]: roles[Role.SHADOW].finish() },
     series,
   };
 }
@@ -471,20 +543,20 @@ export function tallyRows(records: readonly ReportRow[], options: ReportOptions)
 export function finishReport(t: ReportTally, options: ReportOptions, details: DetailLookup): ShadowReport {
   const { nowMs } = options;
   const startMs = windowStartMs(options);
-  const primarySummary = roleSummary(Role.PRIMARY, t.roles[1]);
-  const shadowSummary = roleSummary(Role.SHADOW, t.roles[2]);
+  const primarySummary = roleSummary(Role.PRIMARY, t.roles[Role.PRIMARY]);
+  const shadowSummary = roleSummary(Role.SHADOW, t.roles[Role.SHADOW]);
   const interval = wilson(t.agreeing, t.compared);
   const latencyRatio =
     primarySummary.latencyP99Ms > 0 && shadowSummary.latencyP99Ms > 0
       ? shadowSummary.latencyP99Ms / primarySummary.latencyP99Ms
       : 0;
 
-  const errors = ([1, 2] as const).flatMap((role) =>
+  const errors = STORED_ROLES.flatMap((role) =>
     [...t.roles[role].errorsByCode.entries()]
       .filter(([, count]) => count > 0)
       .sort(([a], [b]) => a - b)
       .map(([code, count]) => ({
-        role: role === 1 ? Role.PRIMARY : Role.SHADOW,
+        role: role,
         grpcStatusCode: code,
         count: BigInt(count),
       })),
@@ -493,27 +565,29 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
   const probabilitiesOf = (detail: RecordDetail | undefined) =>
     (detail?.probabilities ?? []).map(([label, probability]) => ({ label, probability }));
   const recent = t.disagreements.map((d): MessageInitShape<typeof DisagreementSchema> => {
-    const found = details(d.requestId, d.batchIndex);
-    const input = found[1] ?? found[2];
+    const found = details(d.requestId, d.batchIndex, options.candidate ?? "");
+    const input = found[Role.PRIMARY] ?? found[Role.SHADOW];
     return {
       requestId: d.requestId,
       batchIndex: d.batchIndex,
       time: timestampFromMs(d.timeMs),
       primaryLabel: d.primaryLabel,
       shadowLabel: d.shadowLabel,
-      primaryProbabilities: probabilitiesOf(found[1]),
-      shadowProbabilities: probabilitiesOf(found[2]),
+      primaryProbabilities: probabilitiesOf(found[Role.PRIMARY]),
+      shadowProbabilities: probabilitiesOf(found[Role.SHADOW]),
       input: {
         sha256: input?.inputSha256 ?? "",
         length: input?.inputLength ?? 0,
-        text: options.includeText ? (found[1]?.inputText ?? found[2]?.inputText ?? "") : "",
+        text: options.includeText
+          ? (found[Role.PRIMARY]?.inputText ?? found[Role.SHADOW]?.inputText ?? "")
+          : "",
       },
       feedbackLabel: d.feedbackLabel ?? "",
     };
   });
 
   const conflictList = t.conflicts.map((c): MessageInitShape<typeof ConflictSchema> => {
-    const found = details(c.requestId, c.batchIndex);
+    const found = details(c.requestId, c.batchIndex, options.candidate ?? "");
     const input = (detail: RecordDetail | undefined) => ({
       sha256: detail?.inputSha256 ?? "",
       length: detail?.inputLength ?? 0,
@@ -523,13 +597,13 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
       requestId: c.requestId,
       batchIndex: c.batchIndex,
       time: timestampFromMs(c.timeMs),
-      primaryInput: input(found[1]),
-      shadowInput: input(found[2]),
+      primaryInput: input(found[Role.PRIMARY]),
+      shadowInput: input(found[Role.SHADOW]),
     };
   });
 
   const { settledPrimary, mirroredPrimary, lastPrimaryMs, lastShadowMs, firstPrimaryMs } = t;
-  const expected = Math.max(0, options.expectedMirrorRatio);
+  const expected = Math.max(0, expectedRatioOf(options, options.candidate));
   const coverage = settledPrimary > 0 && expected > 0 ? mirroredPrimary / (settledPrimary * expected) : 0;
   // How long the primary's records kept coming after the shadow's newest own record (from the first primary
   // record of the window when the shadow reported nothing in it).
@@ -564,27 +638,31 @@ export function finishReport(t: ReportTally, options: ReportOptions, details: De
       shadowErrorRate: shadowSummary.errorRate,
       primaryLatencyP99Ms: primarySummary.latencyP99Ms,
       shadowLatencyP99Ms: shadowSummary.latencyP99Ms,
-      primaryFeedbackCount: t.roles[1].feedback,
+      primaryFeedbackCount: t.roles[Role.PRIMARY].feedback,
       primaryAccuracy: primarySummary.accuracy,
-      shadowFeedbackCount: t.roles[2].feedback,
+      shadowFeedbackCount: t.roles[Role.SHADOW].feedback,
       shadowAccuracy: shadowSummary.accuracy,
     },
     options.thresholds,
   );
 
   return create(ShadowReportSchema, {
+    candidate: options.candidate ?? "",
     startTime: timestampFromMs(startMs),
     endTime: timestampFromMs(nowMs),
     generateTime: timestampFromMs(Date.now()),
     totals: {
       requestCount: BigInt(t.requestCount),
-      primaryRecordCount: BigInt(t.roles[1].allRecords),
-      shadowRecordCount: BigInt(t.roles[2].allRecords),
+      primaryRecordCount: BigInt(t.roles[Role.PRIMARY].allRecords),
+      shadowRecordCount: BigInt(t.roles[Role.SHADOW].allRecords),
       pairCount: BigInt(t.pairCount),
-      unmatchedPrimaryCount: BigInt(t.unmatched[1]),
-      unmatchedShadowCount: BigInt(t.unmatched[2]),
+      unmatchedPrimaryCount: BigInt(t.unmatched[Role.PRIMARY]),
+      unmatchedShadowCount: BigInt(t.unmatched[Role.SHADOW]),
       pendingCount: BigInt(t.pending),
-      mirrorRatio: t.roles[1].allRecords > 0 ? t.roles[2].allRecords / t.roles[1].allRecords : 0,
+      mirrorRatio:
+        t.roles[Role.PRIMARY].allRecords > 0
+          ? t.roles[Role.SHADOW].allRecords / t.roles[Role.PRIMARY].allRecords
+          : 0,
       conflictCount: BigInt(t.conflictCount),
       callerErrorPairCount: BigInt(callerErrorPairs),
       judgedPairCount: BigInt(t.judgedCount),

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startRetention } from "./retention.js";
 import { ShadowStore } from "./store.js";
 import { stored } from "./testing/records.js";
+import { pages, recordsSince } from "./testing/store-testing.js";
 
 describe("retention", () => {
   const dirs: string[] = [];
@@ -39,7 +40,7 @@ describe("retention", () => {
       // Start-up never waits for the first sweep: it runs on a later turn of the event loop.
       expect(deleted).toEqual([]);
       await expect.poll(() => deleted, { timeout: 5000 }).toEqual([{ records: 1, feedback: 1 }]);
-      expect(store.recordsSince(0).map((r) => r.requestId)).toEqual(["new"]);
+      expect(recordsSince(store, 0).map((r) => r.requestId)).toEqual(["new"]);
       now += 2 * hour;
       expect(await retention.sweep()).toEqual({ records: 1, feedback: 0 });
       expect(store.counts()).toEqual({ records: 0, feedback: 0 });
@@ -67,7 +68,7 @@ describe("retention", () => {
       );
     }
     store.insertRecords([stored({ requestId: "new", role: "primary", timeMs: now - hour })]);
-    const before = store.pages();
+    const before = pages(store);
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 0);
     const retention = startRetention({
@@ -85,7 +86,7 @@ describe("retention", () => {
       expect(store.counts().records).toBe(1);
       // 40 steps of 500 rows: the event loop ran between them (timers fired during the sweep).
       expect(ticks).toBeGreaterThan(5);
-      const after = store.pages();
+      const after = pages(store);
       expect(after.total).toBeLessThan(before.total / 2);
     } finally {
       clearInterval(ticker);

@@ -37,7 +37,9 @@ function reportOf(specs: RecordSpec[], nowMs = NOW) {
   try {
     store.insertRecords(specs.map(stored));
     const options = defaults(nowMs);
-    return buildReport(store.reportRows(queryStartMs(options)), options, (id, i) => store.details(id, i));
+    return buildReport(store.reportRows(queryStartMs(options)), options, (id, i, c) =>
+      store.details(id, i, c),
+    );
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });

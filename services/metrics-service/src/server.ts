@@ -7,6 +7,7 @@ import {
 } from "@shadowmesh/common";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { Registry } from "prom-client";
+import { parseMirrorPercents } from "./candidates.js";
 import { type Config, MAX_DISAGREEMENTS_LIMIT } from "./config.js";
 import { routes } from "./connect.js";
 import { ShadowMetricsService, type ShadowServiceOptions } from "./metrics-service.js";
@@ -51,6 +52,7 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
       maxShadowSilenceMs: config.VERDICT_MAX_SHADOW_SILENCE_MS,
     },
     expectedMirrorRatio: config.EXPECTED_MIRROR_PERCENT / 100,
+    expectedMirrorRatios: parseMirrorPercents(config.EXPECTED_MIRROR_PERCENTS),
     feedbackSecret: config.FEEDBACK_SECRET,
     retentionMs: config.RETENTION_HOURS * 3_600_000,
     reportSampleRatio: config.REPORT_SAMPLE_PERCENT / 100,
@@ -65,11 +67,10 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
 export function createMetricsServer(deps: MetricsServerDeps) {
   const { config, logger, registry, store } = deps;
   const options = serviceOptionsOf(config);
-  // The gauges' report is computed at once from the aggregates, never queued behind API reports.
-  const report = () => service.report(config.REPORT_WINDOW_MS, 0, { priority: true });
+  // The gauges' reports (one per candidate) are computed at once from the aggregates, never queued behind API reports.
   const shadowMetrics = createShadowMetrics({
     registry,
-    report,
+    reports: () => service.gaugeReports(config.REPORT_WINDOW_MS),
     lastReportDurationMs: () => service.lastReportDurationMs,
     windowMs: config.REPORT_WINDOW_MS,
   });

@@ -1,12 +1,14 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import Database from "better-sqlite3";
-import { Aggregates, notableOf } from "./aggregates.js";
+import { Aggregates, notableOf, tallyAggregates } from "./aggregates.js";
 import {
   finishReport,
   type NotablePair,
   type ReportOptions,
   type RequestRecords,
+  resolveCandidate,
   windowStartMs,
 } from "./report.js";
 import { scoreDelta } from "./stats.js";
@@ -18,8 +20,14 @@ import { scoreDelta } from "./stats.js";
  * 1 M pairs as at 1 k, and a restart loses nothing that was acknowledged.
  */
 
-/** Role numbers as in the proto (ROLE_PRIMARY = 1, ROLE_SHADOW = 2). */
-export type RoleNumber = 1 | 2;
+/** The roles a stored record can have: the generated enum's PRIMARY and SHADOW (never UNSPECIFIED). */
+export type StoredRole = Role.PRIMARY | Role.SHADOW;
+
+/** Both stored roles, primary first. */
+export const STORED_ROLES: readonly StoredRole[] = [Role.PRIMARY, Role.SHADOW];
+
+/** A stored role from its column (1 primary, 2 shadow, as in the proto). */
+export const storedRole = (n: number): StoredRole => (n === Role.SHADOW ? Role.SHADOW : Role.PRIMARY);
 
 /** Record sources as in the proto: RECORD_SOURCE_UNSPECIFIED = 0, _MODEL_SERVICE = 1, _MIRROR = 2. */
 export type SourceNumber = 0 | 1 | 2;
@@ -31,7 +39,7 @@ export const SOURCE_MIRROR = 2;
 export interface StoredRecord {
   requestId: string;
   batchIndex: number;
-  role: RoleNumber;
+  role: StoredRole;
   modelName: string;
   modelVersion: string;
   /** Empty when the call failed. */
@@ -53,11 +61,6 @@ export interface StoredRecord {
   source: SourceNumber;
 }
 
-/** A stored record with the feedback label of its request, if any. */
-export interface RecordWithFeedback extends StoredRecord {
-  feedbackLabel: string | null;
-}
-
 /**
  * What the report reads of every record in its window: the lean columns only. Probabilities and inputs are read
  * for the few disagreements shown (`details`), and the score delta of a pair is computed once, at ingest.
@@ -65,20 +68,26 @@ export interface RecordWithFeedback extends StoredRecord {
 export interface ReportRow {
   requestId: string;
   batchIndex: number;
-  role: RoleNumber;
+  role: StoredRole;
   modelName: string;
   modelVersion: string;
   label: string;
   latencyMs: number;
   grpcCode: number;
   timeMs: number;
-  /** The pair's score delta, set on both records once both succeeded; null before. */
+  /** The pair's score delta, set on the SHADOW record once both calls succeeded; null before (and on primaries). */
   scoreDelta: number | null;
   feedbackLabel: string | null;
   /** The input's fingerprint: a pair whose fingerprints differ is a conflict, never compared. */
   inputSha256: string;
   source: SourceNumber;
+  /** The candidate a SHADOW record belongs to (its model name); "" for a PRIMARY record. */
+  candidate: string;
 }
+
+/** The candidate a record belongs to: a SHADOW record's model name; none ("") for the primary's. */
+export const candidateOf = (record: Pick<StoredRecord, "role" | "modelName">): string =>
+  record.role === Role.SHADOW ? record.modelName : "";
 
 /** A record's probabilities and input fingerprint, for a disagreement. */
 export interface RecordDetail {
@@ -102,7 +111,7 @@ export interface InsertResult {
   accepted: number;
   duplicates: number;
   /** Records stored, by role. */
-  acceptedByRole: Record<RoleNumber, number>;
+  acceptedByRole: Record<StoredRole, number>;
   /** Of the accepted, the MIRROR records that replaced the shadow's own record of the same key. */
   replaced: number;
 }
@@ -110,7 +119,7 @@ export interface InsertResult {
 /** The file name of the database inside the data directory. */
 export const DATABASE_FILE = "shadow.db";
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
 /** MIGRATIONS[v] takes the schema from version v to v + 1. */
 const MIGRATIONS: string[][] = [
@@ -169,34 +178,118 @@ const MIGRATIONS: string[][] = [
     "CREATE INDEX IF NOT EXISTS notable_by_time ON notable (kind, time_ms)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
   ],
+  // Several candidates (issue 15): a SHADOW record belongs to the candidate its model name names, and the key is
+  // (request id, batch index, role, candidate), so that each candidate's record joins the primary's. The table is
+  // copied once in key order (SQLite cannot change a primary key in place); a pair's score delta now lives on the
+  // shadow's record only. The aggregates and the notable list gain the candidate and are recounted after this.
+  [
+    `CREATE TABLE records_v5 (
+     request_id     TEXT    NOT NULL,
+     batch_index    INTEGER NOT NULL,
+     role           INTEGER NOT NULL CHECK (role IN (1, 2)),
+     candidate      TEXT    NOT NULL,
+     model_name     TEXT    NOT NULL,
+     model_version  TEXT    NOT NULL,
+     label          TEXT    NOT NULL,
+     probabilities  TEXT    NOT NULL,
+     latency_ms     REAL    NOT NULL,
+     grpc_code      INTEGER NOT NULL,
+     time_ms        INTEGER NOT NULL,
+     received_ms    INTEGER NOT NULL,
+     input_sha256   TEXT    NOT NULL,
+     input_length   INTEGER NOT NULL,
+     input_text     TEXT,
+     instance       TEXT    NOT NULL,
+     score_delta    REAL,
+     source         INTEGER NOT NULL DEFAULT 0,
+     CHECK (role = 2 OR candidate = ''),
+     PRIMARY KEY (request_id, batch_index, role, candidate)
+   )`,
+    `INSERT INTO records_v5 (request_id, batch_index, role, candidate, model_name, model_version, label,
+       probabilities, latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text, instance,
+       score_delta, source)
+     SELECT request_id, batch_index, role, CASE role WHEN 2 THEN model_name ELSE '' END, model_name, model_version,
+       label, probabilities, latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text,
+       instance, CASE role WHEN 2 THEN score_delta END, source
+     FROM records ORDER BY request_id, batch_index, role`,
+    "DROP TABLE records",
+    "ALTER TABLE records_v5 RENAME TO records",
+    "CREATE INDEX records_by_time ON records (time_ms)",
+    "DROP TABLE aggregates",
+    `CREATE TABLE aggregates (
+       scope     INTEGER NOT NULL,
+       candidate TEXT    NOT NULL,
+       level     INTEGER NOT NULL,
+       start_ms  INTEGER NOT NULL,
+       data      TEXT    NOT NULL,
+       PRIMARY KEY (scope, candidate, level, start_ms)
+     ) WITHOUT ROWID`,
+    "DROP TABLE notable",
+    `CREATE TABLE notable (
+       request_id  TEXT    NOT NULL,
+       batch_index INTEGER NOT NULL,
+       candidate   TEXT    NOT NULL,
+       kind        INTEGER NOT NULL,
+       time_ms     INTEGER NOT NULL,
+       PRIMARY KEY (request_id, batch_index, candidate)
+     ) WITHOUT ROWID`,
+    "CREATE INDEX notable_by_time ON notable (candidate, kind, time_ms)",
+  ],
 ];
+
+/** The aggregates' scopes (store.ts keeps one part per scope; a candidate's report sums two). */
+const SCOPE_PRIMARY = 0;
+const SCOPE_CANDIDATE = 1;
 
 /** A stored record's lean columns and its probabilities (JSON), as the aggregates' bookkeeping reads it. */
 interface StateRow extends ReportRow {
   probabilitiesJson: string;
 }
 
-/** A request's stored records, by role, and its feedback label. */
-interface RequestState extends RequestRecords {
+/** A request's stored records: the primary's, each candidate's (by candidate), and its feedback label. */
+interface RequestState {
   primary?: StateRow;
-  shadow?: StateRow;
+  shadows: Map<string, StateRow>;
   feedbackLabel: string | null;
 }
 
-const STATE_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
-    r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source, r.probabilities
+/** What one candidate's report sees of a request: the primary's record and that candidate's. */
+function viewOf(state: RequestState, candidate: string): RequestRecords {
+  const view: RequestRecords = {};
+  if (state.primary) {
+    view.primary = state.primary;
+  }
+  const shadow = state.shadows.get(candidate);
+  if (shadow) {
+    view.shadow = shadow;
+  }
+  return view;
+}
+
+/** The primary's record alone: what every candidate's report sees of a request before the candidate's record. */
+const primaryOnly = (state: RequestState): RequestRecords =>
+  state.primary ? { primary: state.primary } : {};
+
+const COLUMNS = `r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
+    r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source, r.candidate`;
+
+const STATE_SQL = `SELECT ${COLUMNS}, r.probabilities
   FROM records r
   LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
   WHERE r.request_id = ? AND r.batch_index = ?`;
 
-const REPORT_ROWS_SQL = `SELECT r.request_id, r.batch_index, r.role, r.model_name, r.model_version, r.label, r.latency_ms,
-    r.grpc_code, r.time_ms, r.score_delta, f.label, r.input_sha256, r.source
+const ALL_STATES_SQL = `SELECT ${COLUMNS}, r.probabilities
+  FROM records r
+  LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
+  ORDER BY r.request_id, r.batch_index`;
+
+const REPORT_ROWS_SQL = `SELECT ${COLUMNS}
   FROM records r
   LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
   WHERE r.time_ms >= ?`;
 
 const DETAILS_SQL = `SELECT role, probabilities, input_sha256, input_length, input_text FROM records
-  WHERE request_id = ? AND batch_index = ?`;
+  WHERE request_id = ? AND batch_index = ? AND (role = 1 OR candidate = ?)`;
 
 type ReportRowTuple = [
   string,
@@ -212,25 +305,29 @@ type ReportRowTuple = [
   string | null,
   string,
   number,
+  string,
 ];
 
-const sourceOf = (n: number): SourceNumber => (n === 1 || n === 2 ? n : 0);
+export const sourceOf = (n: number): SourceNumber => (n === 1 || n === 2 ? n : 0);
 
 function stateRowOf(r: [...ReportRowTuple, string]): StateRow {
-  return { ...reportRowOf(r), probabilitiesJson: r[13] };
+  return { ...reportRowOf(r), probabilitiesJson: r[14] };
 }
 
-/** A copy of a state with another feedback label on its records. */
+/** A copy of a state (its own map of candidates) with another feedback label on its records. */
 function withFeedback(state: RequestState, label: string | null): RequestState {
-  const next: RequestState = { feedbackLabel: label };
+  const next: RequestState = { shadows: new Map(), feedbackLabel: label };
   if (state.primary) {
     next.primary = { ...state.primary, feedbackLabel: label };
   }
-  if (state.shadow) {
-    next.shadow = { ...state.shadow, feedbackLabel: label };
+  for (const [candidate, shadow] of state.shadows) {
+    next.shadows.set(candidate, { ...shadow, feedbackLabel: label });
   }
   return next;
 }
+
+/** A copy of a state sharing its records (changes then replace records, so a changed one is a new object). */
+const copyOf = (state: RequestState): RequestState => ({ ...state, shadows: new Map(state.shadows) });
 
 /** The labels named in stored probability vectors (JSON of [label, probability] pairs). */
 function labelsIn(vectors: readonly string[]): Set<string> {
@@ -248,7 +345,7 @@ function reportRowOf(r: readonly [...ReportRowTuple, ...unknown[]]): ReportRow {
   return {
     requestId: r[0],
     batchIndex: r[1],
-    role: r[2] === 2 ? 2 : 1,
+    role: storedRole(r[2]),
     modelName: r[3],
     modelVersion: r[4],
     label: r[5],
@@ -259,6 +356,7 @@ function reportRowOf(r: readonly [...ReportRowTuple, ...unknown[]]): ReportRow {
     feedbackLabel: r[10],
     inputSha256: r[11],
     source: sourceOf(r[12]),
+    candidate: r[13],
   };
 }
 
@@ -270,17 +368,18 @@ function readDetails(
   statement: Database.Statement,
   requestId: string,
   batchIndex: number,
-): Partial<Record<RoleNumber, RecordDetail>> {
-  const rows = statement.all(requestId, batchIndex) as {
+  candidate: string,
+): Partial<Record<StoredRole, RecordDetail>> {
+  const rows = statement.all(requestId, batchIndex, candidate) as {
     role: number;
     probabilities: string;
     input_sha256: string;
     input_length: number;
     input_text: string | null;
   }[];
-  const result: Partial<Record<RoleNumber, RecordDetail>> = {};
+  const result: Partial<Record<StoredRole, RecordDetail>> = {};
   for (const row of rows) {
-    result[row.role === 2 ? 2 : 1] = {
+    result[storedRole(row.role)] = {
       probabilities: JSON.parse(row.probabilities) as [string, number][],
       inputSha256: row.input_sha256,
       inputLength: row.input_length,
@@ -295,7 +394,12 @@ export interface ReportSource {
   /** Runs `read` in one read transaction, so that everything it reads is one consistent snapshot. */
   snapshot<T>(read: () => T): T;
   reportRows(fromMs: number): ReportRow[];
-  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>>;
+  /** The probabilities and inputs of a request's primary record and of one candidate's record. */
+  details(
+    requestId: string,
+    batchIndex: number,
+    candidate: string,
+  ): Partial<Record<StoredRole, RecordDetail>>;
 }
 
 /**
@@ -322,55 +426,17 @@ export class ShadowReader implements ReportSource {
     return readReportRows(this.#reportRows, fromMs);
   }
 
-  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>> {
-    return readDetails(this.#details, requestId, batchIndex);
+  details(
+    requestId: string,
+    batchIndex: number,
+    candidate: string,
+  ): Partial<Record<StoredRole, RecordDetail>> {
+    return readDetails(this.#details, requestId, batchIndex, candidate);
   }
 
   close(): void {
     this.#db.close();
   }
-}
-
-interface RecordRow {
-  request_id: string;
-  batch_index: number;
-  role: number;
-  model_name: string;
-  model_version: string;
-  label: string;
-  probabilities: string;
-  latency_ms: number;
-  grpc_code: number;
-  time_ms: number;
-  received_ms: number;
-  input_sha256: string;
-  input_length: number;
-  input_text: string | null;
-  instance: string;
-  source: number;
-  feedback_label: string | null;
-}
-
-function toRecord(row: RecordRow): RecordWithFeedback {
-  return {
-    requestId: row.request_id,
-    batchIndex: row.batch_index,
-    role: row.role === 2 ? 2 : 1,
-    modelName: row.model_name,
-    modelVersion: row.model_version,
-    label: row.label,
-    probabilities: JSON.parse(row.probabilities) as [string, number][],
-    latencyMs: row.latency_ms,
-    grpcCode: row.grpc_code,
-    timeMs: row.time_ms,
-    receivedMs: row.received_ms,
-    inputSha256: row.input_sha256,
-    inputLength: row.input_length,
-    inputText: row.input_text,
-    instance: row.instance,
-    source: sourceOf(row.source),
-    feedbackLabel: row.feedback_label,
-  };
 }
 
 /** What one retention step did; `done` when nothing older than the cut is left. */
@@ -394,11 +460,11 @@ export class ShadowStore implements ReportSource {
   readonly #recentLabels: Database.Statement;
   readonly #insertMany: (records: readonly StoredRecord[]) => InsertResult;
   readonly #upsertFeedback: Database.Statement;
-  readonly #recordsSince: Database.Statement;
   readonly #reportRows: Database.Statement;
   readonly #details: Database.Statement;
   readonly #setScoreDelta: Database.Statement;
   readonly #newestShadowOwn: Database.Statement;
+  readonly #primaryRange: Database.Statement;
   readonly #deleteOne: Database.Statement;
   readonly #putBucket: Database.Statement;
   readonly #dropBucket: Database.Statement;
@@ -406,10 +472,17 @@ export class ShadowStore implements ReportSource {
   readonly #dropNotable: Database.Statement;
   readonly #notableSince: Database.Statement;
   readonly #listeners = new Set<() => void>();
-  #aggregates: Aggregates;
+  /**
+   * The aggregates in parts (README: "Several candidates"): what the primary's records count on their own, and for
+   * each candidate what its records change in that (pairs instead of lone primaries, its own lone records…). A
+   * candidate's report sums the primary's part and its own, so a candidate that appears late needs no recount of
+   * the primary's records, and a primary record costs one update whatever the number of candidates.
+   */
+  #primaryPart: Aggregates;
+  #candidateParts = new Map<string, Aggregates>();
   #joinWindowMs: number;
   /** While the aggregates are rebuilt (reading the records), notable writes wait here. */
-  #deferredNotable: [string, number, number, number][] | undefined;
+  #deferredNotable: [string, number, string, number, number][] | undefined;
   #version = 0;
 
   constructor(options: StoreOptions) {
@@ -430,54 +503,66 @@ export class ShadowStore implements ReportSource {
     const migrated = this.#migrate();
 
     this.#insertRecord = this.#db.prepare(
-      `INSERT OR IGNORE INTO records (request_id, batch_index, role, model_name, model_version, label, probabilities,
-         latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text, instance, source)
-       VALUES (@requestId, @batchIndex, @role, @modelName, @modelVersion, @label, @probabilities, @latencyMs,
-         @grpcCode, @timeMs, @receivedMs, @inputSha256, @inputLength, @inputText, @instance, @source)`,
+      `INSERT OR IGNORE INTO records (request_id, batch_index, role, candidate, model_name, model_version, label,
+         probabilities, latency_ms, grpc_code, time_ms, received_ms, input_sha256, input_length, input_text, instance,
+         source)
+       VALUES (@requestId, @batchIndex, @role, @candidate, @modelName, @modelVersion, @label, @probabilities,
+         @latencyMs, @grpcCode, @timeMs, @receivedMs, @inputSha256, @inputLength, @inputText, @instance, @source)`,
     );
     this.#replaceRecord = this.#db.prepare(
       `UPDATE records SET model_name = @modelName, model_version = @modelVersion, label = @label,
          probabilities = @probabilities, latency_ms = @latencyMs, grpc_code = @grpcCode, time_ms = @timeMs,
          received_ms = @receivedMs, input_sha256 = @inputSha256, input_length = @inputLength,
          input_text = @inputText, instance = @instance, source = @source, score_delta = NULL
-       WHERE request_id = @requestId AND batch_index = @batchIndex AND role = @role`,
+       WHERE request_id = @requestId AND batch_index = @batchIndex AND role = @role AND candidate = @candidate`,
     );
     this.#state = this.#db.prepare(STATE_SQL).raw();
     this.#feedbackOf = this.#db
       .prepare("SELECT label FROM feedback WHERE request_id = ? AND batch_index = ?")
       .pluck();
     this.#setScoreDelta = this.#db.prepare(
-      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?",
+      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ? AND role = 2 AND candidate = ?",
     );
     this.#newestShadowOwn = this.#db
       .prepare(
-        `SELECT MAX(time_ms) FROM records WHERE time_ms >= ? AND time_ms < ? AND role = 2 AND source != ${SOURCE_MIRROR}`,
+        `SELECT MAX(time_ms) FROM records
+         WHERE time_ms >= ? AND time_ms < ? AND role = 2 AND candidate = ? AND source != ${SOURCE_MIRROR}`,
       )
       .pluck();
+    this.#primaryRange = this.#db
+      .prepare(
+        "SELECT MIN(time_ms), MAX(time_ms) FROM records WHERE time_ms >= ? AND time_ms < ? AND role = 1",
+      )
+      .raw();
     this.#deleteOne = this.#db.prepare(
-      "DELETE FROM records WHERE request_id = ? AND batch_index = ? AND role = ?",
+      "DELETE FROM records WHERE request_id = ? AND batch_index = ? AND role = ? AND candidate = ?",
     );
     this.#putBucket = this.#db.prepare(
-      "INSERT OR REPLACE INTO aggregates (level, start_ms, data) VALUES (?, ?, ?)",
+      "INSERT OR REPLACE INTO aggregates (scope, candidate, level, start_ms, data) VALUES (?, ?, ?, ?, ?)",
     );
-    this.#dropBucket = this.#db.prepare("DELETE FROM aggregates WHERE level = ? AND start_ms = ?");
+    this.#dropBucket = this.#db.prepare(
+      "DELETE FROM aggregates WHERE scope = ? AND candidate = ? AND level = ? AND start_ms = ?",
+    );
     this.#putNotable = this.#db.prepare(
-      "INSERT OR REPLACE INTO notable (request_id, batch_index, kind, time_ms) VALUES (?, ?, ?, ?)",
+      "INSERT OR REPLACE INTO notable (request_id, batch_index, candidate, kind, time_ms) VALUES (?, ?, ?, ?, ?)",
     );
-    this.#dropNotable = this.#db.prepare("DELETE FROM notable WHERE request_id = ? AND batch_index = ?");
+    this.#dropNotable = this.#db.prepare(
+      "DELETE FROM notable WHERE request_id = ? AND batch_index = ? AND candidate = ?",
+    );
     this.#notableSince = this.#db
       .prepare(
-        `SELECT request_id, batch_index FROM notable WHERE kind = ? AND time_ms >= ?
+        `SELECT request_id, batch_index FROM notable WHERE candidate = ? AND kind = ? AND time_ms >= ?
          ORDER BY time_ms DESC LIMIT ?`,
       )
       .raw();
     this.#insertMany = this.#db.transaction((records: readonly StoredRecord[]) => {
-      const acceptedByRole: Record<RoleNumber, number> = { 1: 0, 2: 0 };
+      const acceptedByRole: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
       let replaced = 0;
       for (const record of records) {
+        const candidate = candidateOf(record);
         const before = this.#loadState(record.requestId, record.batchIndex);
-        const existing = record.role === 1 ? before.primary : before.shadow;
-        const row = { ...record, probabilities: JSON.stringify(record.probabilities) };
+        const existing = record.role === Role.PRIMARY ? before.primary : before.shadows.get(candidate);
+        const row = { ...record, candidate, probabilities: JSON.stringify(record.probabilities) };
         if (existing) {
           // Precedence (README: "Ingest and feedback"): what the mirroring caller saw outweighs the shadow's own
           // record of the same call; the reverse never happens, and the same source twice is a duplicate.
@@ -487,13 +572,12 @@ export class ShadowStore implements ReportSource {
           if (this.#replaceRecord.run(row).changes === 0) {
             continue;
           }
-          this.#setScoreDelta.run(null, record.requestId, record.batchIndex);
           replaced++;
         } else if (this.#insertRecord.run(row).changes === 0) {
           continue;
         }
         acceptedByRole[record.role]++;
-        const after: RequestState = withFeedback(before, before.feedbackLabel);
+        const after = copyOf(before);
         const stored: StateRow = {
           requestId: record.requestId,
           batchIndex: record.batchIndex,
@@ -508,41 +592,48 @@ export class ShadowStore implements ReportSource {
           feedbackLabel: before.feedbackLabel,
           inputSha256: record.inputSha256,
           source: record.source,
+          candidate,
           probabilitiesJson: row.probabilities,
         };
-        if (record.role === 1) {
+        // The score delta of each pair this record completes, computed once here (on the shadow's record), so
+        // that reports never parse probabilities.
+        const deltaOf = (primary: StateRow, shadow: StateRow): number | null =>
+          okRow(primary) && okRow(shadow)
+            ? scoreDelta(
+                JSON.parse(primary.probabilitiesJson) as [string, number][],
+                JSON.parse(shadow.probabilitiesJson) as [string, number][],
+              )
+            : null;
+        if (record.role === Role.PRIMARY) {
           after.primary = stored;
-        } else {
-          after.shadow = stored;
-        }
-        const partner = record.role === 1 ? after.shadow : after.primary;
-        if (partner) {
-          partner.scoreDelta = null;
-          if (okRow(stored) && okRow(partner)) {
-            // The pair's score delta, computed once here, so reports never parse probabilities.
-            const delta = scoreDelta(
-              record.probabilities,
-              JSON.parse(partner.probabilitiesJson) as [string, number][],
-            );
-            this.#setScoreDelta.run(delta, record.requestId, record.batchIndex);
-            stored.scoreDelta = delta;
-            partner.scoreDelta = delta;
+          for (const [name, shadow] of before.shadows) {
+            const delta = deltaOf(stored, shadow);
+            if (delta !== shadow.scoreDelta) {
+              this.#setScoreDelta.run(delta, record.requestId, record.batchIndex, name);
+              after.shadows.set(name, { ...shadow, scoreDelta: delta });
+            }
           }
-        }
-        if (record.role === 1) {
-          this.#aggregates.primaryStored(record.timeMs);
+          this.#primaryPart.primaryStored(record.timeMs);
         } else {
+          if (after.primary) {
+            stored.scoreDelta = deltaOf(after.primary, stored);
+            if (stored.scoreDelta !== null) {
+              this.#setScoreDelta.run(stored.scoreDelta, record.requestId, record.batchIndex, candidate);
+            }
+          }
+          after.shadows.set(candidate, stored);
+          const part = this.#candidatePart(candidate);
           if (existing && existing.source !== SOURCE_MIRROR) {
-            this.#aggregates.shadowOwnStored(existing.timeMs, -1);
+            part.shadowOwnStored(existing.timeMs, -1);
           }
           if (record.source !== SOURCE_MIRROR) {
-            this.#aggregates.shadowOwnStored(record.timeMs, 1);
+            part.shadowOwnStored(record.timeMs, 1);
           }
         }
         this.#transition(before, after);
       }
       this.#persistTouched();
-      const accepted = acceptedByRole[1] + acceptedByRole[2];
+      const accepted = acceptedByRole[Role.PRIMARY] + acceptedByRole[Role.SHADOW];
       return { accepted, duplicates: records.length - accepted, acceptedByRole, replaced };
     });
     this.#requestLabels = this.#db
@@ -562,12 +653,7 @@ export class ShadowStore implements ReportSource {
     );
     this.#reportRows = this.#db.prepare(REPORT_ROWS_SQL).raw();
     this.#details = this.#db.prepare(DETAILS_SQL);
-    this.#recordsSince = this.#db.prepare(
-      `SELECT r.*, f.label AS feedback_label FROM records r
-       LEFT JOIN feedback f ON f.request_id = r.request_id AND f.batch_index = r.batch_index
-       WHERE r.time_ms >= ?`,
-    );
-    this.#aggregates = this.#newAggregates(this.#joinWindowMs);
+    this.#primaryPart = this.#newAggregates(this.#joinWindowMs, undefined);
     const storedJoin = this.#meta("join_window_ms");
     if (migrated || storedJoin !== String(this.#joinWindowMs)) {
       this.#rebuildAggregates();
@@ -576,11 +662,43 @@ export class ShadowStore implements ReportSource {
     }
   }
 
-  #newAggregates(joinWindowMs: number): Aggregates {
-    return new Aggregates(joinWindowMs, (from, to) => {
-      const newest = this.#newestShadowOwn.get(from, to) as number | null;
-      return newest ?? undefined;
-    });
+  /** An empty part: the primary's (candidate undefined) or a candidate's. */
+  #newAggregates(joinWindowMs: number, candidate: string | undefined): Aggregates {
+    const part = new Aggregates(
+      joinWindowMs,
+      (from, to) => {
+        const newest = this.#newestShadowOwn.get(from, to, candidate ?? "") as number | null;
+        return newest ?? undefined;
+      },
+      (from, to) => {
+        const [first, last] = this.#primaryRange.get(from, to) as [number | null, number | null];
+        return first === null || last === null ? undefined : [first, last];
+      },
+    );
+    part.floorMs = this.#primaryPart?.floorMs ?? Number.NEGATIVE_INFINITY;
+    return part;
+  }
+
+  /** A candidate's part, created empty when the candidate is new. */
+  #candidatePart(candidate: string): Aggregates {
+    let part = this.#candidateParts.get(candidate);
+    if (!part) {
+      part = this.#newAggregates(this.#joinWindowMs, candidate);
+      this.#candidateParts.set(candidate, part);
+    }
+    return part;
+  }
+
+  /** Every part, with its scope and candidate as persisted. */
+  #parts(): [number, string, Aggregates][] {
+    return [
+      [SCOPE_PRIMARY, "", this.#primaryPart],
+      ...[...this.#candidateParts].map(([name, part]): [number, string, Aggregates] => [
+        SCOPE_CANDIDATE,
+        name,
+        part,
+      ]),
+    ];
   }
 
   #meta(key: string): string | undefined {
@@ -616,21 +734,21 @@ export class ShadowStore implements ReportSource {
     return true;
   }
 
-  /** Version 1 → 2: computes the score delta of every pair already stored. */
+  /** Version 1 → 2: computes the score delta of every pair already stored (on the shadow's record). */
   #backfillScoreDeltas(): void {
     const pairs = this.#db
       .prepare(
-        `SELECT p.request_id, p.batch_index, p.probabilities, s.probabilities FROM records p
+        `SELECT p.request_id, p.batch_index, s.candidate, p.probabilities, s.probabilities FROM records p
          JOIN records s ON s.request_id = p.request_id AND s.batch_index = p.batch_index AND s.role = 2
          WHERE p.role = 1 AND p.grpc_code = 0 AND p.label != '' AND s.grpc_code = 0 AND s.label != ''`,
       )
       .raw()
-      .all() as [string, number, string, string][];
+      .all() as [string, number, string, string, string][];
     const update = this.#db.prepare(
-      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ?",
+      "UPDATE records SET score_delta = ? WHERE request_id = ? AND batch_index = ? AND role = 2 AND candidate = ?",
     );
-    for (const [requestId, batchIndex, primary, shadow] of pairs) {
-      update.run(scoreDelta(JSON.parse(primary), JSON.parse(shadow)), requestId, batchIndex);
+    for (const [requestId, batchIndex, candidate, primary, shadow] of pairs) {
+      update.run(scoreDelta(JSON.parse(primary), JSON.parse(shadow)), requestId, batchIndex, candidate);
     }
   }
 
@@ -641,41 +759,38 @@ export class ShadowStore implements ReportSource {
   #rebuildAggregates(): void {
     this.#db.transaction(() => {
       this.#db.exec("DELETE FROM aggregates; DELETE FROM notable;");
-      const aggregates = this.#newAggregates(this.#joinWindowMs);
-      this.#aggregates = aggregates;
       const floor = this.#meta("floor_ms");
+      this.#candidateParts = new Map();
+      this.#primaryPart = this.#newAggregates(this.#joinWindowMs, undefined);
       if (floor !== undefined) {
-        aggregates.floorMs = Number(floor);
+        this.#primaryPart.floorMs = Number(floor);
       }
-      const rows = this.#db
-        .prepare(`${STATE_SQL.replace(/WHERE[\s\S]*$/, "")} ORDER BY r.request_id, r.batch_index`)
-        .raw()
-        .iterate() as IterableIterator<[...ReportRowTuple, string]>;
+      const rows = this.#db.prepare(ALL_STATES_SQL).raw().iterate() as IterableIterator<
+        [...ReportRowTuple, string]
+      >;
       let current: RequestState | undefined;
       let key = "";
       this.#deferredNotable = [];
       const flush = () => {
         if (current) {
-          this.#transition({ feedbackLabel: null }, current);
+          this.#transition({ shadows: new Map(), feedbackLabel: null }, current);
         }
       };
       for (const tuple of rows) {
         const row = stateRowOf(tuple);
         const rowKey = `${row.requestId}\u0000${row.batchIndex}`;
-        if (rowKey !== key) {
+        if (rowKey !== key || !current) {
           flush();
           key = rowKey;
-          current = { feedbackLabel: row.feedbackLabel };
+          current = { shadows: new Map(), feedbackLabel: row.feedbackLabel };
         }
-        if (current) {
-          if (row.role === 1) {
-            current.primary = row;
-            aggregates.primaryStored(row.timeMs);
-          } else {
-            current.shadow = row;
-            if (row.source !== SOURCE_MIRROR) {
-              aggregates.shadowOwnStored(row.timeMs, 1);
-            }
+        if (row.role === Role.PRIMARY) {
+          current.primary = row;
+          this.#primaryPart.primaryStored(row.timeMs);
+        } else {
+          current.shadows.set(row.candidate, row);
+          if (row.source !== SOURCE_MIRROR) {
+            this.#candidatePart(row.candidate).shadowOwnStored(row.timeMs, 1);
           }
         }
       }
@@ -693,13 +808,14 @@ export class ShadowStore implements ReportSource {
   #loadAggregates(): void {
     const floor = this.#meta("floor_ms");
     if (floor !== undefined) {
-      this.#aggregates.floorMs = Number(floor);
+      this.#primaryPart.floorMs = Number(floor);
     }
-    for (const [level, start, data] of this.#db
-      .prepare("SELECT level, start_ms, data FROM aggregates")
+    for (const [scope, candidate, level, start, data] of this.#db
+      .prepare("SELECT scope, candidate, level, start_ms, data FROM aggregates")
       .raw()
-      .iterate() as IterableIterator<[number, number, string]>) {
-      this.#aggregates.load(level, start, data);
+      .iterate() as IterableIterator<[number, string, number, number, string]>) {
+      const part = scope === SCOPE_PRIMARY ? this.#primaryPart : this.#candidatePart(candidate);
+      part.load(level, start, data);
     }
   }
 
@@ -714,25 +830,51 @@ export class ShadowStore implements ReportSource {
   #loadState(requestId: string, batchIndex: number): RequestState {
     const rows = this.#state.all(requestId, batchIndex) as [...ReportRowTuple, string][];
     if (rows.length === 0) {
-      return { feedbackLabel: (this.#feedbackOf.get(requestId, batchIndex) as string | undefined) ?? null };
+      return {
+        shadows: new Map(),
+        feedbackLabel: (this.#feedbackOf.get(requestId, batchIndex) as string | undefined) ?? null,
+      };
     }
-    const state: RequestState = { feedbackLabel: null };
+    const state: RequestState = { shadows: new Map(), feedbackLabel: null };
     for (const tuple of rows) {
       const row = stateRowOf(tuple);
       state.feedbackLabel = row.feedbackLabel;
-      if (row.role === 1) {
+      if (row.role === Role.PRIMARY) {
         state.primary = row;
       } else {
-        state.shadow = row;
+        state.shadows.set(row.candidate, row);
       }
     }
     return state;
   }
 
-  /** Moves a request's counts from one state to the next (the aggregates and the notable list). */
+  /**
+   * Moves a request's counts from one state to the next (the aggregates and the notable list): the primary's part
+   * when the primary record came or went, and the part of each candidate whose view of the request changed, by
+   * what its record changes in the primary's own count.
+   */
   #transition(before: RequestState, after: RequestState): void {
-    this.#aggregates.contribute(before, -1);
-    this.#aggregates.contribute(after, 1);
+    const primaryChanged = before.primary !== after.primary;
+    if (primaryChanged && (before.primary === undefined) !== (after.primary === undefined)) {
+      this.#primaryPart.contribute(primaryOnly(before), -1);
+      this.#primaryPart.contribute(primaryOnly(after), 1);
+    }
+    const feedbackChanged = before.feedbackLabel !== after.feedbackLabel;
+    for (const candidate of new Set([...before.shadows.keys(), ...after.shadows.keys()])) {
+      const was = before.shadows.get(candidate);
+      const now = after.shadows.get(candidate);
+      if (!primaryChanged && !feedbackChanged && was === now) {
+        continue;
+      }
+      const part = this.#candidatePart(candidate);
+      part.contributeDelta(viewOf(before, candidate), -1);
+      part.contributeDelta(viewOf(after, candidate), 1);
+      this.#note(candidate, viewOf(before, candidate), viewOf(after, candidate));
+    }
+  }
+
+  /** Keeps the notable list (disagreements and conflicts shown) of a candidate up to date for one request. */
+  #note(candidate: string, before: RequestRecords, after: RequestRecords): void {
     const was = notableOf(before, this.#joinWindowMs);
     const now = notableOf(after, this.#joinWindowMs);
     if (was?.kind === now?.kind && was?.timeMs === now?.timeMs) {
@@ -743,20 +885,25 @@ export class ShadowStore implements ReportSource {
       return;
     }
     if (now && this.#deferredNotable) {
-      this.#deferredNotable.push([key.requestId, key.batchIndex, now.kind, now.timeMs]);
+      this.#deferredNotable.push([key.requestId, key.batchIndex, candidate, now.kind, now.timeMs]);
     } else if (now) {
-      this.#putNotable.run(key.requestId, key.batchIndex, now.kind, now.timeMs);
+      this.#putNotable.run(key.requestId, key.batchIndex, candidate, now.kind, now.timeMs);
     } else {
-      this.#dropNotable.run(key.requestId, key.batchIndex);
+      this.#dropNotable.run(key.requestId, key.batchIndex, candidate);
     }
   }
 
   #persistTouched(): void {
-    for (const [level, start, bucket] of this.#aggregates.takeTouched()) {
-      if (bucket) {
-        this.#putBucket.run(level, start, JSON.stringify(bucket));
-      } else {
-        this.#dropBucket.run(level, start);
+    for (const [scope, candidate, part] of this.#parts()) {
+      if (!part.hasTouched) {
+        continue;
+      }
+      for (const [level, start, bucket] of part.takeTouched()) {
+        if (bucket) {
+          this.#putBucket.run(scope, candidate, level, start, JSON.stringify(bucket));
+        } else {
+          this.#dropBucket.run(scope, candidate, level, start);
+        }
       }
     }
   }
@@ -779,7 +926,10 @@ export class ShadowStore implements ReportSource {
     }
   }
 
-  /** Stores records in one transaction; a record whose (request id, batch index, role) is known is ignored. */
+  /**
+   * Stores records in one transaction; a record whose (request id, batch index, role, candidate) is known is
+   * ignored, unless it is a MIRROR record and the known one the shadow's own (it then replaces it).
+   */
   insertRecords(records: readonly StoredRecord[]): InsertResult {
     const result = this.#insertMany(records);
     if (result.accepted > 0) {
@@ -793,7 +943,7 @@ export class ShadowStore implements ReportSource {
     const known = this.#db.transaction(() => {
       const before = this.#loadState(requestId, batchIndex);
       this.#upsertFeedback.run(requestId, batchIndex, label, timeMs);
-      if (!before.primary && !before.shadow) {
+      if (!before.primary && before.shadows.size === 0) {
         return false;
       }
       this.#transition(before, withFeedback(before, label));
@@ -804,45 +954,80 @@ export class ShadowStore implements ReportSource {
     return known;
   }
 
-  /**
-   * The report for a window, from the aggregates: the cost of a few hundred buckets and of the disagreements shown,
-   * whatever the number of pairs. The window's start must be normalised (`normalisedStartMs`).
-   */
-  aggregateReport(options: ReportOptions) {
-    this.useJoinWindow(options.joinWindowMs);
-    const dropped = this.#aggregates.prune(options.nowMs);
-    if (dropped.length > 0 || this.#aggregates.hasTouched) {
+  /** Drops the 1 s buckets no report reads any more (as of `nowMs`), in every part. */
+  #prune(nowMs: number): void {
+    const dropped: [number, string, number, number][] = [];
+    for (const [scope, candidate, part] of this.#parts()) {
+      for (const [level, start] of part.prune(nowMs)) {
+        dropped.push([scope, candidate, level, start]);
+      }
+    }
+    if (dropped.length > 0 || this.#parts().some(([, , part]) => part.hasTouched)) {
       this.#db.transaction(() => {
-        for (const [level, start] of dropped) {
-          this.#dropBucket.run(level, start);
+        for (const row of dropped) {
+          this.#dropBucket.run(...row);
         }
         this.#persistTouched();
       })();
     }
-    const tally = this.#aggregates.tally(options);
+  }
+
+  /**
+   * The candidates with a SHADOW record in a window (by the primary's time when paired, else by its own), sorted
+   * by name. The window's start must be normalised (`normalisedStartMs`).
+   */
+  candidates(options: Pick<ReportOptions, "nowMs" | "windowMs" | "startMs" | "joinWindowMs">): string[] {
+    this.useJoinWindow(options.joinWindowMs);
+    return [...this.#candidateParts]
+      .filter(([, part]) => part.hasShadowRecords(options))
+      .map(([name]) => name)
+      .sort();
+  }
+
+  /**
+   * The report for a window, from the aggregates: the cost of a few hundred buckets and of the disagreements shown,
+   * whatever the number of pairs. The window's start must be normalised (`normalisedStartMs`). The candidate is
+   * `options.candidate`, else the only one in the window (`resolveCandidate`: FAILED_PRECONDITION when several).
+   */
+  aggregateReport(options: ReportOptions) {
+    this.useJoinWindow(options.joinWindowMs);
+    this.#prune(options.nowMs);
+    const candidate = resolveCandidate(
+      options.candidate === undefined ? this.candidates(options) : [],
+      options.candidate,
+    );
+    const resolved = candidate === undefined ? options : { ...options, candidate };
+    const candidatePart = candidate === undefined ? undefined : this.#candidateParts.get(candidate);
+    const tally = tallyAggregates(
+      candidatePart ? [this.#primaryPart, candidatePart] : [this.#primaryPart],
+      resolved,
+    );
     const startMs = windowStartMs(options);
     const listed = (kind: 1 | 2): NotablePair[] =>
-      (this.#notableSince.all(kind, startMs, options.maxDisagreements) as [string, number][]).flatMap(
-        ([requestId, batchIndex]) => {
-          const { primary, shadow, feedbackLabel } = this.#loadState(requestId, batchIndex);
-          return primary && shadow
-            ? [
-                {
-                  timeMs: primary.timeMs,
-                  requestId,
-                  batchIndex,
-                  primaryLabel: primary.label,
-                  shadowLabel: shadow.label,
-                  feedbackLabel,
-                },
-              ]
-            : [];
-        },
-      );
+      candidate === undefined || options.maxDisagreements <= 0
+        ? []
+        : (
+            this.#notableSince.all(candidate, kind, startMs, options.maxDisagreements) as [string, number][]
+          ).flatMap(([requestId, batchIndex]) => {
+            const state = this.#loadState(requestId, batchIndex);
+            const { primary, shadow } = viewOf(state, candidate);
+            return primary && shadow
+              ? [
+                  {
+                    timeMs: primary.timeMs,
+                    requestId,
+                    batchIndex,
+                    primaryLabel: primary.label,
+                    shadowLabel: shadow.label,
+                    feedbackLabel: state.feedbackLabel,
+                  },
+                ]
+              : [];
+          });
     return finishReport(
       { ...tally, disagreements: listed(1), conflicts: listed(2) },
-      options,
-      (requestId, batchIndex) => this.details(requestId, batchIndex),
+      resolved,
+      (requestId, batchIndex, name) => this.details(requestId, batchIndex, name),
     );
   }
 
@@ -859,17 +1044,13 @@ export class ShadowStore implements ReportSource {
     return this.#db.transaction(read)();
   }
 
-  /** The probabilities and inputs of a request's records, by role. */
-  details(requestId: string, batchIndex: number): Partial<Record<RoleNumber, RecordDetail>> {
-    return readDetails(this.#details, requestId, batchIndex);
-  }
-
-  /**
-   * Every full record whose prediction time is at or after `fromMs`, with its request's feedback label. There is no upper
-   * bound: a record stamped slightly in the future by a skewed clock still belongs to the window that ends now.
-   */
-  recordsSince(fromMs: number): RecordWithFeedback[] {
-    return (this.#recordsSince.all(fromMs) as RecordRow[]).map(toRecord);
+  /** The probabilities and inputs of a request's primary record and of one candidate's, by role. */
+  details(
+    requestId: string,
+    batchIndex: number,
+    candidate: string,
+  ): Partial<Record<StoredRole, RecordDetail>> {
+    return readDetails(this.#details, requestId, batchIndex, candidate);
   }
 
   /**
@@ -882,47 +1063,57 @@ export class ShadowStore implements ReportSource {
   retentionStep(beforeMs: number, chunk = 2000, vacuumPages = 256, notify = true): RetentionStep {
     const alignedMs = retentionCutMs(beforeMs);
     const step = this.#db.transaction(() => {
-      const without = (requestId: string, batchIndex: number, role: number) => {
+      const without = (requestId: string, batchIndex: number, role: number, candidate: string) => {
         const before = this.#loadState(requestId, batchIndex);
-        const after = withFeedback(before, before.feedbackLabel);
-        if (role === 1) {
+        const after = copyOf(before);
+        if (role === Role.PRIMARY) {
           delete after.primary;
         } else {
-          delete after.shadow;
+          after.shadows.delete(candidate);
         }
-        this.#deleteOne.run(requestId, batchIndex, role);
+        this.#deleteOne.run(requestId, batchIndex, role, candidate);
         this.#transition(before, after);
+        // The coverage's times of the record's buckets, now without it.
+        if (before.primary && !after.primary) {
+          this.#primaryPart.primaryRemoved(before.primary.timeMs);
+        }
+        const shadow = before.shadows.get(candidate);
+        if (role === Role.SHADOW && shadow && shadow.source !== SOURCE_MIRROR) {
+          this.#candidatePart(candidate).shadowOwnStored(shadow.timeMs, -1);
+        }
       };
       let records = 0;
-      if (this.#aggregates.floorMs < alignedMs) {
+      if (this.#primaryPart.floorMs < alignedMs) {
         // First step past a new minute: drop the buckets before it, and move the pairs that straddle it (one
         // record before, its partner after) to what they are without the old record.
         const straddling = this.#db
           .prepare(
-            `SELECT o.request_id, o.batch_index, o.role FROM records o
+            `SELECT DISTINCT o.request_id, o.batch_index, o.role, o.candidate FROM records o
              JOIN records y ON y.request_id = o.request_id AND y.batch_index = o.batch_index AND y.role != o.role
              WHERE o.time_ms >= ? AND o.time_ms < ? AND y.time_ms >= ?`,
           )
           .raw()
-          .all(alignedMs - this.#joinWindowMs, alignedMs, alignedMs) as [string, number, number][];
-        for (const [requestId, batchIndex, role] of straddling) {
-          without(requestId, batchIndex, role);
+          .all(alignedMs - this.#joinWindowMs, alignedMs, alignedMs) as [string, number, number, string][];
+        for (const [requestId, batchIndex, role, candidate] of straddling) {
+          without(requestId, batchIndex, role, candidate);
           records++;
         }
-        for (const [level, start] of this.#aggregates.cut(alignedMs)) {
-          this.#dropBucket.run(level, start);
+        for (const [scope, candidate, part] of this.#parts()) {
+          for (const [level, start] of part.cut(alignedMs)) {
+            this.#dropBucket.run(scope, candidate, level, start);
+          }
         }
         this.#setMeta("floor_ms", String(alignedMs));
       }
       // The cut's own minute: one request at a time.
       const partial = this.#db
         .prepare(
-          "SELECT request_id, batch_index, role FROM records WHERE time_ms >= ? AND time_ms < ? LIMIT ?",
+          "SELECT request_id, batch_index, role, candidate FROM records WHERE time_ms >= ? AND time_ms < ? LIMIT ?",
         )
         .raw()
-        .all(alignedMs, beforeMs, chunk) as [string, number, number][];
-      for (const [requestId, batchIndex, role] of partial) {
-        without(requestId, batchIndex, role);
+        .all(alignedMs, beforeMs, chunk) as [string, number, number, string][];
+      for (const [requestId, batchIndex, role, candidate] of partial) {
+        without(requestId, batchIndex, role, candidate);
       }
       records += partial.length;
       const bulk = this.#db
@@ -931,8 +1122,8 @@ export class ShadowStore implements ReportSource {
       records += bulk;
       this.#db
         .prepare(
-          `DELETE FROM notable WHERE (request_id, batch_index) IN
-             (SELECT request_id, batch_index FROM notable WHERE kind IN (1, 2) AND time_ms < ? LIMIT ?)`,
+          `DELETE FROM notable WHERE (request_id, batch_index, candidate) IN
+             (SELECT request_id, batch_index, candidate FROM notable WHERE kind IN (1, 2) AND time_ms < ? LIMIT ?)`,
         )
         .run(alignedMs, chunk);
       // Feedback leaves the accuracy of the pairs it labelled that are still kept.
@@ -962,23 +1153,6 @@ export class ShadowStore implements ReportSource {
     return step;
   }
 
-  /** Deletes records older than `beforeMs` (aligned down to a minute) and feedback submitted before it, at once. */
-  deleteOlderThan(beforeMs: number, chunk = 5000): { records: number; feedback: number } {
-    let records = 0;
-    let feedback = 0;
-    for (;;) {
-      const step = this.retentionStep(beforeMs, chunk, 256, false);
-      records += step.records;
-      feedback += step.feedback;
-      if (step.done) {
-        if (records + feedback > 0) {
-          this.#changed();
-        }
-        return { records, feedback };
-      }
-    }
-  }
-
   /** The labels in the probabilities of a request's records (any batch index, either role); empty when unknown. */
   requestLabels(requestId: string): Set<string> {
     return labelsIn(this.#requestLabels.all(requestId) as string[]);
@@ -1003,14 +1177,6 @@ export class ShadowStore implements ReportSource {
     return {
       records: this.#db.prepare("SELECT COUNT(*) FROM records").pluck().get() as number,
       feedback: this.#db.prepare("SELECT COUNT(*) FROM feedback").pluck().get() as number,
-    };
-  }
-
-  /** The file's size in pages and its free pages, for tests and the benchmark. */
-  pages(): { total: number; free: number } {
-    return {
-      total: this.#db.pragma("page_count", { simple: true }) as number,
-      free: this.#db.pragma("freelist_count", { simple: true }) as number,
     };
   }
 

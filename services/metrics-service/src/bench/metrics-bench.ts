@@ -11,10 +11,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { ShadowMetricsService, type ShadowServiceOptions } from "../metrics-service.js";
 import { buildReport, normalisedStartMs, queryStartMs, type ReportOptions } from "../report.js";
 import { createAggregateEngine } from "../report-engine.js";
-import { ShadowStore, type StoredRecord } from "../store.js";
+import { ShadowStore, type StoredRecord, type StoredRole } from "../store.js";
 
 const HOUR = 3_600_000;
 const JOIN = 60_000;
@@ -44,7 +45,7 @@ function pairRecords(timeMs: number): StoredRecord[] {
   const requestId = uuidv7(timeMs);
   const spam = Math.random();
   const sha = randomBytes(32).toString("hex");
-  const record = (role: 1 | 2, label: string, p: number, version: string): StoredRecord => ({
+  const record = (role: StoredRole, label: string, p: number, version: string): StoredRecord => ({
     requestId,
     batchIndex: 0,
     role,
@@ -57,18 +58,18 @@ function pairRecords(timeMs: number): StoredRecord[] {
     ],
     latencyMs: 0.3 + Math.random() * 2,
     grpcCode: 0,
-    timeMs: timeMs + (role === 2 ? 2 : 0),
+    timeMs: timeMs + (role === Role.SHADOW ? 2 : 0),
     receivedMs: timeMs + 50,
     inputSha256: sha,
     inputLength: 80,
     inputText: null,
-    instance: role === 1 ? "model-primary-0" : "model-shadow-0",
+    instance: role === Role.PRIMARY ? "model-primary-0" : "model-shadow-0",
     source: 1,
   });
   const shadowSpam = Math.min(1, Math.max(0, spam + (Math.random() - 0.5) * 0.1));
   return [
-    record(1, spam > 0.5 ? "spam" : "ham", spam, "1.0.0"),
-    record(2, shadowSpam > 0.5 ? "spam" : "ham", shadowSpam, "2.0.0"),
+    record(Role.PRIMARY, spam > 0.5 ? "spam" : "ham", spam, "1.0.0"),
+    record(Role.SHADOW, shadowSpam > 0.5 ? "spam" : "ham", shadowSpam, "2.0.0"),
   ];
 }
 
@@ -142,8 +143,8 @@ for (const size of SIZES) {
   if (size <= 100_000) {
     const ref = timeIt(
       () =>
-        buildReport(store.reportRows(queryStartMs(options(nowMs))), options(nowMs), (id, i) =>
-          store.details(id, i),
+        buildReport(store.reportRows(queryStartMs(options(nowMs))), options(nowMs), (id, i, c) =>
+          store.details(id, i, c),
         ),
       1,
     );

@@ -1,28 +1,28 @@
+import type { GenEnum } from "@bufbuild/protobuf/codegenv2";
 import { type Duration, type Timestamp, timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import { grpcCodeName } from "@shadowmesh/common";
 import {
-  CheckOutcome,
+  type CheckOutcome,
+  CheckOutcomeSchema,
   Decision,
-  Role,
+  DecisionSchema,
+  RoleSchema,
   type RoleSummary,
   type ShadowReport,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 
 /** The shadow report as plain-text tables, for `npm run shadow:report`. */
 
-const DECISION: Record<Decision, string> = {
-  [Decision.UNSPECIFIED]: "UNSPECIFIED",
-  [Decision.INSUFFICIENT_DATA]: "INSUFFICIENT_DATA",
-  [Decision.PROMOTE]: "PROMOTE",
-  [Decision.HOLD]: "HOLD",
-  [Decision.ROLLBACK]: "ROLLBACK",
-};
-const OUTCOME: Record<CheckOutcome, string> = {
-  [CheckOutcome.UNSPECIFIED]: "?",
-  [CheckOutcome.PASS]: "PASS",
-  [CheckOutcome.WARN]: "WARN",
-  [CheckOutcome.FAIL]: "FAIL",
-  [CheckOutcome.SKIPPED]: "SKIP",
+/** A value's name in its generated enum ("PROMOTE" for DECISION_PROMOTE); the number when the enum lacks it. */
+export function enumName<T extends number>(schema: GenEnum<T>, value: T): string {
+  return schema.values.find((v) => v.number === value)?.localName ?? String(value);
+}
+
+/** How a check's outcome is written in the table: its enum name, but for the two shortened here. */
+const OUTCOME_WORDING: Partial<Record<string, string>> = { UNSPECIFIED: "?", SKIPPED: "SKIP" };
+export const outcomeWord = (outcome: CheckOutcome): string => {
+  const name = enumName(CheckOutcomeSchema, outcome);
+  return OUTCOME_WORDING[name] ?? name;
 };
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
@@ -105,10 +105,11 @@ export function formatReport(report: ShadowReport): string {
   const stepMs =
     first?.startTime && second?.startTime ? timestampMs(second.startTime) - timestampMs(first.startTime) : 0;
   const windowMs = stepMs > 0 && spanMs > stepMs ? Math.floor(spanMs / stepMs) * stepMs : spanMs;
-  out.push(`Shadow report, window ${formatDuration(windowMs)}: ${start} → ${end}`, "");
+  const about = report.candidate === "" ? "" : ` for candidate ${JSON.stringify(report.candidate)}`;
+  out.push(`Shadow report${about}, window ${formatDuration(windowMs)}: ${start} → ${end}`, "");
 
   const verdict = report.verdict;
-  out.push(`Verdict: ${DECISION[verdict?.decision ?? Decision.UNSPECIFIED]}`);
+  out.push(`Verdict: ${enumName(DecisionSchema, verdict?.decision ?? Decision.UNSPECIFIED)}`);
   for (const reason of verdict?.reasons ?? []) {
     out.push(`  - ${reason}`);
   }
@@ -240,7 +241,7 @@ export function formatReport(report: ShadowReport): string {
     out.push(
       table(
         report.errors.map((e) => [
-          e.role === Role.PRIMARY ? "primary" : "shadow",
+          enumName(RoleSchema, e.role).toLowerCase(),
           `${grpcCodeName(e.grpcStatusCode)} (${e.grpcStatusCode})`,
           String(e.count),
         ]),
@@ -253,7 +254,7 @@ export function formatReport(report: ShadowReport): string {
   out.push(
     table(
       (verdict?.checks ?? []).map((c) => [
-        OUTCOME[c.outcome],
+        outcomeWord(c.outcome),
         c.name,
         `observed ${num(c.observed)}`,
         `threshold ${num(c.threshold)}`,
@@ -289,4 +290,38 @@ export function formatReport(report: ShadowReport): string {
     );
   }
   return out.join("\n");
+}
+
+/** The candidates side by side (ListCandidates): verdict, pairs, agreement with its interval, latency, accuracy. */
+export function formatCandidates(reports: readonly ShadowReport[]): string {
+  if (reports.length === 0) {
+    return "No candidate (no shadow record) in the window.";
+  }
+  const accuracy = (summary: RoleSummary | undefined) =>
+    summary && summary.feedbackCount > 0n ? `${pct(summary.accuracy)} of ${summary.feedbackCount}` : "-";
+  const rows = [
+    [
+      "candidate",
+      "verdict",
+      "pairs",
+      "agreement",
+      "95 % interval",
+      "p99 ratio",
+      "accuracy",
+      "primary accuracy",
+    ],
+    ...reports.map((r) => [
+      r.candidate === "" ? '""' : r.candidate,
+      enumName(DecisionSchema, r.verdict?.decision ?? Decision.UNSPECIFIED),
+      String(r.totals?.pairCount ?? 0n),
+      r.agreement && r.agreement.pairCount > 0n ? pct(r.agreement.rate) : "-",
+      r.agreement && r.agreement.pairCount > 0n
+        ? `${pct(r.agreement.lowerBound)} – ${pct(r.agreement.upperBound)}`
+        : "-",
+      r.latencyP99Ratio > 0 ? `${r.latencyP99Ratio.toFixed(2)}×` : "-",
+      accuracy(r.shadow),
+      accuracy(r.primary),
+    ]),
+  ];
+  return `Candidates\n${table(rows, 2)}`;
 }

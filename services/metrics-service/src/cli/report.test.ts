@@ -48,7 +48,7 @@ describe("shadow:report CLI", () => {
     const text = await runCli(["--window", "15m"], { SHADOW_REPORT_ADDRESS: `127.0.0.1:${server.port}` });
     expect(text.stderr).toBe("");
     expect(text.code).toBe(0);
-    expect(text.stdout).toContain("Shadow report, window 15m");
+    expect(text.stdout).toContain('Shadow report for candidate "spam", window 15m');
     expect(text.stdout).toMatch(/^Verdict: (ROLLBACK|HOLD)$/m);
     expect(text.stdout).toMatch(/^ {2}pairs +6$/m);
     expect(text.stdout).toMatch(/^ {2}judged pairs \(the comparison's base\) +4$/m);
@@ -74,6 +74,50 @@ describe("shadow:report CLI", () => {
     };
     expect(parsed.totals.pairCount).toBe("6");
     expect(parsed.verdict.decision).toMatch(/^DECISION_(ROLLBACK|HOLD)$/);
+  });
+
+  it("reports on one candidate with --candidate, lists them with --list, and without either lists them (exit 3)", async () => {
+    const server = await startTestServer({ METRICS_SERVICE_VERDICT_MIN_PAIRS: "3" });
+    servers.push(server);
+    const t = Date.now() - 1000;
+    const records: RecordSpec[] = [];
+    for (const id of ["a", "b", "c", "d"]) {
+      records.push(
+        { requestId: id, role: "primary", timeMs: t, label: "spam" },
+        { requestId: id, role: "shadow", candidate: "spam-v2", timeMs: t, label: "spam" },
+        {
+          requestId: id,
+          role: "shadow",
+          candidate: "spam-lite ☃",
+          timeMs: t,
+          label: id === "a" ? "spam" : "ham",
+        },
+      );
+    }
+    await server.client.reportPredictions({ records: records.map(wire) });
+    const env = { SHADOW_REPORT_ADDRESS: `127.0.0.1:${server.port}` };
+
+    const ambiguous = await runCli([], env);
+    expect(ambiguous.code).toBe(3);
+    expect(ambiguous.stderr).toMatch(/several candidates; pass --candidate NAME/);
+    expect(ambiguous.stdout).toMatch(/^ {2}spam-lite ☃ +HOLD +4 +25\.0 %/m);
+    expect(ambiguous.stdout).toMatch(/^ {2}spam-v2 +(PROMOTE|HOLD) +4 +100\.0 %/m);
+
+    const listed = await runCli(["--list"], env);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toBe(ambiguous.stdout);
+
+    const one = await runCli(["--candidate", "spam-lite ☃"], env);
+    expect(one.stderr).toBe("");
+    expect(one.code).toBe(0);
+    expect(one.stdout).toContain('Shadow report for candidate "spam-lite ☃", window 1h');
+    expect(one.stdout).toMatch(/Agreement: 25\.0 % of 4 compared pairs/);
+
+    const json = await runCli(["--list", "--json"], env);
+    expect((JSON.parse(json.stdout) as { candidate: string }[]).map((c) => c.candidate)).toEqual([
+      "spam-lite ☃",
+      "spam-v2",
+    ]);
   });
 
   it("says in one line when metrics-service cannot be reached, and exits 1", async () => {

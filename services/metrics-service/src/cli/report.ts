@@ -4,13 +4,15 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcClient } from "@shadowmesh/common";
 import {
   MetricsService,
+  type ShadowReport,
   ShadowReportSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import { formatReport, parseDuration } from "./format-report.js";
+import { formatCandidates, formatReport, parseDuration } from "./format-report.js";
 
 /**
  * `npm run shadow:report`: asks the running metrics-service for the shadow report and prints it as tables
- * (`--json` for machines). Exit codes: 0 printed, 1 metrics-service unreachable or failed, 2 bad arguments.
+ * (`--json` for machines). Exit codes: 0 printed, 1 metrics-service unreachable or failed, 2 bad arguments, 3 the
+ * window holds several candidates and none was named (their list is printed, with the hint to pass --candidate).
  */
 
 const USAGE = `Usage: npm run shadow:report -- [options]
@@ -20,6 +22,8 @@ Prints the shadow comparison report of the running metrics-service.
 Options:
   --address HOST:PORT    metrics-service gRPC address (env SHADOW_REPORT_ADDRESS; default 127.0.0.1:50053)
   --window DURATION      the window that ends now, e.g. 90s, 15m, 1h (default: the service's, 1h)
+  --candidate NAME       the candidate (the shadow model's name) to report on; without it: the only one
+  --list                 list every candidate in the window with its verdict, side by side
   --disagreements N      how many recent disagreements to list (default: the service's, 20)
   --json                 print the report as JSON (proto3 JSON mapping) instead of tables
   --timeout-ms N         give up after this many ms (default 5000)
@@ -38,6 +42,8 @@ async function main() {
         address: { type: "string" },
         window: { type: "string" },
         disagreements: { type: "string" },
+        candidate: { type: "string" },
+        list: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         "timeout-ms": { type: "string" },
         help: { type: "boolean", default: false },
@@ -68,22 +74,58 @@ async function main() {
     usageError(`--timeout-ms: expected a positive number, got "${values["timeout-ms"]}"`);
   }
 
+  if (values.list && values.candidate !== undefined) {
+    usageError("--list and --candidate: pick one");
+  }
+
   const client = createGrpcClient(MetricsService, address);
-  try {
-    const { report } = await client.getShadowReport(
-      {
-        ...(windowMs === undefined
-          ? {}
-          : {
-              window: {
-                seconds: BigInt(Math.floor(windowMs / 1000)),
-                nanos: Math.round((windowMs % 1000) * 1e6),
-              },
-            }),
-        maxDisagreements: disagreements,
-      },
-      { timeoutMs },
+  const window =
+    windowMs === undefined
+      ? {}
+      : {
+          window: {
+            seconds: BigInt(Math.floor(windowMs / 1000)),
+            nanos: Math.round((windowMs % 1000) * 1e6),
+          },
+        };
+  /** Prints every candidate of the window, side by side. */
+  const list = async (): Promise<void> => {
+    const { candidates } = await client.listCandidates(window, { timeoutMs });
+    console.log(
+      values.json
+        ? JSON.stringify(
+            candidates.map((c) => JSON.parse(toJsonString(ShadowReportSchema, c))),
+            undefined,
+            2,
+          )
+        : formatCandidates(candidates),
     );
+  };
+  try {
+    if (values.list) {
+      await list();
+      return;
+    }
+    let report: ShadowReport | undefined;
+    try {
+      report = (
+        await client.getShadowReport(
+          { ...window, maxDisagreements: disagreements, candidate: values.candidate ?? "" },
+          { timeoutMs },
+        )
+      ).report;
+    } catch (error) {
+      if (values.candidate === undefined && ConnectError.from(error).code === Code.FailedPrecondition) {
+        // Several candidates: show them side by side and say how to pick one.
+        await list();
+        console.error(
+          "shadow:report: the window holds several candidates; pass --candidate NAME for one's report",
+        );
+        process.exitCode = 3;
+        return;
+      }
+      throw error;
+    }
     if (!report) {
       throw new ConnectError("metrics-service answered without a report", Code.Internal);
     }

@@ -6,7 +6,8 @@ import {
   RecordSource,
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
-import type { RecordWithFeedback, RoleNumber } from "../store.js";
+import type { StoredRole } from "../store.js";
+import type { RecordWithFeedback } from "./store-testing.js";
 
 /** Test data: prediction records as a model-service would send them, and as the store returns them. */
 
@@ -23,6 +24,8 @@ export interface RecordSpec {
   feedback?: string | null;
   text?: string;
   model?: string;
+  /** A shadow record's candidate: its model name (default "spam"; a primary's model name is always "spam"). */
+  candidate?: string;
   /** The input's fingerprint; default `sha-<request id>`. */
   sha256?: string;
   /** Who reported it: the model-service itself (default) or the mirroring caller. */
@@ -40,7 +43,8 @@ export function durationOfMs(ms: number) {
   return { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
 }
 
-const roleNumber = (role: RecordSpec["role"]): RoleNumber => (role === "primary" ? 1 : 2);
+const roleNumber = (role: RecordSpec["role"]): StoredRole =>
+  role === "primary" ? Role.PRIMARY : Role.SHADOW;
 
 function probabilitiesOf(spec: RecordSpec): [string, number][] {
   if ((spec.code ?? 0) !== 0) {
@@ -60,7 +64,7 @@ export function stored(spec: RecordSpec): RecordWithFeedback {
     requestId: spec.requestId,
     batchIndex: spec.batchIndex ?? 0,
     role: roleNumber(spec.role),
-    modelName: "spam",
+    modelName: spec.role === "shadow" ? (spec.candidate ?? "spam") : "spam",
     modelVersion: spec.model ?? (spec.role === "primary" ? "v1" : "v2"),
     label: failed ? "" : (spec.label ?? "ham"),
     probabilities: probabilitiesOf(spec),

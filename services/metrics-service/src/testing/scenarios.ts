@@ -68,3 +68,42 @@ export function falseRollback(startMs: number, stepMs = 200): RecordSpec[] {
   }
   return records;
 }
+
+/**
+ * Two candidates (issue 15): 1500 calls `stepMs` apart reach the primary (spam-v1) and spam-v2, which agrees on
+ * every text; spam-lite answers the first 750 (it labels "lunch at noon?" spam, unlike the primary) and is then
+ * killed. One request id per call, shared by the three records.
+ */
+export function twoCandidates(startMs: number, stepMs = 200): RecordSpec[] {
+  const records: RecordSpec[] = [];
+  for (let i = 0; i < 1500; i++) {
+    const text = texts[i % texts.length] as string;
+    const label = /free|cheap/.test(text) ? "spam" : "ham";
+    const timeMs = startMs + i * stepMs;
+    const common = { requestId: `two-${i}`, sha256: sha256Of(text) };
+    records.push(
+      { ...common, role: "primary", timeMs, label, latencyMs: 0.8 + (timeMs % 7) / 10, model: "1.0.0" },
+      {
+        ...common,
+        role: "shadow",
+        candidate: "spam-v2",
+        timeMs: timeMs + 3,
+        label,
+        latencyMs: 0.9 + (timeMs % 5) / 10,
+        model: "2.0.0",
+      },
+    );
+    if (i < 750) {
+      records.push({
+        ...common,
+        role: "shadow",
+        candidate: "spam-lite",
+        timeMs: timeMs + 2,
+        label: /lunch/.test(text) ? "spam" : label,
+        latencyMs: 0.3,
+        model: "0.1.0",
+      });
+    }
+  }
+  return records;
+}
