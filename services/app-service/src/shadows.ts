@@ -1,4 +1,4 @@
-import { ConfigError } from "@shadowmesh/common";
+import { invalidConfig } from "@shadowmesh/common";
 
 /**
  * The shadows (candidates) app-service mirrors to in local mode: `APP_SERVICE_SHADOWS`, or the one shadow of
@@ -41,9 +41,7 @@ export interface ShadowSettings {
 
 /** Reads and checks the shadows (`prefix` names the settings in errors); empty = no local mirroring. */
 export function readShadows(prefix: string, config: ShadowSettings): ShadowTarget[] {
-  const fail = (message: string): never => {
-    throw new ConfigError(`invalid configuration: ${prefix}${message}`);
-  };
+  const fail = (message: string): never => invalidConfig(`${prefix}${message}`);
   const list = config.SHADOWS.trim();
   if (list !== "" && config.SHADOW_ADDRESS !== "") {
     fail(`SHADOWS and ${prefix}SHADOW_ADDRESS are both set: list every shadow in SHADOWS`);
