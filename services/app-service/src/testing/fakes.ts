@@ -3,17 +3,16 @@ import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { create, type DescService, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
-  type ConnectRouter,
   createRouterTransport,
   type HandlerContext,
   type ServiceImpl,
 } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { addService, CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER } from "@shadowmesh/common";
+import { CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER, type Routes, registerRoutes } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import {
   MetricsService,
@@ -45,11 +44,10 @@ export interface RecordedCall {
   timeoutMs: number | undefined;
 }
 
-/** A fake upstream: its connect routes and the calls it received. */
+/** A fake upstream: its routes (served by connect's router in memory, by `registerRoutes` on grpc-js) and its calls. */
 export interface Fake {
   readonly calls: RecordedCall[];
-  /** Registers its services; only `router.service` is used (serveFake relies on it). */
-  routes(router: Pick<ConnectRouter, "service">): void;
+  routes: Routes;
 }
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
@@ -219,12 +217,7 @@ export interface FakeServer {
  */
 export async function serveFake(fake: Fake, port = 0): Promise<FakeServer> {
   const server = new grpc.Server();
-  fake.routes({
-    service: <S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>) => {
-      addService(server, service, impl);
-      return undefined as unknown as ConnectRouter;
-    },
-  } as Pick<ConnectRouter, "service">);
+  registerRoutes(server, (router) => fake.routes(router));
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) =>
       error ? reject(error) : resolve(actual),
