@@ -15,6 +15,7 @@ import {
   str,
 } from "@shadowmesh/common";
 import { faultSpec, readFaults, type ShadowFaults } from "./fault.js";
+import { readShadows, type ShadowTarget } from "./shadows.js";
 
 /** Every setting of app-service: one env prefix, a default and one line of help each. */
 export const PREFIX = "APP_SERVICE_";
@@ -37,12 +38,21 @@ export const spec = {
   }),
   MIRROR_PERCENT: percent({
     default: 100,
-    desc: "Percentage (0-100) of Predict/PredictBatch calls mirrored to the shadow.",
+    desc: "Percentage (0-100) of Predict/PredictBatch calls mirrored to the shadow (with SHADOWS: to each shadow that names no percent of its own).",
   }),
   MAX_MIRRORS_IN_FLIGHT: int({
     min: 0,
     default: 64,
-    desc: "Most shadow calls in flight at once; beyond it mirrors are dropped and counted.",
+    desc: "Most calls in flight to the shadow at once; beyond it mirrors are dropped and counted (with SHADOWS: the bound of each shadow that names no inflight of its own).",
+  }),
+  // Several candidates (#15): a list of shadows, each with its own share and bound (shadows.ts).
+  SHADOWS: str({
+    default: "",
+    desc: "Shadows (candidates) to mirror to, instead of SHADOW_ADDRESS: comma-separated NAME=HOST:PORT[;percent=P][;inflight=N], NAME the candidate's model name (e.g. spam-v2=127.0.0.1:50052,spam-lite=127.0.0.1:50054;percent=50); percent and inflight default to MIRROR_PERCENT and MAX_MIRRORS_IN_FLIGHT.",
+  }),
+  SHADOW_NAME: str({
+    default: "",
+    desc: "Model name of the shadow at SHADOW_ADDRESS (its records and the shadow label of the mirror metrics); empty = learnt from its answers, and the metrics are labelled with its address.",
   }),
   METRICS_SERVICE_ADDRESS: hostPort({
     default: "127.0.0.1:50053",
@@ -63,7 +73,7 @@ export const spec = {
   }),
   RETRY_JITTER_MS: ms({
     default: 50,
-    desc: "Predict calls that fail with UNAVAILABLE are retried once after a random pause of up to this many ms.",
+    desc: "Upstream calls that fail with UNAVAILABLE are retried once, if their method's declared idempotency_level allows it, after a random pause of up to this many ms.",
   }),
   MAX_BODY_BYTES: int({
     min: 1,
@@ -108,12 +118,14 @@ export const spec = {
 type Loaded = ReturnType<typeof loadConfig<typeof spec>>;
 
 /** The settings, with CORS_ORIGINS and PUBLIC_HOSTS parsed into lists. */
-export type Config = Omit<Loaded, "CORS_ORIGINS" | "PUBLIC_HOSTS"> & {
+export type Config = Omit<Loaded, "CORS_ORIGINS" | "PUBLIC_HOSTS" | "SHADOWS"> & {
   readonly CORS_ORIGINS: readonly string[];
   /** Lower-case `host` or `host:port` entries; empty = the loopback names on the listening port. */
   readonly PUBLIC_HOSTS: readonly string[];
   /** The SHADOW_FAULT_* settings, checked (fault.ts). */
   readonly SHADOW_FAULTS: ShadowFaults;
+  /** The shadows to mirror to: SHADOWS, or the one at SHADOW_ADDRESS; empty = no local mirroring (shadows.ts). */
+  readonly SHADOWS: readonly ShadowTarget[];
 };
 
 function parseOrigins(value: string): string[] {
@@ -172,14 +184,16 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (secretProblem) {
     invalidConfig(`${PREFIX}FEEDBACK_SECRET ${secretProblem}`);
   }
+  const shadows = readShadows(PREFIX, config);
   const faults = readFaults(PREFIX, config);
-  if (config.SHADOW_ADDRESS === "" && (faults.delayPercent > 0 || faults.abortPercent > 0)) {
+  if (shadows.length === 0 && (faults.delayPercent > 0 || faults.abortPercent > 0)) {
     invalidConfig(
-      `${PREFIX}SHADOW_FAULT_* inject faults into local mirroring, which is off (${PREFIX}SHADOW_ADDRESS is empty; in a cluster use Istio's VirtualService fault)`,
+      `${PREFIX}SHADOW_FAULT_* inject faults into local mirroring, which is off (${PREFIX}SHADOW_ADDRESS is empty and so is ${PREFIX}SHADOWS; in a cluster use Istio's VirtualService fault)`,
     );
   }
   return {
     ...config,
+    SHADOWS: shadows,
     SHADOW_FAULTS: faults,
     INSTANCE: config.INSTANCE || hostname(),
     CORS_ORIGINS: parseOrigins(config.CORS_ORIGINS),

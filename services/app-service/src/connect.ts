@@ -5,7 +5,7 @@ import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_se
 /** The browser-facing part of MetricsService; ReportPredictions is internal and never routed here. */
 export type PublicMetricsImpl = Pick<
   ServiceImpl<typeof MetricsService>,
-  "submitFeedback" | "getShadowReport" | "watchShadowReport"
+  "submitFeedback" | "getShadowReport" | "watchShadowReport" | "listCandidates"
 >;
 
 /** Routes only: which implementation serves which RPC. */
@@ -16,5 +16,6 @@ export function routes(predict: ServiceImpl<typeof PredictService>, metrics: Pub
     router.rpc(MetricsService.method.submitFeedback, metrics.submitFeedback.bind(metrics));
     router.rpc(MetricsService.method.getShadowReport, metrics.getShadowReport.bind(metrics));
     router.rpc(MetricsService.method.watchShadowReport, metrics.watchShadowReport.bind(metrics));
+    router.rpc(MetricsService.method.listCandidates, metrics.listCandidates.bind(metrics));
   };
 }

@@ -1,6 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDrainer } from "./drain.js";
 
 /**
@@ -17,8 +17,10 @@ describe("draining the HTTP server", () => {
     }
   });
 
-  async function serve(delayMs: number) {
+  async function serve(delayMs: number, onRequest: (count: number) => void = () => {}) {
+    let count = 0;
     const server = http.createServer((_req, res) => {
+      onRequest(++count);
       setTimeout(() => res.end("ok"), delayMs);
     });
     server.keepAliveTimeout = 60_000;
@@ -29,7 +31,18 @@ describe("draining the HTTP server", () => {
   }
 
   it("closes busy keep-alive connections after their current response; every accepted request is answered", async () => {
-    const { drainer, port } = await serve(20);
+    // The drain starts while the 20th request is being served (its headers not out yet), so at least that response
+    // must carry Connection: close. (Started from a timer instead, the drain could land in a moment when all four
+    // connections sit between two requests — then they are all idle, closed at once, and none is told to close.)
+    let startDrain: () => void = () => {};
+    const drainStarted = new Promise<void>((resolve) => {
+      startDrain = resolve;
+    });
+    const { drainer, port } = await serve(20, (count) => {
+      if (count === 20) {
+        startDrain();
+      }
+    });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     const results: { status: number; body: string; connection: string | undefined }[] = [];
     const errors: string[] = [];
@@ -60,9 +73,7 @@ describe("draining the HTTP server", () => {
         }
       }),
     );
-    while (results.length < 20) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await drainStarted;
     let drained = false;
     // Without the Connection: close rule the server never closes while the clients are busy (only their 15 s end
     // would let it), and the 30 s limit below would be what ends the drain.
@@ -79,7 +90,10 @@ describe("draining the HTTP server", () => {
     expect(errors.filter((error) => error === "drain timed out")).toEqual([]);
     // Every request that reached the server got its full answer; the ones after the close were refused.
     expect(results.every((result) => result.status === 200 && result.body === "ok")).toBe(true);
-    expect(results.some((result) => result.connection === "close")).toBe(true);
+    expect(
+      results.some((result) => result.connection === "close"),
+      JSON.stringify({ errors, tail: results.slice(-6) }),
+    ).toBe(true);
     // Refused after the close; or the usual keep-alive race: a request sent on a socket just as the server closed
     // it between two responses (never one the server had accepted: those all got answers above).
     expect(
@@ -96,9 +110,7 @@ describe("draining the HTTP server", () => {
         .get({ host: "127.0.0.1", port, path: "/" }, () => resolve("answered"))
         .on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
     });
-    while (drainer.inFlight === 0) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await vi.waitUntil(() => drainer.inFlight > 0, { timeout: 10_000, interval: 10 });
     let aborted = false;
     await drainer.drain(200, () => {
       aborted = true;

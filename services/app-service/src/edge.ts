@@ -21,7 +21,7 @@ import { REQUEST_ID_HEADER } from "@shadowmesh/common";
  * 3. **No writes over GET.** Predict and PredictBatch store prediction records (the comparison's data), so they are
  *    served over POST only, although their contract marks them NO_SIDE_EFFECTS (which makes Istio mirror them and
  *    lets Connect clients use GET): a browser that predates fetch metadata would otherwise let any page write
- *    records through a cross-site `<img src>`. GetModel and GetShadowReport stay available over GET.
+ *    records through a cross-site `<img src>`. GetModel, GetShadowReport and ListCandidates stay available over GET.
  */
 
 /** A path naming an RPC: `/package.Service/Method`. */

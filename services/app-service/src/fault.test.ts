@@ -7,43 +7,44 @@ import {
   Role,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { readConfig } from "./config.js";
 import { decideFault, readFaults } from "./fault.js";
-import { type FakeServer, startFakeMetricsService, startFakeModelService } from "./testing/fakes.js";
+import { FakeNetwork, fakeMetricsService, fakeModelService } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
-import { eventually, metricValue } from "./testing/metric-value.js";
+import { metricValue, WAIT } from "./testing/metric-value.js";
 
 /**
  * Fault injection on the shadow route (Istio's VirtualService `fault`, locally): a delay for a share of mirrored
- * calls, an abort with a gRPC status for a share. The shadow and metrics-service are real grpc-js servers.
+ * calls, an abort with a gRPC status for a share. The shadow and metrics-service are fakes in memory.
  */
 
-const servers: FakeServer[] = [];
 let running: RunningApp | undefined;
 afterEach(async () => {
   await running?.close();
   running = undefined;
-  await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
 async function mesh(env: Record<string, string>) {
   const records: PredictionRecord[] = [];
-  const metrics = await startFakeMetricsService({
+  const network = new FakeNetwork();
+  const metrics = fakeMetricsService({
     reportPredictions: (request) => {
       records.push(...request.records);
       return { acceptedCount: request.records.length, duplicateCount: 0 };
     },
   });
-  const primary = await startFakeModelService("spam-v1");
-  const shadow = await startFakeModelService("spam-v2");
-  servers.push(metrics, primary, shadow);
-  running = await startApp({
-    MODEL_SERVICE_ADDRESS: primary.address,
-    SHADOW_ADDRESS: shadow.address,
-    METRICS_SERVICE_ADDRESS: metrics.address,
-    ...env,
-  });
+  const primary = fakeModelService("spam-v1");
+  const shadow = fakeModelService("spam-v2");
+  running = await startApp(
+    {
+      MODEL_SERVICE_ADDRESS: network.add(primary, "primary"),
+      SHADOW_ADDRESS: network.add(shadow, "shadow"),
+      METRICS_SERVICE_ADDRESS: network.add(metrics, "metrics"),
+      ...env,
+    },
+    network,
+  );
   const client = createClient(
     PredictService,
     createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
@@ -141,7 +142,7 @@ describe("faults injected on the shadow route", () => {
       expect(response.prediction?.modelName).toBe("spam-v1");
       ids.push(response.prediction?.requestId ?? "");
     }
-    await eventually(() => records.length === 5);
+    await vi.waitUntil(() => records.length === 5, WAIT);
     expect(shadow.calls).toHaveLength(0);
     expect(records.map((record) => record.requestId).sort()).toEqual([...ids].sort());
     for (const record of records) {
@@ -165,7 +166,7 @@ describe("faults injected on the shadow route", () => {
     expect(response.prediction?.modelName).toBe("spam-v1");
     // The user's answer came before the shadow was even called.
     expect(shadow.calls).toHaveLength(0);
-    await eventually(() => shadow.calls.length === 1, 200, 25);
+    await vi.waitUntil(() => shadow.calls.length === 1, WAIT);
     expect(await metricValue(registry, "app_shadow_faults_injected_total", { kind: "delay" })).toBe(1);
     expect(records).toHaveLength(0);
     await running?.close();
@@ -179,7 +180,7 @@ describe("faults injected on the shadow route", () => {
     });
     const lateResponse = await late.client.predict({ text: "hello" });
     expect(lateResponse.prediction?.modelName).toBe("spam-v1");
-    await eventually(() => late.records.length === 1, 200, 25);
+    await vi.waitUntil(() => late.records.length === 1, WAIT);
     expect(late.records[0]).toMatchObject({
       requestId: lateResponse.prediction?.requestId,
       source: RecordSource.MIRROR,

@@ -7,44 +7,63 @@ import {
   PredictRequestSchema,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   deadAddress,
-  type FakeServer,
+  type FakeModelService,
+  FakeNetwork,
+  fakeModelService,
   hang,
   type PredictImpl,
-  startFakeModelService,
+  serveFake,
+  startStandInProcess,
 } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 import { metricValue } from "./testing/metric-value.js";
 
 /**
- * Forwarding to the primary model-service over real gRPC (grpc-js fakes on port 0), through a real app-service
- * HTTP server, with real Connect and gRPC-web clients.
+ * Forwarding to the primary model-service through a real app-service HTTP server, with real Connect and gRPC-web
+ * clients. The fake model-service is in memory (connect's router transport) except in "over a real socket", where
+ * the wire is the point: deadlines in grpc-timeout, a dead port, a restarted upstream.
  */
 
 /** A version-7 (time-ordered) UUID: the join keys app-service makes. */
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const SECRET = "feedback-secret-for-tests-0123456789";
 
-let primary: FakeServer;
+let network: FakeNetwork;
+let primary: FakeModelService;
+let primaryAddress: string;
 let overrides: PredictImpl;
 let running: RunningApp | undefined;
+const cleanups: (() => Promise<void>)[] = [];
 
-beforeEach(async () => {
+beforeEach(() => {
   overrides = {};
-  primary = await startFakeModelService("spam-v1", () => overrides);
+  network = new FakeNetwork();
+  primary = fakeModelService("spam-v1", () => overrides);
+  primaryAddress = network.add(primary, "primary");
 });
 
 afterEach(async () => {
   await running?.close();
   running = undefined;
-  await primary.close();
+  for (const cleanup of cleanups.splice(0)) {
+    await cleanup();
+  }
 });
 
 async function start(env: Record<string, string> = {}) {
-  running = await startApp({ MODEL_SERVICE_ADDRESS: primary.address, ...env });
+  running = await startApp({ MODEL_SERVICE_ADDRESS: primaryAddress, ...env }, network);
   return running;
+}
+
+/** The primary on a real grpc-js server on port 0 (closed after the test). */
+async function primaryOnSocket(port = 0) {
+  const server = await serveFake(primary, port);
+  cleanups.push(() => server.close());
+  primaryAddress = server.address;
+  return server;
 }
 
 function clients(baseUrl: string) {
@@ -201,13 +220,13 @@ describe("forwarding Predict to model-service", () => {
     expect(model.model?.labels).toEqual(["ham", "spam"]);
   });
 
-  it("sends model-service a deadline no later than the configured one, or the client's when that is shorter", async () => {
+  it("sends model-service the deadline in memory too: the configured one, or the client's when shorter", async () => {
     const { baseUrl } = await start({ DEADLINE_MS: "1500" });
     const { json } = clients(baseUrl);
     await json.predict({ text: "a" });
     await json.predict({ text: "b" }, { timeoutMs: 400 });
     const [first, second] = primary.calls;
-    expect(first?.timeoutMs).toBeGreaterThan(0);
+    expect(first?.timeoutMs).toBeGreaterThan(400);
     expect(first?.timeoutMs).toBeLessThanOrEqual(1500);
     expect(second?.timeoutMs).toBeGreaterThan(0);
     expect(second?.timeoutMs).toBeLessThanOrEqual(400);
@@ -228,17 +247,6 @@ describe("upstream failures", () => {
     const error = await failure(clients(baseUrl).json.predict({ text: "x" }));
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.rawMessage).toBe("text is longer than the model's limit of 20000 characters");
-  });
-
-  it("answers DEADLINE_EXCEEDED when model-service does not answer within the deadline", async () => {
-    overrides = { predict: (_request, context) => hang(context) };
-    const { baseUrl, registry } = await start({ DEADLINE_MS: "300" });
-    const error = await failure(clients(baseUrl).json.predict({ text: "x" }));
-    expect(error.code).toBe(Code.DeadlineExceeded);
-    expect(error.rawMessage).toBe("model-service did not answer in time");
-    expect(
-      await metricValue(registry, "app_requests_total", { method: "Predict", code: "DeadlineExceeded" }),
-    ).toBe(1);
   });
 
   it("retries UNAVAILABLE once and succeeds when the second attempt does", async () => {
@@ -278,15 +286,6 @@ describe("upstream failures", () => {
     expect(error.code).toBe(Code.Unavailable);
     expect(error.rawMessage).toBe("model-service is unavailable; try again shortly");
     expect(primary.calls).toHaveLength(2);
-  });
-
-  it("does not leak internal addresses when model-service is down", async () => {
-    const { baseUrl } = await start({ MODEL_SERVICE_ADDRESS: await deadAddress() });
-    for (const client of Object.values(clients(baseUrl))) {
-      const error = await failure(client.predict({ text: "hi" }));
-      expect(error.code).toBe(Code.Unavailable);
-      expect(error.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|\d+:\d+/);
-    }
   });
 
   it("turns unexpected upstream errors into a generic INTERNAL without their details", async () => {
@@ -335,6 +334,93 @@ describe("upstream failures", () => {
     expect(
       await metricValue(registry, "app_requests_total", { method: "Predict", code: "DeadlineExceeded" }),
     ).toBe(2);
+  });
+});
+
+describe("over a real socket", () => {
+  it("sends model-service a deadline no later than the configured one, or the client's when that is shorter", async () => {
+    await primaryOnSocket();
+    const { baseUrl } = await start({ DEADLINE_MS: "1500" });
+    const { json } = clients(baseUrl);
+    await json.predict({ text: "a" });
+    await json.predict({ text: "b" }, { timeoutMs: 400 });
+    const [first, second] = primary.calls;
+    expect(first?.timeoutMs).toBeGreaterThan(0);
+    expect(first?.timeoutMs).toBeLessThanOrEqual(1500);
+    expect(second?.timeoutMs).toBeGreaterThan(0);
+    expect(second?.timeoutMs).toBeLessThanOrEqual(400);
+  });
+
+  it("answers DEADLINE_EXCEEDED when model-service does not answer within the deadline", async () => {
+    overrides = { predict: (_request, context) => hang(context) };
+    await primaryOnSocket();
+    const { baseUrl, registry } = await start({ DEADLINE_MS: "300" });
+    const error = await failure(clients(baseUrl).json.predict({ text: "x" }));
+    expect(error.code).toBe(Code.DeadlineExceeded);
+    expect(error.rawMessage).toBe("model-service did not answer in time");
+    expect(
+      await metricValue(registry, "app_requests_total", { method: "Predict", code: "DeadlineExceeded" }),
+    ).toBe(1);
+  });
+
+  it("does not leak internal addresses when model-service is down", async () => {
+    const { baseUrl } = await start({ MODEL_SERVICE_ADDRESS: await deadAddress() });
+    for (const client of Object.values(clients(baseUrl))) {
+      const error = await failure(client.predict({ text: "hi" }));
+      expect(error.code).toBe(Code.Unavailable);
+      expect(error.message).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|\d+:\d+/);
+    }
+  });
+
+  it("answers DEADLINE_EXCEEDED while the model-service process is stopped (SIGSTOP), and serves again once woken", async () => {
+    const stand = await startStandInProcess();
+    cleanups.push(() => stand.kill());
+    primaryAddress = stand.address;
+    const { baseUrl, app, registry } = await start({ DEADLINE_MS: "400", READY_CHECK_INTERVAL_MS: "100" });
+    const { json } = clients(baseUrl);
+    expect((await json.predict({ text: "before" })).prediction?.modelName).toBe("bench");
+    expect(app.readiness.ready).toBe(true);
+    stand.child.kill("SIGSTOP");
+    // The connection is open and the kernel accepts the bytes; nobody answers: the deadline ends each call.
+    for (const client of [json, clients(baseUrl).grpcWeb]) {
+      const error = await failure(client.predict({ text: "while stopped" }));
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      expect(error.rawMessage).toBe("model-service did not answer in time");
+    }
+    expect(
+      await metricValue(registry, "app_upstream_calls_total", {
+        method: "Predict",
+        code: "DeadlineExceeded",
+      }),
+    ).toBe(2);
+    // Not retried: DEADLINE_EXCEEDED is not UNAVAILABLE.
+    expect(await metricValue(registry, "app_upstream_retries_total")).toBe(0);
+    await vi.waitUntil(() => !app.readiness.ready, { timeout: 10_000, interval: 25 });
+    stand.child.kill("SIGCONT");
+    await vi.waitFor(
+      async () => expect((await json.predict({ text: "after" })).prediction?.modelName).toBe("bench"),
+      { timeout: 10_000, interval: 50 },
+    );
+    await vi.waitUntil(() => app.readiness.ready, { timeout: 10_000, interval: 25 });
+  });
+
+  it("reconnects to a model-service that went away and came back on the same port", async () => {
+    const server = await primaryOnSocket();
+    const { baseUrl } = await start();
+    const { json } = clients(baseUrl);
+    expect((await json.predict({ text: "before" })).prediction?.label).toBe("ham");
+    await server.close();
+    const error = await failure(json.predict({ text: "while down" }));
+    expect(error.code).toBe(Code.Unavailable);
+    const again = await serveFake(primary, server.port);
+    cleanups.push(() => again.close());
+    await vi.waitFor(
+      async () => expect((await json.predict({ text: "after" })).prediction?.label).toBe("ham"),
+      { timeout: 10_000, interval: 50 },
+    );
+    expect(primary.calls.filter((call) => (call.request as { text: string }).text === "after").length).toBe(
+      1,
+    );
   });
 });
 

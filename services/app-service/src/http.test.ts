@@ -3,17 +3,19 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type FakeServer, startFakeModelService } from "./testing/fakes.js";
+import { FakeNetwork, fakeModelService } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
 
 /** The HTTP surface: limits, CORS, security headers and the web app's static files. */
 
-let primary: FakeServer;
+const network = new FakeNetwork();
+const primary = fakeModelService();
+let primaryAddress: string;
 let running: RunningApp | undefined;
 let webDir: string;
 
 beforeAll(async () => {
-  primary = await startFakeModelService();
+  primaryAddress = network.add(primary, "primary");
   webDir = mkdtempSync(path.join(tmpdir(), "app-service-web-"));
   mkdirSync(path.join(webDir, "assets"));
   writeFileSync(
@@ -25,7 +27,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await primary.close();
   rmSync(webDir, { recursive: true, force: true });
 });
 
@@ -35,7 +36,7 @@ afterEach(async () => {
 });
 
 async function start(env: Record<string, string> = {}) {
-  running = await startApp({ MODEL_SERVICE_ADDRESS: primary.address, WEB_DIR: webDir, ...env });
+  running = await startApp({ MODEL_SERVICE_ADDRESS: primaryAddress, WEB_DIR: webDir, ...env }, network);
   return running.baseUrl;
 }
 

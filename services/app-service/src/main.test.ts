@@ -1,15 +1,22 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deadAddress, type FakeServer, startFakeModelService } from "./testing/fakes.js";
-import { eventually } from "./testing/metric-value.js";
+import { runToExit, type ServiceProcess, startService } from "@shadowmesh/common/testing";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  deadAddress,
+  type FakeModelService,
+  type FakeServer,
+  fakeModelService,
+  serveFake,
+} from "./testing/fakes.js";
+import { WAIT } from "./testing/metric-value.js";
 
 /**
- * app-service as a real process (the built dist/main.js, as `npm start` runs it): settings, readiness that follows
+ * app-service as a real process (the built dist/main.js, as `npm start` runs it, started with the common process
+ * harness: port 0, ports from the "listening" line): settings, readiness that follows
  * model-service's health, Prometheus metrics that promtool accepts, third-party clients (`buf curl` over the
  * Connect and gRPC-web protocols), and a graceful SIGTERM.
  */
@@ -19,17 +26,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.
 const MAIN = path.join(ROOT, "services/app-service/dist/main.js");
 const BUF = path.join(ROOT, "node_modules/.bin/buf");
 const SECRET = "main-test-feedback-secret-0123456789abcdef";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function exitOf(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) {
@@ -46,6 +42,8 @@ describe("app-service settings", () => {
       "APP_SERVICE_METRICS_PORT",
       "APP_SERVICE_MODEL_SERVICE_ADDRESS",
       "APP_SERVICE_SHADOW_ADDRESS",
+      "APP_SERVICE_SHADOWS",
+      "APP_SERVICE_SHADOW_NAME",
       "APP_SERVICE_MIRROR_PERCENT",
       "APP_SERVICE_METRICS_SERVICE_ADDRESS",
       "APP_SERVICE_WEB_DIR",
@@ -59,61 +57,63 @@ describe("app-service settings", () => {
   });
 
   it("stops at start with one readable line on a bad setting", async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, APP_SERVICE_MIRROR_PERCENT: "150" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    expect(await exitOf(child)).toBe(2);
+    const { code, stderr } = await runToExit({ entry: MAIN, env: { APP_SERVICE_MIRROR_PERCENT: "150" } });
+    expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toContain("APP_SERVICE_MIRROR_PERCENT must be between 0 and 100");
+    expect(stderr).toContain("APP_SERVICE_MIRROR_PERCENT");
+  });
+
+  it("stops at start with one line naming the bad entry of APP_SERVICE_SHADOWS", async () => {
+    const { code, stderr } = await runToExit({
+      entry: MAIN,
+      env: { APP_SERVICE_SHADOWS: "spam-v2=127.0.0.1:50052,spam-lite=127.0.0.1:50052" },
+    });
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("APP_SERVICE_SHADOWS: the address 127.0.0.1:50052 is given twice");
   });
 
   it("stops at start with one line when the feedback secret is too short", async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, APP_SERVICE_FEEDBACK_SECRET: "too-short" },
-      stdio: ["ignore", "pipe", "pipe"],
+    const { code, stderr } = await runToExit({
+      entry: MAIN,
+      env: { APP_SERVICE_FEEDBACK_SECRET: "too-short" },
     });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    expect(await exitOf(child)).toBe(2);
+    expect(code).toBe(2);
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain("APP_SERVICE_FEEDBACK_SECRET must be at least 32 characters");
     expect(stderr).not.toContain("too-short");
   });
 
   it("stops at start when the web directory has no built app", async () => {
-    const child = spawn(process.execPath, [MAIN], {
-      env: { ...process.env, APP_SERVICE_WEB_DIR: path.join(ROOT, "does-not-exist") },
-      stdio: ["ignore", "pipe", "pipe"],
+    const { code, stderr } = await runToExit({
+      entry: MAIN,
+      env: { APP_SERVICE_WEB_DIR: path.join(ROOT, "does-not-exist") },
     });
-    let stderr = "";
-    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    expect(await exitOf(child)).toBe(2);
+    expect(code).toBe(2);
     expect(stderr).toContain("has no index.html");
   });
 });
 
 describe("app-service as a process", () => {
-  let primary: FakeServer;
-  let child: ChildProcess;
+  let primary: FakeModelService;
+  let primaryServer: FakeServer;
+  let service: ServiceProcess;
   let port: number;
   let metricsPort: number;
-  let logs = "";
+  const logs = () => service.lines.join("\n");
 
   beforeAll(async () => {
     expect(existsSync(MAIN), `${MAIN} is missing: build first (npx tsc -b)`).toBe(true);
-    primary = await startFakeModelService();
-    port = await freePort();
-    metricsPort = await freePort();
-    child = spawn(process.execPath, [MAIN], {
+    primary = fakeModelService();
+    primaryServer = await serveFake(primary);
+    // Port 0 for both: the skeleton's "listening" line says which ports were bound.
+    service = await startService({
+      entry: MAIN,
       env: {
-        ...process.env,
         APP_SERVICE_HOST: "127.0.0.1",
-        APP_SERVICE_PORT: String(port),
-        APP_SERVICE_METRICS_PORT: String(metricsPort),
-        APP_SERVICE_MODEL_SERVICE_ADDRESS: primary.address,
+        APP_SERVICE_PORT: "0",
+        APP_SERVICE_METRICS_PORT: "0",
+        APP_SERVICE_MODEL_SERVICE_ADDRESS: primaryServer.address,
         // Nothing listens there, even when a developer runs `npm start` beside the tests.
         APP_SERVICE_METRICS_SERVICE_ADDRESS: await deadAddress(),
         APP_SERVICE_READY_CHECK_INTERVAL_MS: "100",
@@ -121,25 +121,21 @@ describe("app-service as a process", () => {
         APP_SERVICE_FEEDBACK_SECRET: SECRET,
         APP_SERVICE_LOG_LEVEL: "debug",
       },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    child.stdout?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
-    await eventually(async () => {
+    port = service.ports.http ?? 0;
+    metricsPort = service.ports.metrics ?? 0;
+    await vi.waitUntil(async () => {
       try {
         return (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200;
       } catch {
         return false;
       }
-    }, 400);
+    }, WAIT);
   });
 
   afterAll(async () => {
-    if (child.exitCode === null) {
-      child.kill("SIGKILL");
-      await exitOf(child);
-    }
-    await primary.close();
+    await service?.kill();
+    await primaryServer.close();
   });
 
   const readyz = async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status;
@@ -147,9 +143,9 @@ describe("app-service as a process", () => {
   it("is ready only while model-service reports SERVING", async () => {
     expect(await readyz()).toBe(200);
     primary.health.set("NOT_SERVING");
-    await eventually(async () => (await readyz()) === 503);
+    await vi.waitUntil(async () => (await readyz()) === 503, WAIT);
     primary.health.set("SERVING");
-    await eventually(async () => (await readyz()) === 200);
+    await vi.waitUntil(async () => (await readyz()) === 200, WAIT);
     expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(200);
   });
 
@@ -188,8 +184,7 @@ describe("app-service as a process", () => {
       body: "{}",
     });
     // metrics-service is not running at its address: the call fails UNAVAILABLE and the warning names the request.
-    await eventually(() => logs.includes('"clientRequestId":"log-me-42"'));
-    const line = logs.split("\n").find((l) => l.includes('"clientRequestId":"log-me-42"')) ?? "";
+    const line = await service.waitForLine((l) => l.includes('"clientRequestId":"log-me-42"'), 10_000);
     expect((JSON.parse(line) as { requestId: string }).requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
   });
 
@@ -218,12 +213,17 @@ describe("app-service as a process", () => {
   });
 
   it("never logs the feedback secret", () => {
-    expect(logs).toContain('"FEEDBACK_SECRET":"(set)"');
-    expect(logs).not.toContain(SECRET);
+    expect(logs()).toContain('"FEEDBACK_SECRET":"(set)"');
+    expect(logs()).not.toContain(SECRET);
+  });
+
+  it("reports the bound ports and what it mirrors in its start-up lines", () => {
+    expect(port).toBeGreaterThan(0);
+    expect(metricsPort).toBeGreaterThan(0);
+    expect(logs()).toContain('"mirroring":"off"');
   });
 
   it("stops gracefully on SIGTERM with exit code 0", async () => {
-    child.kill("SIGTERM");
-    expect(await exitOf(child)).toBe(0);
+    expect(await service.stop("SIGTERM")).toEqual({ code: 0, signal: null });
   });
 });

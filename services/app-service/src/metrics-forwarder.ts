@@ -1,19 +1,20 @@
-import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import type { GrpcClient } from "@shadowmesh/common";
-import type {
-  GetShadowReportRequest,
-  GetShadowReportResponse,
+import { type Client, Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import {
+  type GetShadowReportRequest,
+  type GetShadowReportResponse,
+  type ListCandidatesRequest,
+  type ListCandidatesResponse,
   MetricsService,
-  SubmitFeedbackRequest,
-  SubmitFeedbackResponse,
-  WatchShadowReportRequest,
-  WatchShadowReportResponse,
+  type SubmitFeedbackRequest,
+  type SubmitFeedbackResponse,
+  type WatchShadowReportRequest,
+  type WatchShadowReportResponse,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { PublicMetricsImpl } from "./connect.js";
 import { callIdsOf, deadlineOf, type UpstreamCaller } from "./upstream-call.js";
 
 export interface MetricsForwarderOptions {
-  client: GrpcClient<typeof MetricsService>;
+  client: Client<typeof MetricsService>;
   caller: UpstreamCaller;
   /** Deadline of each unary call, in ms (a shorter client timeout wins). */
   deadlineMs: number;
@@ -22,8 +23,10 @@ export interface MetricsForwarderOptions {
 }
 
 /**
- * The browser-facing part of MetricsService, forwarded to metrics-service: feedback, the report, and its live
- * stream. `ReportPredictions` is internal (model-services call it directly) and is not part of this class.
+ * The browser-facing part of MetricsService, forwarded to metrics-service: feedback, the candidates, a candidate's
+ * report and its live stream. Requests pass unchanged (the `candidate` selector too: metrics-service validates it,
+ * and its refusals — NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT — pass through with their message).
+ * `ReportPredictions` is internal (model-services call it directly) and is not part of this class.
  */
 export class MetricsForwarder implements PublicMetricsImpl {
   readonly #options: MetricsForwarderOptions;
@@ -35,7 +38,7 @@ export class MetricsForwarder implements PublicMetricsImpl {
   submitFeedback(request: SubmitFeedbackRequest, context: HandlerContext): Promise<SubmitFeedbackResponse> {
     const { client, caller, deadlineMs } = this.#options;
     return caller.unary(
-      "SubmitFeedback",
+      MetricsService.method.submitFeedback,
       (options) => client.submitFeedback(request, options),
       callIdsOf(context),
       deadlineOf(context, deadlineMs),
@@ -49,8 +52,19 @@ export class MetricsForwarder implements PublicMetricsImpl {
   ): Promise<GetShadowReportResponse> {
     const { client, caller, deadlineMs } = this.#options;
     return caller.unary(
-      "GetShadowReport",
+      MetricsService.method.getShadowReport,
       (options) => client.getShadowReport(request, options),
+      callIdsOf(context),
+      deadlineOf(context, deadlineMs),
+      context.signal,
+    );
+  }
+
+  listCandidates(request: ListCandidatesRequest, context: HandlerContext): Promise<ListCandidatesResponse> {
+    const { client, caller, deadlineMs } = this.#options;
+    return caller.unary(
+      MetricsService.method.listCandidates,
+      (options) => client.listCandidates(request, options),
       callIdsOf(context),
       deadlineOf(context, deadlineMs),
       context.signal,
@@ -65,7 +79,7 @@ export class MetricsForwarder implements PublicMetricsImpl {
     const signal = streamsSignal ? AbortSignal.any([context.signal, streamsSignal]) : context.signal;
     try {
       yield* caller.stream(
-        "WatchShadowReport",
+        MetricsService.method.watchShadowReport,
         (options) => client.watchShadowReport(request, options),
         callIdsOf(context),
         signal,

@@ -15,12 +15,12 @@ export interface AppMetrics {
   readonly duration: Histogram<"service" | "method">;
   readonly upstreamCalls: Counter<"upstream" | "method" | "code">;
   readonly upstreamRetries: Counter<"upstream" | "method">;
-  readonly mirrorSent: Counter<"method">;
-  readonly mirrorSampledOut: Counter<"method">;
-  readonly mirrorDropped: Counter<"method" | "reason">;
-  readonly mirrorFailed: Counter<"method" | "code">;
-  readonly shadowFaultsInjected: Counter<"kind">;
-  readonly mirrorInFlight: Gauge;
+  readonly mirrorSent: Counter<"shadow" | "method">;
+  readonly mirrorSampledOut: Counter<"shadow" | "method">;
+  readonly mirrorDropped: Counter<"shadow" | "method" | "reason">;
+  readonly mirrorFailed: Counter<"shadow" | "method" | "code">;
+  readonly shadowFaultsInjected: Counter<"shadow" | "kind">;
+  readonly mirrorInFlight: Gauge<"shadow">;
   readonly mirrorReportsSent: Counter;
   readonly mirrorReportsDropped: Counter<"reason">;
   readonly mirrorReportsRetried: Counter;
@@ -73,37 +73,38 @@ export function createAppMetrics(registry: Registry): AppMetrics {
     }),
     mirrorSent: new Counter({
       name: "app_mirror_sent_total",
-      help: "Calls mirrored to the shadow model-service (fire and forget).",
-      labelNames: ["method"] as const,
+      help: "Calls mirrored to a shadow model-service (fire and forget), by shadow (candidate).",
+      labelNames: ["shadow", "method"] as const,
       registers,
     }),
     mirrorSampledOut: new Counter({
       name: "app_mirror_sampled_out_total",
-      help: "Calls not mirrored because they fell outside the mirror percentage.",
-      labelNames: ["method"] as const,
+      help: "Calls not mirrored to a shadow because they fell outside its mirror percentage.",
+      labelNames: ["shadow", "method"] as const,
       registers,
     }),
     mirrorDropped: new Counter({
       name: "app_mirror_dropped_total",
-      help: "Calls that should have been mirrored but were dropped, by reason (in_flight_limit).",
-      labelNames: ["method", "reason"] as const,
+      help: "Calls that should have been mirrored to a shadow but were dropped, by reason (in_flight_limit).",
+      labelNames: ["shadow", "method", "reason"] as const,
       registers,
     }),
     mirrorFailed: new Counter({
       name: "app_mirror_failed_total",
-      help: "Mirrored calls the shadow answered with an error, by gRPC code (the user never sees these).",
-      labelNames: ["method", "code"] as const,
+      help: "Mirrored calls a shadow answered with an error, by gRPC code (the user never sees these).",
+      labelNames: ["shadow", "method", "code"] as const,
       registers,
     }),
     shadowFaultsInjected: new Counter({
       name: "app_shadow_faults_injected_total",
       help: "Faults injected into mirrored calls by the APP_SERVICE_SHADOW_FAULT_* settings, by kind (delay, abort).",
-      labelNames: ["kind"] as const,
+      labelNames: ["shadow", "kind"] as const,
       registers,
     }),
     mirrorInFlight: new Gauge({
       name: "app_mirror_in_flight",
-      help: "Mirrored calls waiting for the shadow right now.",
+      help: "Mirrored calls waiting for a shadow right now, by shadow.",
+      labelNames: ["shadow"] as const,
       registers,
     }),
     mirrorReportsSent: new Counter({

@@ -1,37 +1,35 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
-import { afterEach, describe, expect, it } from "vitest";
-import {
-  deadAddress,
-  type FakeServer,
-  hang,
-  type PredictImpl,
-  startFakeModelService,
-} from "./testing/fakes.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { deadAddress, FakeNetwork, fakeModelService, hang, type PredictImpl } from "./testing/fakes.js";
 import { type RunningApp, startApp } from "./testing/harness.js";
-import { eventually, metricValue } from "./testing/metric-value.js";
+import { metricValue, WAIT } from "./testing/metric-value.js";
 
-/** Local mirroring: app-service copies Predict calls to a real (fake) shadow model-service, fire and forget. */
+/**
+ * Local mirroring: app-service copies Predict calls to a (fake, in-memory) shadow model-service, fire and forget; a
+ * dead shadow is a real port nobody listens on.
+ */
 
-const servers: FakeServer[] = [];
 let running: RunningApp | undefined;
 
 afterEach(async () => {
   await running?.close();
   running = undefined;
-  await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
 async function mesh(options: { env?: Record<string, string>; shadow?: () => PredictImpl } = {}) {
-  const primary = await startFakeModelService("spam-v1");
-  const shadow = await startFakeModelService("spam-v2", options.shadow);
-  servers.push(primary, shadow);
-  running = await startApp({
-    MODEL_SERVICE_ADDRESS: primary.address,
-    SHADOW_ADDRESS: shadow.address,
-    ...options.env,
-  });
+  const network = new FakeNetwork();
+  const primary = fakeModelService("spam-v1");
+  const shadow = fakeModelService("spam-v2", options.shadow);
+  running = await startApp(
+    {
+      MODEL_SERVICE_ADDRESS: network.add(primary, "primary"),
+      SHADOW_ADDRESS: network.add(shadow, "shadow"),
+      ...options.env,
+    },
+    network,
+  );
   const client = createClient(
     PredictService,
     createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
@@ -45,7 +43,7 @@ describe("local mirroring", () => {
     const response = await client.predict({ text: "free cash" }, { headers: { "x-request-id": "mirror-1" } });
     // The user gets the primary's answer, never the shadow's.
     expect(response.prediction?.modelName).toBe("spam-v1");
-    await eventually(() => shadow.calls.length === 1);
+    await vi.waitUntil(() => shadow.calls.length === 1, WAIT);
     const [primaryCall] = primary.calls;
     const [shadowCall] = shadow.calls;
     expect(shadowCall?.method).toBe("Predict");
@@ -66,7 +64,7 @@ describe("local mirroring", () => {
       { headers: { "x-request-id": "batch-1" } },
     );
     await client.getModel({});
-    await eventually(() => shadow.calls.length === 1);
+    await vi.waitUntil(() => shadow.calls.length === 1, WAIT);
     expect(shadow.calls[0]).toMatchObject({
       method: "PredictBatch",
       requestId: batch.predictions[0]?.requestId,
@@ -78,7 +76,7 @@ describe("local mirroring", () => {
   it("mirrors a generated request id identical to the primary's", async () => {
     const { primary, shadow, client } = await mesh();
     await client.predict({ text: "hello" });
-    await eventually(() => shadow.calls.length === 1);
+    await vi.waitUntil(() => shadow.calls.length === 1, WAIT);
     expect(shadow.calls[0]?.requestId).toMatch(
       /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
     );
@@ -93,8 +91,8 @@ describe("local mirroring", () => {
     const response = await client.predict({ text: "hello" });
     expect(response.prediction?.label).toBe("ham");
     // The shadow holds the call until its 20 s deadline: the user's answer did not wait for it.
-    expect(app.mirror?.inFlight).toBe(1);
-    await eventually(() => shadow.calls.length === 1);
+    expect(app.mirrors[0]?.inFlight).toBe(1);
+    await vi.waitUntil(() => shadow.calls.length === 1, WAIT);
     expect(await metricValue(registry, "app_mirror_in_flight")).toBe(1);
   });
 
@@ -109,16 +107,22 @@ describe("local mirroring", () => {
     for (let i = 0; i < 3; i++) {
       expect((await client.predict({ text: `message ${i}` })).prediction?.label).toBe("ham");
     }
-    await eventually(
+    await vi.waitUntil(
       async () => (await metricValue(registry, "app_mirror_failed_total", { code: "Internal" })) === 3,
+      WAIT,
     );
     expect(await metricValue(registry, "app_requests_total", { method: "Predict", code: "OK" })).toBe(3);
   });
 
   it("keeps answering users when the shadow is down", async () => {
-    const primary = await startFakeModelService("spam-v1");
-    servers.push(primary);
-    running = await startApp({ MODEL_SERVICE_ADDRESS: primary.address, SHADOW_ADDRESS: await deadAddress() });
+    const network = new FakeNetwork();
+    running = await startApp(
+      {
+        MODEL_SERVICE_ADDRESS: network.add(fakeModelService("spam-v1")),
+        SHADOW_ADDRESS: await deadAddress(),
+      },
+      network,
+    );
     const client = createClient(
       PredictService,
       createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
@@ -127,8 +131,9 @@ describe("local mirroring", () => {
       expect((await client.predict({ text: "free prize" })).prediction?.label).toBe("spam");
     }
     const registry = running.registry;
-    await eventually(
+    await vi.waitUntil(
       async () => (await metricValue(registry, "app_mirror_failed_total", { code: "Unavailable" })) === 3,
+      WAIT,
     );
   });
 
@@ -142,7 +147,7 @@ describe("local mirroring", () => {
     }
     expect(await metricValue(registry, "app_mirror_sent_total")).toBe(2);
     expect(await metricValue(registry, "app_mirror_dropped_total", { reason: "in_flight_limit" })).toBe(3);
-    await eventually(() => shadow.calls.length === 2);
+    await vi.waitUntil(() => shadow.calls.length === 2, WAIT);
   });
 
   it("mirrors nothing at 0 %", async () => {
@@ -166,19 +171,18 @@ describe("local mirroring", () => {
     // Binomial(200, 0.5): outside 60..140 has a probability below 1e-8.
     expect(sent).toBeGreaterThan(60);
     expect(sent).toBeLessThan(140);
-    await eventually(() => shadow.calls.length === sent);
+    await vi.waitUntil(() => shadow.calls.length === sent, WAIT);
   });
 
   it("mirrors nothing without a shadow address (cluster mode: Istio mirrors)", async () => {
-    const primary = await startFakeModelService("spam-v1");
-    servers.push(primary);
-    running = await startApp({ MODEL_SERVICE_ADDRESS: primary.address });
+    const network = new FakeNetwork();
+    running = await startApp({ MODEL_SERVICE_ADDRESS: network.add(fakeModelService("spam-v1")) }, network);
     const client = createClient(
       PredictService,
       createConnectTransport({ baseUrl: running.baseUrl, httpVersion: "1.1" }),
     );
     await client.predict({ text: "hello" });
-    expect(running.app.mirror).toBeUndefined();
+    expect(running.app.mirrors).toHaveLength(0);
     expect(await metricValue(running.registry, "app_mirror_sent_total")).toBe(0);
   });
 });

@@ -1,9 +1,10 @@
-import type { GrpcClient, Logger } from "@shadowmesh/common";
+import type { Client } from "@connectrpc/connect";
+import type { Logger } from "@shadowmesh/common";
 import { type Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 
 export interface ReadinessOptions {
   /** grpc.health.v1 client of the primary model-service. */
-  health: GrpcClient<typeof Health>;
+  health: Client<typeof Health>;
   /** How often to check. */
   intervalMs: number;
   logger: Logger;

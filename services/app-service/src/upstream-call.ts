@@ -1,11 +1,12 @@
-import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { DescMethod } from "@bufbuild/protobuf";
+import { type CallOptions, Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import {
   CLIENT_REQUEST_ID_HEADER,
-  type GrpcCallOptions,
   grpcCodeName,
   type Logger,
   newRequestId,
   REQUEST_ID_HEADER,
+  retryable,
   sleep,
 } from "@shadowmesh/common";
 import type { AppMetrics } from "./metrics.js";
@@ -43,6 +44,11 @@ export function deadlineOf(context: HandlerContext, deadlineMs: number): number 
   return Date.now() + (clientMs === undefined ? deadlineMs : Math.min(clientMs, deadlineMs));
 }
 
+/** What is left of the time until `deadline` (at least 1 ms: a connect client takes 0 as "no time at all"). */
+export function timeLeftMs(deadline: number): number {
+  return Math.max(1, deadline - Date.now());
+}
+
 /** Refuses a call whose deadline has already passed (`connect-timeout-ms: 0`, `grpc-timeout: 0m`). */
 export function assertTimeLeft(deadline: number): void {
   if (Date.now() >= deadline) {
@@ -61,8 +67,10 @@ export interface UpstreamCallerOptions {
 }
 
 /**
- * Calls one upstream with the request id and deadline, counts the outcome, retries an idempotent call once after
- * UNAVAILABLE (with jitter, and only while the deadline leaves room), and maps failures to the errors we return.
+ * Calls one upstream with the request id and deadline, counts the outcome, retries a call once after UNAVAILABLE
+ * when its method's declared idempotency allows it (`retryable`; with jitter, and only while the deadline leaves
+ * room), and maps failures to the errors we return. `retryable` (common) reads the level from the protobuf-es
+ * descriptor: NO_SIDE_EFFECTS and IDEMPOTENT may be sent twice; a method that declares nothing never is.
  */
 export class UpstreamCaller {
   readonly #options: UpstreamCallerOptions;
@@ -74,18 +82,22 @@ export class UpstreamCaller {
   }
 
   async unary<T>(
-    method: string,
-    call: (options: GrpcCallOptions) => Promise<T>,
+    method: DescMethod,
+    call: (options: CallOptions) => Promise<T>,
     ids: CallIds,
     deadline: number,
     signal: AbortSignal,
   ): Promise<T> {
     const { upstream, metrics, retryJitterMs } = this.#options;
     const requestId = ids.requestId;
+    const name = method.name;
     assertTimeLeft(deadline);
-    const options: GrpcCallOptions = { headers: idHeaders(ids), deadline, signal };
+    const headers = idHeaders(ids);
+    // The deadline is absolute: a retry gets what is left of it, not a fresh one.
+    const attempt = () =>
+      this.#counted(name, () => call({ headers, timeoutMs: timeLeftMs(deadline), signal }));
     try {
-      return await this.#counted(method, () => call(options));
+      return await attempt();
     } catch (error) {
       const code = ConnectError.from(error).code;
       // The handler's own deadline (the client's timeout) aborted the call: that is DEADLINE_EXCEEDED, not CANCELED.
@@ -93,37 +105,44 @@ export class UpstreamCaller {
         throw new ConnectError(`${upstream} did not answer in time`, Code.DeadlineExceeded);
       }
       const pause = Math.round(this.#random() * retryJitterMs);
-      // Retry once, and only when the retry can still finish inside the deadline in a useful way.
-      if (code === Code.Unavailable && !signal.aborted && Date.now() + pause < deadline - 1) {
-        metrics.upstreamRetries.inc({ upstream, method });
+      // Retry once, only a method whose contract allows it, and only when the retry can still finish inside the
+      // deadline in a useful way.
+      if (
+        code === Code.Unavailable &&
+        retryable(method) &&
+        !signal.aborted &&
+        Date.now() + pause < deadline - 1
+      ) {
+        metrics.upstreamRetries.inc({ upstream, method: name });
         await sleep(pause);
         try {
-          return await this.#counted(method, () => call(options));
+          return await attempt();
         } catch (retryError) {
           throw mapUpstreamError(retryError, upstream, this.#options.logger, {
             requestId,
             clientRequestId: ids.clientRequestId,
-            method,
+            method: name,
           });
         }
       }
       throw mapUpstreamError(error, upstream, this.#options.logger, {
         requestId,
         clientRequestId: ids.clientRequestId,
-        method,
+        method: name,
       });
     }
   }
 
   /** A server stream from the upstream, with failures mapped; ends when `signal` aborts. */
   async *stream<T>(
-    method: string,
-    call: (options: GrpcCallOptions) => AsyncIterable<T>,
+    method: Pick<DescMethod, "name">,
+    call: (options: CallOptions) => AsyncIterable<T>,
     ids: CallIds,
     signal: AbortSignal,
   ): AsyncIterable<T> {
     const { upstream, metrics } = this.#options;
     const requestId = ids.requestId;
+    const name = method.name;
     let code = 0; // OK
     try {
       for await (const message of call({ headers: idHeaders(ids), signal })) {
@@ -134,10 +153,10 @@ export class UpstreamCaller {
       throw mapUpstreamError(error, upstream, this.#options.logger, {
         requestId,
         clientRequestId: ids.clientRequestId,
-        method,
+        method: name,
       });
     } finally {
-      metrics.upstreamCalls.inc({ upstream, method, code: grpcCodeName(code) });
+      metrics.upstreamCalls.inc({ upstream, method: name, code: grpcCodeName(code) });
     }
   }
 

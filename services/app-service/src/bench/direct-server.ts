@@ -38,6 +38,7 @@ const server = createAppServer({
     submitFeedback: unavailable,
     getShadowReport: unavailable,
     watchShadowReport: unavailable,
+    listCandidates: unavailable,
   },
 });
 server.listen(port, "127.0.0.1", () => console.log(`direct app-service on ${port}`));

@@ -1,7 +1,19 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createRouterTransport,
+  type HandlerContext,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { addService, CLIENT_REQUEST_ID_HEADER, HealthReporter, REQUEST_ID_HEADER } from "@shadowmesh/common";
+import { CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER, type Routes, registerRoutes } from "@shadowmesh/common";
+import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import {
   MetricsService,
   type MetricsService as MetricsServiceDesc,
@@ -11,11 +23,15 @@ import {
   type PredictResponseSchema,
   PredictService,
 } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
+import { vi } from "vitest";
+import { type TransportFactory, type UpstreamTransport, upstreamTransport } from "../upstream.js";
 
 /**
- * In-process fakes of model-service and metrics-service for tests: real grpc-js servers on 127.0.0.1 port 0, serving
- * the real contracts through the same adapter the real services use. They record every call (request, request id,
- * deadline) and let a test decide each answer.
+ * Fakes of model-service and metrics-service for tests, serving the real contracts as connect routes. They record
+ * every call (request, request id, deadline) and let a test decide each answer. A fake runs in memory
+ * (`FakeNetwork`: connect's `createRouterTransport`, no socket) or, where the socket is what a test is about
+ * (deadlines on the wire, a dead port, reconnects, a process), on a real grpc-js server on 127.0.0.1 port 0
+ * (`serveFake`).
  */
 
 export interface RecordedCall {
@@ -28,11 +44,17 @@ export interface RecordedCall {
   timeoutMs: number | undefined;
 }
 
-export interface FakeServer {
-  readonly address: string;
+/** A fake upstream: its routes (served by connect's router in memory, by `registerRoutes` on grpc-js) and its calls. */
+export interface Fake {
   readonly calls: RecordedCall[];
-  readonly health: HealthReporter;
-  close(): Promise<void>;
+  routes: Routes;
+}
+
+export type ServingStatus = "SERVING" | "NOT_SERVING";
+
+export interface FakeModelService extends Fake {
+  /** Its grpc.health.v1 status (service ""), SERVING at first. */
+  readonly health: { set(status: ServingStatus): void };
 }
 
 /** A deterministic toy classifier: "spam" when the text mentions money or prizes. */
@@ -58,22 +80,6 @@ export function toyPrediction(
 
 export type PredictImpl = Partial<ServiceImpl<typeof PredictService>>;
 
-async function listen(server: grpc.Server): Promise<string> {
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
-  );
-  return `127.0.0.1:${port}`;
-}
-
-function closeServer(server: grpc.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.forceShutdown();
-    resolve();
-  });
-}
-
 function record(calls: RecordedCall[], method: string, request: unknown, context: HandlerContext) {
   calls.push({
     method,
@@ -88,15 +94,12 @@ function record(calls: RecordedCall[], method: string, request: unknown, context
  * A fake model-service. By default it classifies with `toyPrediction`; `overrides` replace single methods (they are
  * called after the call is recorded). Health starts SERVING.
  */
-export async function startFakeModelService(
+export function fakeModelService(
   modelName = "spam-v1",
   overrides: () => PredictImpl = () => ({}),
-): Promise<FakeServer> {
-  const server = new grpc.Server();
+): FakeModelService {
   const calls: RecordedCall[] = [];
-  const health = new HealthReporter([PredictService.typeName]);
-  health.addToServer(server);
-  health.set("SERVING");
+  let status: ServingStatus = "SERVING";
   const impl: ServiceImpl<typeof PredictService> = {
     predict: async (request, context) => {
       record(calls, "Predict", request, context);
@@ -133,57 +136,104 @@ export async function startFakeModelService(
       };
     },
   };
-  addService(server, PredictService, impl);
-  const address = await listen(server);
-  return { address, calls, health, close: () => closeServer(server) };
+  const health: Partial<ServiceImpl<typeof Health>> = {
+    check: () => ({
+      status:
+        status === "SERVING"
+          ? HealthCheckResponse_ServingStatus.SERVING
+          : HealthCheckResponse_ServingStatus.NOT_SERVING,
+    }),
+  };
+  return {
+    calls,
+    health: { set: (next) => (status = next) },
+    routes: (router) => {
+      router.service(PredictService, impl);
+      router.service(Health, health);
+    },
+  };
 }
 
 export type MetricsImpl = Partial<ServiceImpl<typeof MetricsServiceDesc>>;
 
 /** A fake metrics-service: only the methods in `impl` are implemented (the rest answer UNIMPLEMENTED). */
-export async function startFakeMetricsService(impl: MetricsImpl): Promise<FakeServer> {
-  const server = new grpc.Server();
+export function fakeMetricsService(impl: MetricsImpl): Fake {
   const calls: RecordedCall[] = [];
-  const health = new HealthReporter([MetricsService.typeName]);
-  health.addToServer(server);
-  health.set("SERVING");
-  const recorded: MetricsImpl = {};
-  if (impl.submitFeedback) {
-    const fn = impl.submitFeedback;
-    recorded.submitFeedback = (request, context) => {
-      record(calls, "SubmitFeedback", request, context);
-      return fn(request, context);
-    };
+  const recorded: Record<string, unknown> = {};
+  for (const method of MetricsService.methods) {
+    const fn = (impl as Record<string, ((request: unknown, context: HandlerContext) => unknown) | undefined>)[
+      method.localName
+    ];
+    if (fn) {
+      recorded[method.localName] = (request: unknown, context: HandlerContext) => {
+        record(calls, method.name, request, context);
+        return fn(request, context);
+      };
+    }
   }
-  if (impl.getShadowReport) {
-    const fn = impl.getShadowReport;
-    recorded.getShadowReport = (request, context) => {
-      record(calls, "GetShadowReport", request, context);
-      return fn(request, context);
-    };
+  return { calls, routes: (router) => router.service(MetricsService, recorded as MetricsImpl) };
+}
+
+/**
+ * Upstreams in memory: `add` gives a fake an address (a name nobody resolves), and `transport` — the factory
+ * `createApp` takes — connects that address to the fake through connect's `createRouterTransport`. Any other address
+ * gets the production transport, so a test can mix in-memory fakes with real sockets (a dead port, a process).
+ */
+export class FakeNetwork {
+  readonly #fakes = new Map<string, Fake>();
+
+  /** Registers `fake` and returns its address (`<name>-<n>.fake:1`). */
+  add(fake: Fake, name = "upstream"): string {
+    const address = `${name}-${this.#fakes.size + 1}.fake:1`;
+    this.#fakes.set(address, fake);
+    return address;
   }
-  if (impl.watchShadowReport) {
-    const fn = impl.watchShadowReport;
-    recorded.watchShadowReport = (request, context) => {
-      record(calls, "WatchShadowReport", request, context);
-      return fn(request, context);
-    };
-  }
-  if (impl.reportPredictions) {
-    const fn = impl.reportPredictions;
-    recorded.reportPredictions = (request, context) => {
-      record(calls, "ReportPredictions", request, context);
-      return fn(request, context);
-    };
-  }
-  addService(server, MetricsService, recorded);
-  const address = await listen(server);
-  return { address, calls, health, close: () => closeServer(server) };
+
+  readonly transport: TransportFactory = (address) => {
+    const fake = this.#fakes.get(address);
+    return fake ? inMemoryTransport(fake) : upstreamTransport(address);
+  };
+}
+
+/** The in-memory transport to one fake. */
+export function inMemoryTransport(fake: Fake): UpstreamTransport {
+  const transport = createRouterTransport((router) => fake.routes(router));
+  return {
+    unary: transport.unary.bind(transport),
+    stream: transport.stream.bind(transport),
+    close: () => {},
+  };
+}
+
+export interface FakeServer {
+  readonly address: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `fake` on a real grpc-js server on 127.0.0.1 (`port` 0 = any free port; a given port = the same place
+ * again, to test reconnects), through the same adapter the real services use.
+ */
+export async function serveFake(fake: Fake, port = 0): Promise<FakeServer> {
+  const server = new grpc.Server();
+  registerRoutes(server, (router) => fake.routes(router));
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (error, actual) =>
+      error ? reject(error) : resolve(actual),
+    ),
+  );
+  return {
+    address: `127.0.0.1:${bound}`,
+    port: bound,
+    close: async () => server.forceShutdown(),
+  };
 }
 
 /** A small report with `pairs` agreeing pairs. */
-export function fakeReport(pairs: number) {
+export function fakeReport(pairs: number, candidate = "") {
   return create(ShadowReportSchema, {
+    candidate,
     totals: { requestCount: BigInt(pairs), pairCount: BigInt(pairs) },
     agreement: { agreeingCount: BigInt(pairs), pairCount: BigInt(pairs), rate: pairs > 0 ? 1 : 0 },
   });
@@ -203,8 +253,70 @@ export function hang(context: HandlerContext): Promise<never> {
 
 /** An address where nothing listens (a port that was free a moment ago). */
 export async function deadAddress(): Promise<string> {
-  const server = new grpc.Server();
-  const address = await listen(server);
-  await closeServer(server);
-  return address;
+  const server = await serveFake({ calls: [], routes: () => {} });
+  await server.close();
+  return server.address;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface StandInProcess {
+  readonly address: string;
+  readonly child: ChildProcess;
+  /** SIGCONT (in case it was stopped), then SIGKILL; resolves when it has exited. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A model-service stand-in in its own process (`dist/bench/noop-upstream.js`: the real grpc-js server stack and
+ * contract, health SERVING, a fixed prediction named "bench") on a free port, for tests that stop a process with
+ * SIGSTOP. Needs the build (`npx tsc -b`).
+ */
+export async function startStandInProcess(): Promise<StandInProcess> {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..");
+  const main = path.join(root, "services/app-service/dist/bench/noop-upstream.js");
+  if (!existsSync(main)) {
+    throw new Error(`${main} is missing: build first (npx tsc -b)`);
+  }
+  const port = await freePort();
+  const child = spawn(process.execPath, [main, String(port)], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+      await exited;
+    }
+  };
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    await vi.waitUntil(
+      () => {
+        if (child.exitCode !== null) {
+          throw new Error(`the stand-in exited (${child.exitCode}): ${output}`);
+        }
+        return output.includes("noop upstream serving on");
+      },
+      { timeout: 20_000, interval: 25 },
+    );
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+  return { address: `127.0.0.1:${port}`, child, kill };
 }

@@ -17,13 +17,5 @@ export async function metricValue(
   return matching.reduce((sum, value) => sum + value.value, 0);
 }
 
-/** Polls `condition` until it is true; fails after `attempts` tries. Bounded in count and time, never timed. */
-export async function eventually(condition: () => boolean | Promise<boolean>, attempts = 200, pauseMs = 25) {
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    if (await condition()) {
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, pauseMs));
-  }
-  throw new Error(`condition not met after ${attempts} attempts`);
-}
+/** The bound of `vi.waitFor` / `vi.waitUntil` in app-service's tests: 10 s, checked every 25 ms. */
+export const WAIT = { timeout: 10_000, interval: 25 } as const;
