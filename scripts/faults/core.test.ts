@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { descendants, freePorts, servicePids, startLauncher, waitGone } from "./launcher.js";
 import { startLoad } from "./load.js";
 import { PRIMARY, readRecords } from "./records.js";
@@ -66,9 +66,10 @@ describe("faults on the local mesh (short)", () => {
         rate: RUN.rate,
         maxDurationMs: 30_000,
       });
-      while (load.samples.filter((sample) => sample.ok).length < 40) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await vi.waitUntil(() => load.samples.filter((sample) => sample.ok).length >= 40, {
+        timeout: 30_000,
+        interval: 50,
+      });
       launcher.child.kill("SIGINT");
       const { code } = await launcher.exited;
       const samples = await load.stop();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { startLoad } from "../faults/load.js";
 import { type Mesh, type MeshEvent, startMesh } from "./mesh.js";
 
@@ -34,13 +34,12 @@ describe("the mesh supervisor", () => {
     });
     return mesh;
   };
-  const until = async (condition: () => boolean, timeoutMs = 30_000) => {
-    const end = Date.now() + timeoutMs;
-    while (!condition() && Date.now() < end) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    return condition();
-  };
+  /** Whether `condition` came true within `timeoutMs` (polled every 50 ms). */
+  const until = (condition: () => boolean, timeoutMs = 30_000) =>
+    vi.waitUntil(condition, { timeout: timeoutMs, interval: 50 }).then(
+      () => true,
+      () => false,
+    );
 
   it("reports a crash loop (the shadow's port taken), keeps the rest running, and recovers once the port is free", async () => {
     const events: MeshEvent[] = [];
@@ -85,9 +84,10 @@ describe("the mesh supervisor", () => {
       rate: 25,
       maxDurationMs: 30_000,
     });
-    while (load.samples.filter((sample) => sample.ok).length < 20) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await vi.waitUntil(() => load.samples.filter((sample) => sample.ok).length >= 20, {
+      timeout: 30_000,
+      interval: 50,
+    });
     await running.kill("primary", "SIGTERM");
     const readyAt = await running.whenReady("primary", 30_000);
     // Load on until 25 calls started after the primary was back have ended.
