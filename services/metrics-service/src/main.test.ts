@@ -125,7 +125,7 @@ describe("metrics-service process", () => {
   it("on SIGTERM turns NOT_SERVING during the delay, ends a live report stream with UNAVAILABLE and exits 0", async () => {
     const service = await start({
       METRICS_SERVICE_DATA_DIR: dataDir(),
-      METRICS_SERVICE_SHUTDOWN_DELAY_MS: "1500",
+      METRICS_SERVICE_SHUTDOWN_DELAY_MS: "3000",
     });
     const metrics = client(MetricsService, service.grpcPort);
     const health = client(Health, service.grpcPort);
@@ -142,10 +142,10 @@ describe("metrics-service process", () => {
         expect((await health.check({ service: "" })).status).toBe(
           HealthCheckResponse_ServingStatus.NOT_SERVING,
         );
+        expect((await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`)).status).toBe(503);
       },
-      { timeout: 1400, interval: 20 },
+      { timeout: 2500, interval: 20 },
     );
-    expect((await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`)).status).toBe(503);
     // Then the stream is ended by the service (not left to the force close), so that the client reconnects.
     expect(await codeOf(ended)).toBe(Code.Unavailable);
     expect(await service.exited()).toEqual({ code: 0, signal: null });
@@ -185,6 +185,8 @@ describe("metrics-service process", () => {
     stopped = true;
     expect(await first.exited()).toEqual({ code: 0, signal: null });
     expect(first.service.stderr).toEqual([]);
+    // The signal came under load: the writers were cut short.
+    expect(acknowledged.length).toBeLessThan(4 * 500);
     // Calls the service did not take were refused as unavailable (retry elsewhere), not failed as internal errors.
     for (const code of failures) {
       expect([Code.Unavailable, Code.Canceled]).toContain(code);
