@@ -91,22 +91,23 @@ describe("metrics-service process", () => {
     expect(result.stderr).toMatch(/^metrics-service: cannot open the store in \/proc\/version\/shadow: /);
   });
 
-  it("serves /readyz and the shadow gauges on its ops port, keeps the feedback secret out of its logs, and stops cleanly on SIGTERM", async () => {
+  it("serves /readyz and the shadow gauges, keeps the feedback secret out of its logs, and on SIGTERM turns NOT_SERVING during the delay, ends a live report stream with UNAVAILABLE and exits 0", async () => {
     const service = await start({
       METRICS_SERVICE_DATA_DIR: dataDir(),
       METRICS_SERVICE_FEEDBACK_SECRET: SECRET,
+      METRICS_SERVICE_SHUTDOWN_DELAY_MS: "3000",
     });
-    const base = `http://127.0.0.1:${service.metricsPort}`;
-    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const readyz = () => fetch(`http://127.0.0.1:${service.metricsPort}/readyz`).then((r) => r.status);
+    expect(await readyz()).toBe(200);
     const health = client(Health, service.grpcPort);
     for (const name of ["", "shadowmesh.metrics.v1.MetricsService"]) {
       expect((await health.check({ service: name })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     }
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(
+    const gauges = await (await fetch(`http://127.0.0.1:${service.metricsPort}/metrics`)).text();
+    expect(gauges).toMatch(
       /^shadowmesh_verdict\{decision="INSUFFICIENT_DATA",service="metrics-service"\} 1$/m,
     );
-    expect(metrics).toMatch(/^shadowmesh_shadow_pairs\{service="metrics-service"\} 0$/m);
+    expect(gauges).toMatch(/^shadowmesh_shadow_pairs\{service="metrics-service"\} 0$/m);
     const starting = JSON.parse(
       service
         .output()
@@ -116,25 +117,12 @@ describe("metrics-service process", () => {
     expect(starting.config?.FEEDBACK_SECRET).toBe("(set)");
     expect(starting.config?.DATA_DIR).toBeDefined();
 
-    expect(await service.service.stop("SIGTERM")).toEqual({ code: 0, signal: null });
-    expect(service.output()).toContain('"msg":"stopped"');
-    expect(service.output()).not.toContain(SECRET);
-    expect(service.service.stderr).toEqual([]);
-  });
-
-  it("on SIGTERM turns NOT_SERVING during the delay, ends a live report stream with UNAVAILABLE and exits 0", async () => {
-    const service = await start({
-      METRICS_SERVICE_DATA_DIR: dataDir(),
-      METRICS_SERVICE_SHUTDOWN_DELAY_MS: "3000",
-    });
     const metrics = client(MetricsService, service.grpcPort);
-    const health = client(Health, service.grpcPort);
     const stream = metrics.watchShadowReport({})[Symbol.asyncIterator]();
     expect((await stream.next()).done).toBe(false);
     const ended = (async () => {
       while (!(await stream.next()).done) {}
     })();
-
     service.child.kill("SIGTERM");
     // During the delay the port still answers: health says NOT_SERVING and /readyz 503 (load balancers notice).
     await vi.waitFor(
@@ -142,13 +130,15 @@ describe("metrics-service process", () => {
         expect((await health.check({ service: "" })).status).toBe(
           HealthCheckResponse_ServingStatus.NOT_SERVING,
         );
-        expect((await fetch(`http://127.0.0.1:${service.metricsPort}/readyz`)).status).toBe(503);
+        expect(await readyz()).toBe(503);
       },
       { timeout: 2500, interval: 20 },
     );
     // Then the stream is ended by the service (not left to the force close), so that the client reconnects.
     expect(await codeOf(ended)).toBe(Code.Unavailable);
     expect(await service.exited()).toEqual({ code: 0, signal: null });
+    expect(service.output()).toContain('"msg":"stopped"');
+    expect(service.output()).not.toContain(SECRET);
     expect(service.service.stderr).toEqual([]);
   });
 

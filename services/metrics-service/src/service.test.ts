@@ -62,12 +62,11 @@ describe("createMetricsService", () => {
       })(),
     );
     const stopping = server.metrics.stop();
-    // During the delay: /readyz says 503 and health NOT_SERVING, but calls are still answered.
+    // During the delay calls are still answered, while /readyz says 503 and health NOT_SERVING.
+    const late = server.client.reportPredictions({ records: records("late", 2) });
     await vi.waitFor(async () => expect(await readyz()).toBe(503), { timeout: 1000, interval: 10 });
     expect(server.health.serving).toBe(false);
-    expect(await server.client.reportPredictions({ records: records("late", 2) })).toMatchObject({
-      acceptedCount: 4,
-    });
+    expect(await late).toMatchObject({ acceptedCount: 4 });
     expect(await ended).toBe(Code.Unavailable);
     await stopping;
     // stop() is idempotent: the same promise.
