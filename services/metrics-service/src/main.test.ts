@@ -144,7 +144,8 @@ describe("metrics-service process", () => {
 
   it("loses nothing it acknowledged when SIGTERM comes under load", async () => {
     const dir = dataDir();
-    const first = await start({ METRICS_SERVICE_DATA_DIR: dir });
+    // Calls keep coming during the shutdown delay (answered: the service is only not ready), then are refused.
+    const first = await start({ METRICS_SERVICE_DATA_DIR: dir, METRICS_SERVICE_SHUTDOWN_DELAY_MS: "1000" });
     const metrics = client(MetricsService, first.grpcPort);
     const t = Date.now() - 1000;
     const batchOf = (w: number, b: number) => {
@@ -171,11 +172,13 @@ describe("metrics-service process", () => {
     });
     await vi.waitUntil(() => acknowledged.length >= 20, { timeout: 20_000, interval: 5 });
     first.child.kill("SIGTERM");
+    const atSignal = acknowledged.length;
     await Promise.all(writers);
     stopped = true;
     expect(await first.exited()).toEqual({ code: 0, signal: null });
     expect(first.service.stderr).toEqual([]);
-    // The signal came under load: the writers were cut short.
+    // The signal came under load: calls were still acknowledged during the delay, and the writers were cut short.
+    expect(acknowledged.length).toBeGreaterThan(atSignal);
     expect(acknowledged.length).toBeLessThan(4 * 500);
     // Calls the service did not take were refused as unavailable (retry elsewhere), not failed as internal errors.
     for (const code of failures) {
