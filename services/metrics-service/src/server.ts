@@ -1,15 +1,17 @@
+import type { ServiceImpl } from "@connectrpc/connect";
 import {
   addReflection,
   createGrpcServer,
   createGrpcServerMetrics,
   HealthReporter,
   type Logger,
+  type Routes,
+  registerRoutes,
 } from "@shadowmesh/common";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import type { Registry } from "prom-client";
 import { parseMirrorPercents } from "./candidates.js";
 import { type Config, MAX_DISAGREEMENTS_LIMIT } from "./config.js";
-import { routes } from "./connect.js";
 import { ShadowMetricsService, type ShadowServiceOptions } from "./metrics-service.js";
 import { createShadowMetrics } from "./prometheus.js";
 import { createAggregateEngine } from "./report-engine.js";
@@ -25,6 +27,17 @@ export interface MetricsServerDeps {
   shutdownSignal?: AbortSignal;
   /** The clock (ms since the epoch); tests inject one. */
   now?: () => number;
+}
+
+/**
+ * metrics-service's routes: which implementation serves which service. The grpc-js server serves them through
+ * registerRoutes; the same function can be given to connect-node (`connectNodeAdapter({ routes })`) or to an
+ * in-memory `createRouterTransport(routes)`.
+ */
+export function metricsRoutes(metrics: Partial<ServiceImpl<typeof MetricsService>>): Routes {
+  return (router) => {
+    router.service(MetricsService, metrics);
+  };
 }
 
 /** The service's behaviour, from the configuration. */
@@ -60,9 +73,9 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
 }
 
 /**
- * Builds the gRPC server (MetricsService, health, reflection, grpc metrics), the shadow gauges and the retention
- * sweep from their dependencies; never listens. `retention.stop()` and `engine.close()` belong in the shutdown steps,
- * before the store is closed.
+ * Builds the gRPC server (MetricsService routes, health, reflection, grpc metrics), the shadow gauges and the
+ * retention sweep from their dependencies; never listens. createMetricsService (service.ts) puts them on the common
+ * skeleton: `retention.stop()` and `engine.close()` run in its close step, before the store is closed.
  */
 export function createMetricsServer(deps: MetricsServerDeps) {
   const { config, logger, registry, store } = deps;
@@ -87,7 +100,7 @@ export function createMetricsServer(deps: MetricsServerDeps) {
   });
   const server = createGrpcServer();
   const health = new HealthReporter([MetricsService.typeName]);
-  routes(server, service, {
+  registerRoutes(server, metricsRoutes(service), {
     observer: createGrpcServerMetrics(registry),
     logger,
     ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
-import { toJsonString } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { createGrpcClient } from "@shadowmesh/common";
+import { type DescService, toJsonString } from "@bufbuild/protobuf";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcJsTransport } from "@shadowmesh/common";
 import {
   MetricsService,
   type ShadowReport,
@@ -146,3 +146,9 @@ async function main() {
 }
 
 await main();
+
+/** connect's client over one grpc-js channel (createGrpcJsTransport), with `close()` for the channel. */
+function createGrpcClient<S extends DescService>(service: S, address: string): Client<S> & { close(): void } {
+  const transport = createGrpcJsTransport({ address });
+  return Object.assign(createClient(service, transport), { close: () => transport.close() });
+}
