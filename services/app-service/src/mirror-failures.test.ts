@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +11,7 @@ import {
   inputFingerprint,
   PredictionReporter,
 } from "@shadowmesh/common";
+import { startService } from "@shadowmesh/common/testing";
 import {
   MetricsService,
   type PredictionRecord,
@@ -216,19 +216,15 @@ describe("failed mirrored calls", () => {
   });
 });
 
-/** The real metrics-service as a child process on free ports; resolves with its gRPC address. */
-async function startMetricsServiceProcess(): Promise<{
-  address: string;
-  child: ChildProcess;
-  output: () => string;
-}> {
+/** The real metrics-service as a child process on free ports (the common process harness); its gRPC address. */
+async function startMetricsServiceProcess(): Promise<{ address: string; output: () => string }> {
   const main = path.join(ROOT, "services/metrics-service/dist/main.js");
   expect(existsSync(main), `${main} is missing: build first (npx tsc -b)`).toBe(true);
   const dataDir = mkdtempSync(path.join(tmpdir(), "app-mirror-metrics-"));
-  const child = spawn(process.execPath, [main], {
+  const service = await startService({
+    entry: main,
     cwd: ROOT,
     env: {
-      ...process.env,
       METRICS_SERVICE_HOST: "127.0.0.1",
       METRICS_SERVICE_GRPC_PORT: "0",
       METRICS_SERVICE_METRICS_PORT: "0",
@@ -238,29 +234,12 @@ async function startMetricsServiceProcess(): Promise<{
       METRICS_SERVICE_JOIN_WINDOW_MS: "3000",
       METRICS_SERVICE_LOG_LEVEL: "info",
     },
-    stdio: ["ignore", "pipe", "pipe"],
   });
   cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    await service.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  let output = "";
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`metrics-service exited (${code}):\n${output}`)));
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const line = output.split("\n").find((l) => l.includes('"metrics-service listening"'));
-      if (line) {
-        resolve((JSON.parse(line) as { grpcPort: number }).grpcPort);
-      }
-    });
-  });
-  return { address: `127.0.0.1:${port}`, child, output: () => output };
+  return { address: `127.0.0.1:${service.ports.grpc}`, output: () => service.lines.join("\n") };
 }
 
 describe("failed mirrored calls against the real metrics-service", () => {
