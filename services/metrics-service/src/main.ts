@@ -4,7 +4,7 @@ import { createMetricsService, StoreOpenError } from "./service.js";
 
 await runService({
   name: "metrics-service",
-  about: "joins primary and shadow predictions by request id and reports on the shadow model.",
+  about: "joins the primary's predictions with each candidate's by request id and reports on every candidate.",
   help,
   readConfig: () => readConfig(),
   logLevel: (config) => config.LOG_LEVEL,
