@@ -4,7 +4,8 @@ import { createMetricsService, StoreOpenError } from "./service.js";
 
 await runService({
   name: "metrics-service",
-  about: "joins the primary's predictions with each candidate's by request id and reports on every candidate.",
+  about:
+    "joins the primary's predictions with each candidate's by request id and reports on every candidate.",
   help,
   readConfig: () => readConfig(),
   logLevel: (config) => config.LOG_LEVEL,
