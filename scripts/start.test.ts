@@ -58,13 +58,19 @@ describe("npm start", () => {
     expect(output).toContain(`grpc://127.0.0.1:${ports.primary}`);
     expect(output).toContain(`http://127.0.0.1:${ports.metricsMetrics}/metrics`);
 
-    for (const port of [ports.primary, ports.shadow, ports.metrics]) {
+    for (const port of [ports.primary, ports.shadow, ports.lite, ports.metrics]) {
       const health = createGrpcClient(Health, `127.0.0.1:${port}`);
       const response = await health.check({ service: "" }, { timeoutMs: 5000 });
       expect(response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
       health.close();
     }
-    for (const port of [ports.appMetrics, ports.primaryMetrics, ports.shadowMetrics, ports.metricsMetrics]) {
+    for (const port of [
+      ports.appMetrics,
+      ports.primaryMetrics,
+      ports.shadowMetrics,
+      ports.liteMetrics,
+      ports.metricsMetrics,
+    ]) {
       const response = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(response.status).toBe(200);
     }
@@ -106,7 +112,8 @@ describe("npm start leaves nothing behind", () => {
     launchers.push(launcher);
     expect(await launcher.running(), launcher.output()).toBe(true);
     const services = servicePids(descendants(launcher.child.pid as number));
-    expect(services).toHaveLength(4);
+    // app-service, metrics-service, the primary and the two candidates (npm start runs both).
+    expect(services).toHaveLength(5);
     return { launcher, services };
   };
 

@@ -62,7 +62,7 @@ describe("metrics-service process", () => {
   it("prints what it is and every setting with --help", async () => {
     const result = await runMain(["--help"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^metrics-service: joins primary and shadow predictions/);
+    expect(result.stdout).toMatch(/^metrics-service: joins the primary's predictions with each candidate's/);
     expect(result.stdout).toContain("METRICS_SERVICE_JOIN_WINDOW_MS");
     expect(result.stdout).toContain("METRICS_SERVICE_VERDICT_MIN_PAIRS");
   });
