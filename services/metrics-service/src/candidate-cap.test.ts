@@ -368,6 +368,11 @@ describe("a candidate leaves the count when retention deletes its last record", 
       expect(store.insertRecords([{ ...newcomer, requestId: "n-2", modelName: "fifth" }], 3).refused).toEqual(
         new Map([["fifth", 1]]),
       );
+      // Another join window recounts the aggregates from the records, and the candidates with them.
+      store.close();
+      store = new ShadowStore({ dataDir: dir, joinWindowMs: 30_000 });
+      expect(store.storedCandidates()).toEqual(truth(store.file));
+      expect(store.storedCandidates().size).toBe(3);
     } finally {
       store.close();
     }

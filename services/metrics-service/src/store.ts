@@ -126,6 +126,9 @@ export const DATABASE_FILE = "shadow.db";
 
 const SCHEMA_VERSION = 6;
 
+/** Files older than this need their aggregates recounted from the records when they are migrated. */
+const AGGREGATES_SINCE = 5;
+
 /** MIGRATIONS[v] takes the schema from version v to v + 1. */
 const MIGRATIONS: string[][] = [
   [
@@ -242,12 +245,14 @@ const MIGRATIONS: string[][] = [
   ],
   // The cap on candidates (METRICS_SERVICE_MAX_CANDIDATES): how many SHADOW records each candidate has stored, kept
   // in the same transactions as the records, so that a start knows the candidates without reading every record.
-  // Filled by #rebuildAggregates after the migration.
+  // Counted here once, with one pass over the records (the aggregates need no recount).
   [
     `CREATE TABLE IF NOT EXISTS candidates (
        name    TEXT    NOT NULL PRIMARY KEY,
        records INTEGER NOT NULL
      ) WITHOUT ROWID`,
+    `INSERT OR REPLACE INTO candidates (name, records)
+     SELECT candidate, COUNT(*) FROM records WHERE role = 2 GROUP BY candidate`,
   ],
 ];
 
@@ -768,7 +773,7 @@ export class ShadowStore implements ReportSource {
     this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
   }
 
-  /** Returns whether the schema changed (the aggregates are then rebuilt from the records). */
+  /** Returns whether the aggregates must be rebuilt from the records (the file was older than AGGREGATES_SINCE). */
   #migrate(): boolean {
     const current = this.#db.pragma("user_version", { simple: true }) as number;
     if (current > SCHEMA_VERSION) {
@@ -790,7 +795,7 @@ export class ShadowStore implements ReportSource {
       }
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
-    return true;
+    return current < AGGREGATES_SINCE;
   }
 
   /** Version 1 → 2: computes the score delta of every pair already stored (on the shadow's record). */
