@@ -13,6 +13,8 @@ describe("readConfig", () => {
     expect(config.JOIN_WINDOW_MS).toBe(60_000);
     expect(config.REPORT_WINDOW_MS).toBe(3_600_000);
     expect(config.STORE_RAW_TEXT).toBe(false);
+    expect(config.MAX_CANDIDATES).toBe(16);
+    expect(readConfig({ [`${P}MAX_CANDIDATES`]: "3" }).MAX_CANDIDATES).toBe(3);
     expect(config.DATA_DIR).toBe(path.join(REPO_ROOT, ".data/metrics"));
     expect(readConfig({ [`${P}DATA_DIR`]: "/var/lib/shadow" }).DATA_DIR).toBe("/var/lib/shadow");
   });
@@ -23,6 +25,8 @@ describe("readConfig", () => {
       { [`${P}GRPC_PORT`]: "70000" },
       'METRICS_SERVICE_GRPC_PORT must be an integer from 0 to 65535, got "70000"',
     ],
+    [{ [`${P}MAX_CANDIDATES`]: "0" }, 'METRICS_SERVICE_MAX_CANDIDATES must be an integer ≥ 1, got "0"'],
+    [{ [`${P}MAX_CANDIDATES`]: "2.5" }, 'METRICS_SERVICE_MAX_CANDIDATES must be an integer ≥ 1, got "2.5"'],
     [{ [`${P}JOIN_WINDOW_MS`]: "0" }, 'METRICS_SERVICE_JOIN_WINDOW_MS must be an integer ≥ 1, got "0"'],
     [
       { [`${P}RETENTION_HOURS`]: "1", [`${P}REPORT_WINDOW_MS`]: "7200000" },

@@ -27,6 +27,9 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 const HOUR_MS = 3_600_000;
 
+/** How many candidates metrics-service tracks when METRICS_SERVICE_MAX_CANDIDATES is unset. */
+export const DEFAULT_MAX_CANDIDATES = 16;
+
 /** The hard cap on disagreements in one report, whatever a client asks for. */
 export const MAX_DISAGREEMENTS_LIMIT = 500;
 
@@ -134,6 +137,11 @@ export const spec = {
   EXPECTED_MIRROR_PERCENTS: str({
     default: "",
     desc: "Share of primary requests mirrored to each named candidate, as name=percent pairs separated by commas (spam-v2=100,spam-lite=50); candidates not listed expect EXPECTED_MIRROR_PERCENT.",
+  }),
+  MAX_CANDIDATES: int({
+    min: 1,
+    default: DEFAULT_MAX_CANDIDATES,
+    desc: "Most candidates (shadow model names) stored at once: SHADOW records of a new one beyond it are refused (counted, logged); a candidate leaves when retention deletes its last record.",
   }),
   REPORT_SAMPLE_PERCENT: percent({
     above0: true,

@@ -1,7 +1,7 @@
 import { type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { verifyFeedbackToken } from "@shadowmesh/common";
+import { type Logger, verifyFeedbackToken } from "@shadowmesh/common";
 import {
   type GetShadowReportRequest,
   type GetShadowReportResponseSchema,
@@ -20,6 +20,7 @@ import {
   type WatchShadowReportResponseSchema,
 } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { candidateProblem } from "./candidates.js";
+import { DEFAULT_MAX_CANDIDATES } from "./config.js";
 import { normalisedStartMs, seriesStepMs } from "./report.js";
 import { createAggregateEngine, type ReportEngine } from "./report-engine.js";
 import {
@@ -45,6 +46,11 @@ export interface ShadowServiceOptions {
   /** Keep (and show) the raw input text that model-services send; off: it is dropped on arrival. */
   storeRawText: boolean;
   maxRecordsPerBatch: number;
+  /**
+   * The most candidates stored at once (METRICS_SERVICE_MAX_CANDIDATES; default DEFAULT_MAX_CANDIDATES): SHADOW
+   * records of a new candidate beyond it are refused, counted and logged.
+   */
+  maxCandidates?: number;
   /** WatchShadowReport: the pace when the client leaves min_interval unset, and the floor of what it may ask. */
   watchIntervalMs: number;
   watchMinIntervalMs: number;
@@ -77,7 +83,12 @@ export interface ShadowServiceObserver {
   feedback(requestKnown: boolean): void;
   /** A SubmitFeedback call refused, with its gRPC code. */
   feedbackRefused?(code: Code): void;
+  /** Records not stored (and not acknowledged), by why: `too_many_candidates` (the cap on candidates). */
+  refused?(reason: RefusalReason, records: number): void;
 }
+
+/** Why records are refused one by one while the rest of their batch is stored. */
+export type RefusalReason = "too_many_candidates";
 
 export interface ShadowServiceDeps {
   store: ShadowStore;
@@ -89,6 +100,8 @@ export interface ShadowServiceDeps {
   shutdownSignal?: AbortSignal;
   /** The clock (ms since the epoch); tests inject one. */
   now?: () => number;
+  /** Where refused candidates are warned about (at most once per name per minute); none: not logged. */
+  logger?: Logger;
 }
 
 /** Request ids: 1–128 printable ASCII characters without spaces (what the edge creates and model-services keep). */
@@ -102,6 +115,13 @@ const PACE_FACTOR = 4;
 const MAX_CACHED_REPORTS = 16;
 const MAX_LABEL_LENGTH = 256;
 const MAX_LABELS = 1000;
+/** A refused candidate is warned about at most once in this long (ms). */
+const REFUSAL_WARN_MS = 60_000;
+/** The most refused names remembered as warned (a storm of names beyond it is summed up as "more"). */
+const MAX_WARNED_NAMES = 1024;
+/** The most refused names one warning lists, and the characters shown of each. */
+const WARN_NAMES_SHOWN = 10;
+const WARN_NAME_CHARS = 64;
 
 /** A Duration in (fractional) milliseconds; undefined when unset. */
 export function durationToMs(duration: Duration | undefined): number | undefined {
@@ -226,6 +246,9 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
   >();
   /** The labels of each model (name@version) seen, and when it was last seen: for feedback on unknown requests. */
   readonly #modelLabels = new Map<string, { labels: Set<string>; lastMs: number }>();
+  /** Refused candidates, by when they were last warned about. */
+  readonly #warnedRefusals = new Map<string, number>();
+  readonly #logger: Logger | undefined;
   #lastDurationMs = 0;
 
   constructor(deps: ShadowServiceDeps) {
@@ -236,6 +259,7 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
     this.#observer = deps.observer;
     this.#shutdownSignal = deps.shutdownSignal;
     this.#now = deps.now ?? Date.now;
+    this.#logger = deps.logger;
     for (const { model, labels, lastMs } of this.#store.recentModelLabels()) {
       this.#modelLabels.set(model, { labels, lastMs });
     }
@@ -330,24 +354,86 @@ export class ShadowMetricsService implements ServiceImpl<typeof MetricsService> 
         source,
       };
     });
-    const result = this.#store.insertRecords(records);
+    const result = this.#store.insertRecords(records, this.#options.maxCandidates ?? DEFAULT_MAX_CANDIDATES);
+    let refused = 0;
+    for (const n of result.refused?.values() ?? []) {
+      refused += n;
+    }
     for (const record of records) {
-      this.#learnLabels(record);
+      // A refused record teaches no labels: its candidate is not stored.
+      if (refused === 0 || record.role !== Role.SHADOW || !result.refused?.has(record.modelName)) {
+        this.#learnLabels(record);
+      }
     }
     if (this.#observer) {
       for (const role of STORED_ROLES) {
         const sent = records.filter((r) => r.role === role).length;
-        if (sent > 0) {
+        const refusedOfRole = role === Role.SHADOW ? refused : 0;
+        if (sent > refusedOfRole) {
           this.#observer.ingested(
             role,
             result.acceptedByRole[role],
-            sent - result.acceptedByRole[role],
+            sent - refusedOfRole - result.acceptedByRole[role],
             role === Role.SHADOW ? result.replaced : 0,
           );
         }
       }
+      if (refused > 0) {
+        this.#observer.refused?.("too_many_candidates", refused);
+      }
+    }
+    if (result.refused) {
+      this.#warnRefused(result.refused, receivedMs);
     }
     return { acceptedCount: result.accepted, duplicateCount: result.duplicates };
+  }
+
+  /**
+   * One warning per batch with refusals, naming the refused candidates not warned about in the last minute
+   * (a few, truncated; the rest as a count); none when every one was.
+   */
+  #warnRefused(refused: ReadonlyMap<string, number>, nowMs: number): void {
+    if (!this.#logger) {
+      return;
+    }
+    const fresh: string[] = [];
+    for (const name of refused.keys()) {
+      const last = this.#warnedRefusals.get(name);
+      if (last !== undefined && nowMs - last < REFUSAL_WARN_MS && nowMs >= last) {
+        continue;
+      }
+      fresh.push(name);
+      if (this.#warnedRefusals.size >= MAX_WARNED_NAMES) {
+        for (const [old, at] of this.#warnedRefusals) {
+          if (nowMs - at >= REFUSAL_WARN_MS || nowMs < at) {
+            this.#warnedRefusals.delete(old);
+          }
+        }
+      }
+      if (this.#warnedRefusals.size < MAX_WARNED_NAMES || this.#warnedRefusals.has(name)) {
+        this.#warnedRefusals.set(name, nowMs);
+      }
+    }
+    if (fresh.length === 0) {
+      return;
+    }
+    let records = 0;
+    for (const n of refused.values()) {
+      records += n;
+    }
+    const shown = fresh
+      .slice(0, WARN_NAMES_SHOWN)
+      .map((name) => (name.length > WARN_NAME_CHARS ? `${name.slice(0, WARN_NAME_CHARS)}…` : name));
+    const more = fresh.length - shown.length;
+    this.#logger.warn(
+      {
+        candidates: shown,
+        ...(more > 0 ? { moreCandidates: more } : {}),
+        records,
+        maxCandidates: this.#options.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
+      },
+      `SHADOW records of ${fresh.length === 1 ? `a new candidate (${JSON.stringify(shown[0])})` : `${fresh.length} new candidates`} refused: ${this.#options.maxCandidates ?? DEFAULT_MAX_CANDIDATES} candidates are stored already (METRICS_SERVICE_MAX_CANDIDATES)`,
+    );
   }
 
   submitFeedback(request: SubmitFeedbackRequest): MessageInitShape<typeof SubmitFeedbackResponseSchema> {

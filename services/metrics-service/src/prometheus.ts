@@ -223,6 +223,14 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
     labelNames: ["grpc_code"] as const,
     registers: [registry],
   });
+  const refusedRecords = new Counter({
+    name: "shadowmesh_records_refused_total",
+    help: "Prediction records not stored while the rest of their batch was, by reason (too_many_candidates: SHADOW records of a new candidate beyond METRICS_SERVICE_MAX_CANDIDATES).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  // Exported from the start (at 0), so that an alert on its increase needs no series to appear first.
+  refusedRecords.inc({ reason: "too_many_candidates" }, 0);
   const retentionDeleted = new Counter({
     name: "shadowmesh_retention_deleted_total",
     help: "Rows deleted by the retention sweep, by table.",
@@ -327,6 +335,9 @@ export function createShadowMetrics(options: ShadowMetricsOptions): ShadowMetric
     },
     feedbackRefused(code) {
       feedbackRefused.inc({ grpc_code: String(code) });
+    },
+    refused(reason, records) {
+      refusedRecords.inc({ reason }, records);
     },
     retention(deleted) {
       retentionDeleted.inc({ table: "records" }, deleted.records);

@@ -114,12 +114,20 @@ export interface InsertResult {
   acceptedByRole: Record<StoredRole, number>;
   /** Of the accepted, the MIRROR records that replaced the shadow's own record of the same key. */
   replaced: number;
+  /**
+   * SHADOW records not stored because their candidate is new while the cap of candidates is reached, by candidate
+   * (absent when none was).
+   */
+  refused?: Map<string, number>;
 }
 
 /** The file name of the database inside the data directory. */
 export const DATABASE_FILE = "shadow.db";
 
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
+
+/** Files older than this need their aggregates recounted from the records when they are migrated. */
+const AGGREGATES_SINCE = 5;
 
 /** MIGRATIONS[v] takes the schema from version v to v + 1. */
 const MIGRATIONS: string[][] = [
@@ -234,6 +242,17 @@ const MIGRATIONS: string[][] = [
        PRIMARY KEY (request_id, batch_index, candidate)
      ) WITHOUT ROWID`,
     "CREATE INDEX notable_by_time ON notable (candidate, kind, time_ms)",
+  ],
+  // The cap on candidates (METRICS_SERVICE_MAX_CANDIDATES): how many SHADOW records each candidate has stored, kept
+  // in the same transactions as the records, so that a start knows the candidates without reading every record.
+  // Counted here once, with one pass over the records (the aggregates need no recount).
+  [
+    `CREATE TABLE IF NOT EXISTS candidates (
+       name    TEXT    NOT NULL PRIMARY KEY,
+       records INTEGER NOT NULL
+     ) WITHOUT ROWID`,
+    `INSERT OR REPLACE INTO candidates (name, records)
+     SELECT candidate, COUNT(*) FROM records WHERE role = 2 GROUP BY candidate`,
   ],
 ];
 
@@ -458,7 +477,7 @@ export class ShadowStore implements ReportSource {
   readonly #feedbackOf: Database.Statement;
   readonly #requestLabels: Database.Statement;
   readonly #recentLabels: Database.Statement;
-  readonly #insertMany: (records: readonly StoredRecord[]) => InsertResult;
+  readonly #insertMany: (records: readonly StoredRecord[], maxCandidates: number) => InsertResult;
   readonly #upsertFeedback: Database.Statement;
   readonly #reportRows: Database.Statement;
   readonly #details: Database.Statement;
@@ -480,6 +499,14 @@ export class ShadowStore implements ReportSource {
    */
   #primaryPart: Aggregates;
   #candidateParts = new Map<string, Aggregates>();
+  /**
+   * The candidates stored: how many SHADOW records each has (a candidate with none is not in it), as persisted in
+   * the `candidates` table; the candidates whose count changed since it was last written.
+   */
+  #candidateRecords = new Map<string, number>();
+  #touchedCandidates = new Set<string>();
+  readonly #putCandidate: Database.Statement;
+  readonly #dropCandidate: Database.Statement;
   #joinWindowMs: number;
   /** While the aggregates are rebuilt (reading the records), notable writes wait here. */
   #deferredNotable: [string, number, string, number, number][] | undefined;
@@ -555,11 +582,25 @@ export class ShadowStore implements ReportSource {
          ORDER BY time_ms DESC LIMIT ?`,
       )
       .raw();
-    this.#insertMany = this.#db.transaction((records: readonly StoredRecord[]) => {
+    this.#putCandidate = this.#db.prepare("INSERT OR REPLACE INTO candidates (name, records) VALUES (?, ?)");
+    this.#dropCandidate = this.#db.prepare("DELETE FROM candidates WHERE name = ?");
+    this.#insertMany = this.#db.transaction((records: readonly StoredRecord[], maxCandidates: number) => {
       const acceptedByRole: Record<StoredRole, number> = { [Role.PRIMARY]: 0, [Role.SHADOW]: 0 };
       let replaced = 0;
+      const refused = new Map<string, number>();
       for (const record of records) {
         const candidate = candidateOf(record);
+        // The cap (README: "Several candidates"): a new candidate is refused while the cap is reached; records of a
+        // known one, and the primary's, never are. Checked before anything is read, so a storm of names costs a map
+        // lookup each.
+        if (
+          record.role === Role.SHADOW &&
+          !this.#candidateRecords.has(candidate) &&
+          this.#candidateRecords.size >= maxCandidates
+        ) {
+          refused.set(candidate, (refused.get(candidate) ?? 0) + 1);
+          continue;
+        }
         const before = this.#loadState(record.requestId, record.batchIndex);
         const existing = record.role === Role.PRIMARY ? before.primary : before.shadows.get(candidate);
         const row = { ...record, candidate, probabilities: JSON.stringify(record.probabilities) };
@@ -575,6 +616,8 @@ export class ShadowStore implements ReportSource {
           replaced++;
         } else if (this.#insertRecord.run(row).changes === 0) {
           continue;
+        } else if (record.role === Role.SHADOW) {
+          this.#countCandidate(candidate, 1);
         }
         acceptedByRole[record.role]++;
         const after = copyOf(before);
@@ -634,7 +677,17 @@ export class ShadowStore implements ReportSource {
       }
       this.#persistTouched();
       const accepted = acceptedByRole[Role.PRIMARY] + acceptedByRole[Role.SHADOW];
-      return { accepted, duplicates: records.length - accepted, acceptedByRole, replaced };
+      let refusedCount = 0;
+      for (const n of refused.values()) {
+        refusedCount += n;
+      }
+      return {
+        accepted,
+        duplicates: records.length - accepted - refusedCount,
+        acceptedByRole,
+        replaced,
+        ...(refused.size > 0 ? { refused } : {}),
+      };
     });
     this.#requestLabels = this.#db
       .prepare("SELECT probabilities FROM records WHERE request_id = ? AND label != ''")
@@ -689,6 +742,17 @@ export class ShadowStore implements ReportSource {
     return part;
   }
 
+  /** Adds `delta` to a candidate's count of stored SHADOW records; at 0 it is no longer a stored candidate. */
+  #countCandidate(candidate: string, delta: number): void {
+    const records = (this.#candidateRecords.get(candidate) ?? 0) + delta;
+    if (records > 0) {
+      this.#candidateRecords.set(candidate, records);
+    } else {
+      this.#candidateRecords.delete(candidate);
+    }
+    this.#touchedCandidates.add(candidate);
+  }
+
   /** Every part, with its scope and candidate as persisted. */
   #parts(): [number, string, Aggregates][] {
     return [
@@ -709,7 +773,7 @@ export class ShadowStore implements ReportSource {
     this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)").run(key, value);
   }
 
-  /** Returns whether the schema changed (the aggregates are then rebuilt from the records). */
+  /** Returns whether the aggregates must be rebuilt from the records (the file was older than AGGREGATES_SINCE). */
   #migrate(): boolean {
     const current = this.#db.pragma("user_version", { simple: true }) as number;
     if (current > SCHEMA_VERSION) {
@@ -731,7 +795,7 @@ export class ShadowStore implements ReportSource {
       }
       this.#db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
-    return true;
+    return current < AGGREGATES_SINCE;
   }
 
   /** Version 1 → 2: computes the score delta of every pair already stored (on the shadow's record). */
@@ -758,9 +822,11 @@ export class ShadowStore implements ReportSource {
    */
   #rebuildAggregates(): void {
     this.#db.transaction(() => {
-      this.#db.exec("DELETE FROM aggregates; DELETE FROM notable;");
+      this.#db.exec("DELETE FROM aggregates; DELETE FROM notable; DELETE FROM candidates;");
       const floor = this.#meta("floor_ms");
       this.#candidateParts = new Map();
+      this.#candidateRecords = new Map();
+      this.#touchedCandidates = new Set();
       this.#primaryPart = this.#newAggregates(this.#joinWindowMs, undefined);
       if (floor !== undefined) {
         this.#primaryPart.floorMs = Number(floor);
@@ -789,6 +855,7 @@ export class ShadowStore implements ReportSource {
           this.#primaryPart.primaryStored(row.timeMs);
         } else {
           current.shadows.set(row.candidate, row);
+          this.#countCandidate(row.candidate, 1);
           if (row.source !== SOURCE_MIRROR) {
             this.#candidatePart(row.candidate).shadowOwnStored(row.timeMs, 1);
           }
@@ -806,6 +873,12 @@ export class ShadowStore implements ReportSource {
   }
 
   #loadAggregates(): void {
+    for (const [name, records] of this.#db
+      .prepare("SELECT name, records FROM candidates")
+      .raw()
+      .iterate() as IterableIterator<[string, number]>) {
+      this.#candidateRecords.set(name, records);
+    }
     const floor = this.#meta("floor_ms");
     if (floor !== undefined) {
       this.#primaryPart.floorMs = Number(floor);
@@ -894,6 +967,15 @@ export class ShadowStore implements ReportSource {
   }
 
   #persistTouched(): void {
+    for (const candidate of this.#touchedCandidates) {
+      const records = this.#candidateRecords.get(candidate);
+      if (records === undefined) {
+        this.#dropCandidate.run(candidate);
+      } else {
+        this.#putCandidate.run(candidate, records);
+      }
+    }
+    this.#touchedCandidates.clear();
     for (const [scope, candidate, part] of this.#parts()) {
       if (!part.hasTouched) {
         continue;
@@ -928,10 +1010,12 @@ export class ShadowStore implements ReportSource {
 
   /**
    * Stores records in one transaction; a record whose (request id, batch index, role, candidate) is known is
-   * ignored, unless it is a MIRROR record and the known one the shadow's own (it then replaces it).
+   * ignored, unless it is a MIRROR record and the known one the shadow's own (it then replaces it). A SHADOW record
+   * of a candidate not stored yet is refused (not stored, counted in `refused`) while `maxCandidates` candidates
+   * are stored; the rest of the batch is stored.
    */
-  insertRecords(records: readonly StoredRecord[]): InsertResult {
-    const result = this.#insertMany(records);
+  insertRecords(records: readonly StoredRecord[], maxCandidates = Number.POSITIVE_INFINITY): InsertResult {
+    const result = this.#insertMany(records, maxCandidates);
     if (result.accepted > 0) {
       this.#changed();
     }
@@ -1071,7 +1155,9 @@ export class ShadowStore implements ReportSource {
         } else {
           after.shadows.delete(candidate);
         }
-        this.#deleteOne.run(requestId, batchIndex, role, candidate);
+        if (this.#deleteOne.run(requestId, batchIndex, role, candidate).changes > 0 && role === Role.SHADOW) {
+          this.#countCandidate(candidate, -1);
+        }
         this.#transition(before, after);
         // The coverage's times of the record's buckets, now without it.
         if (before.primary && !after.primary) {
@@ -1116,9 +1202,18 @@ export class ShadowStore implements ReportSource {
         without(requestId, batchIndex, role, candidate);
       }
       records += partial.length;
-      const bulk = this.#db
-        .prepare("DELETE FROM records WHERE rowid IN (SELECT rowid FROM records WHERE time_ms < ? LIMIT ?)")
-        .run(alignedMs, chunk).changes;
+      const deleted = this.#db
+        .prepare(
+          "DELETE FROM records WHERE rowid IN (SELECT rowid FROM records WHERE time_ms < ? LIMIT ?) RETURNING role, candidate",
+        )
+        .raw()
+        .all(alignedMs, chunk) as [number, string][];
+      for (const [role, candidate] of deleted) {
+        if (role === Role.SHADOW) {
+          this.#countCandidate(candidate, -1);
+        }
+      }
+      const bulk = deleted.length;
       records += bulk;
       this.#db
         .prepare(
@@ -1170,6 +1265,14 @@ export class ShadowStore implements ReportSource {
         lastMs,
       }),
     );
+  }
+
+  /**
+   * The candidates stored (a SHADOW record of each is in the store, whatever its time), with how many records
+   * each has: what the cap on candidates counts.
+   */
+  storedCandidates(): Map<string, number> {
+    return new Map(this.#candidateRecords);
   }
 
   /** Row counts, for logs and tests. */
