@@ -143,6 +143,21 @@ describe("METRICS_SERVICE_MAX_CANDIDATES", () => {
     expect(() => readConfig({ METRICS_SERVICE_MAX_CANDIDATES: "0" })).toThrow(/MAX_CANDIDATES/);
   });
 
+  it("METRICS_SERVICE_MAX_CANDIDATES reaches the service: 2 → the third candidate is refused", async () => {
+    const server = await startTestServer({ METRICS_SERVICE_MAX_CANDIDATES: "2" }, now);
+    servers.push(server);
+    for (const [i, expected] of [
+      [1, 1],
+      [2, 1],
+      [3, 0],
+    ] as const) {
+      const answer = await server.client.reportPredictions({ records: shadows("w", 1, name(i)).map(wire) });
+      expect(answer.acceptedCount).toBe(expected);
+    }
+    expect(await refusedOf(server.registry)).toBe(1);
+    expect(server.store.storedCandidates().size).toBe(2);
+  });
+
   it("17 candidates with the default: the 17th's records are refused and counted, the 16 others and the primary intact", async () => {
     const server = await start();
     expect(await refusedOf(server.registry)).toBe(0);

@@ -50,6 +50,7 @@ export function serviceOptionsOf(config: Config): ShadowServiceOptions {
     maxDisagreementsLimit: MAX_DISAGREEMENTS_LIMIT,
     storeRawText: config.STORE_RAW_TEXT,
     maxRecordsPerBatch: config.MAX_RECORDS_PER_BATCH,
+    maxCandidates: config.MAX_CANDIDATES,
     watchIntervalMs: config.WATCH_INTERVAL_MS,
     watchMinIntervalMs: config.WATCH_MIN_INTERVAL_MS,
     watchRefreshMs: config.WATCH_REFRESH_MS,
@@ -95,6 +96,7 @@ export function createMetricsServer(deps: MetricsServerDeps) {
     engine,
     options,
     observer: shadowMetrics,
+    logger,
     ...(deps.shutdownSignal ? { shutdownSignal: deps.shutdownSignal } : {}),
     ...(deps.now ? { now: deps.now } : {}),
   });
