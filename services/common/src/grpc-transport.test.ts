@@ -171,15 +171,16 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
     expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
   });
 
-  it("interceptors over the grpc-js transport: a header set on the request, or on a copy of it, is sent", async () => {
+  it("interceptors over the grpc-js transport: a header set on the request, or on a copy of it, is sent; a copied response keeps header and trailer", async () => {
     const port = Number(transport.raw.getChannel().getTarget().split(":").at(-1));
     let seenByInterceptor: string | null | undefined;
     const through = createGrpcJsTransport({
       address: `127.0.0.1:${port}`,
       interceptors: [
-        (next) => (req) => {
+        (next) => async (req) => {
           req.header.set("x-request-id", "set-in-place");
-          return next(req);
+          // A copy of the response keeps its header and trailer.
+          return { ...(await next(req)) };
         },
         (next) => async (req) => {
           const response = await next({
@@ -192,11 +193,23 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
       ],
     });
     try {
+      let header: Headers | undefined;
+      let trailer: Headers | undefined;
       const response = await createClient(PredictService, through).predict(
         { text: "ham" },
-        { headers: { "x-request-id": "from-caller" } },
+        {
+          headers: { "x-request-id": "from-caller" },
+          onHeader: (h) => {
+            header = h;
+          },
+          onTrailer: (t) => {
+            trailer = t;
+          },
+        },
       );
       expect(response.prediction?.label).toBe("HAM");
+      expect(header?.get("x-request-id")).toBe("set-in-place+copy");
+      expect(trailer?.get("x-trailer")).toBe("t1");
       expect(seen.headers["x-request-id"]).toBe("set-in-place+copy");
       expect(seenByInterceptor).toBe("set-in-place+copy");
     } finally {

@@ -183,6 +183,50 @@ function messageOf<I extends DescMessage>(schema: I, input: MessageInitShape<I>)
   return isMessage(input, schema) ? input : create(schema, input);
 }
 
+/**
+ * A unary response whose header and trailer become Headers only when read (onHeader, onTrailer): most callers never
+ * read them. Getters on a class, not in an object literal: V8 defines a literal's accessors one by one at run time
+ * (about 2.5 µs per response here, more than all of this file's other per-call work together).
+ */
+class LazyUnaryResponse<I extends DescMessage, O extends DescMessage> implements UnaryResponse<I, O> {
+  readonly stream = false;
+  readonly service: DescService;
+  /** Set by the call's "status" event, which grpc-js emits right after the callback, in the same tick. */
+  trailerMetadata: grpc.Metadata | undefined;
+  #header: Headers | undefined;
+  #trailer: Headers | undefined;
+  constructor(
+    readonly method: DescMethodUnary<I, O>,
+    readonly message: MessageShape<O>,
+    private readonly headerMetadata: grpc.Metadata | undefined,
+  ) {
+    this.service = method.parent;
+  }
+  get header(): Headers {
+    this.#header ??= metadataInto(this.headerMetadata, new Headers());
+    return this.#header;
+  }
+  get trailer(): Headers {
+    this.#trailer ??= metadataInto(this.trailerMetadata, new Headers());
+    return this.#trailer;
+  }
+}
+
+/**
+ * The response as interceptors get it: a plain object (header and trailer own properties), so that one that copies
+ * it (`{ ...response, message }`) keeps them. Run after the status event, so the trailer is there.
+ */
+function plainResponse(response: UnaryResponse): UnaryResponse {
+  return {
+    stream: false,
+    service: response.service,
+    method: response.method,
+    header: response.header,
+    message: response.message,
+    trailer: response.trailer,
+  };
+}
+
 /** Creates a connect Transport that makes its calls over a grpc-js channel to `address`. */
 export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTransport {
   const raw = new grpc.Client(options.address, grpc.credentials.createInsecure(), {
@@ -235,7 +279,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
       }
       const definition = definitionOf(method);
       let headerMetadata: grpc.Metadata | undefined;
-      let trailerMetadata: grpc.Metadata | undefined;
+      let answer: LazyUnaryResponse<I, O> | undefined;
       let abort: (() => void) | undefined;
       const call = raw.makeUnaryRequest(
         definition.path,
@@ -250,24 +294,8 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
             reject(signal?.aborted ? abortError(signal) : connectErrorOf(error));
             return;
           }
-          // Response headers and trailers become Headers only when someone reads them (onHeader, onTrailer, an
-          // interceptor): most callers never do.
-          let header: Headers | undefined;
-          let trailer: Headers | undefined;
-          resolve({
-            stream: false,
-            service: method.parent,
-            method,
-            get header() {
-              header ??= metadataInto(headerMetadata, new Headers());
-              return header;
-            },
-            message: response as MessageShape<O>,
-            get trailer() {
-              trailer ??= metadataInto(trailerMetadata, new Headers());
-              return trailer;
-            },
-          });
+          answer = new LazyUnaryResponse<I, O>(method, response as MessageShape<O>, headerMetadata);
+          resolve(answer);
         },
       );
       if (signal && signal !== NEVER_ABORTED) {
@@ -280,7 +308,7 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
       // grpc-js emits "status" right after the callback, in the same tick: the trailer is there before anyone
       // awaiting the response runs.
       call.on("status", (status) => {
-        trailerMetadata = status.metadata;
+        if (answer) answer.trailerMetadata = status.metadata;
       });
     });
 
@@ -370,7 +398,13 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
     (req: UnaryRequest | StreamRequest) =>
       req.stream
         ? Promise.reject(new ConnectError("a stream in the unary chain", Code.Internal))
-        : unaryCall(req.method, req.signal, req.header, req.message, req.contextValues.get(callDeadline)),
+        : unaryCall(
+            req.method,
+            req.signal,
+            req.header,
+            req.message,
+            req.contextValues.get(callDeadline),
+          ).then(plainResponse),
     interceptors,
   );
 
