@@ -56,7 +56,7 @@ describe("npm start", () => {
     expect(output).toContain(`grpc://127.0.0.1:${ports.primary}`);
     expect(output).toContain(`http://127.0.0.1:${ports.metricsMetrics}/metrics`);
 
-    for (const port of [ports.primary, ports.shadow, ports.metrics]) {
+    for (const port of [ports.primary, ports.shadow, ports.lite, ports.metrics]) {
       const transport = createGrpcJsTransport({ address: `127.0.0.1:${port}` });
       try {
         const response = await createClient(Health, transport).check({ service: "" }, { timeoutMs: 5000 });
@@ -107,7 +107,8 @@ describe("npm start leaves nothing behind", () => {
     launchers.push(launcher);
     expect(await launcher.running(), launcher.output()).toBe(true);
     const services = servicePids(descendants(launcher.child.pid as number));
-    expect(services).toHaveLength(4);
+    // app-service, metrics-service, the primary and the two default candidates (spam-v2, spam-lite).
+    expect(services).toHaveLength(5);
     return { launcher, services };
   };
 
