@@ -2,9 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createGrpcClient } from "@shadowmesh/common";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcJsTransport } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import {
   commandOf,
   descendants,
@@ -45,24 +46,24 @@ describe("npm start", () => {
     const exited = new Promise<number | null>((resolve) => launcher?.once("exit", (code) => resolve(code)));
 
     // Bounded wait for the table (the launcher gives up by itself after 30 s per service).
-    const started = Date.now();
-    while (
-      !output.includes("Press Ctrl-C to stop.") &&
-      launcher.exitCode === null &&
-      Date.now() - started < 120_000
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const running = launcher;
+    await vi.waitUntil(() => output.includes("Press Ctrl-C to stop.") || running.exitCode !== null, {
+      timeout: 120_000,
+      interval: 100,
+    });
     expect(output).toContain("Shadowmesh is running");
     expect(output).toContain(`http://127.0.0.1:${ports.app}`);
     expect(output).toContain(`grpc://127.0.0.1:${ports.primary}`);
     expect(output).toContain(`http://127.0.0.1:${ports.metricsMetrics}/metrics`);
 
     for (const port of [ports.primary, ports.shadow, ports.lite, ports.metrics]) {
-      const health = createGrpcClient(Health, `127.0.0.1:${port}`);
-      const response = await health.check({ service: "" }, { timeoutMs: 5000 });
-      expect(response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
-      health.close();
+      const transport = createGrpcJsTransport({ address: `127.0.0.1:${port}` });
+      try {
+        const response = await createClient(Health, transport).check({ service: "" }, { timeoutMs: 5000 });
+        expect(response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      } finally {
+        transport.close();
+      }
     }
     for (const port of [
       ports.appMetrics,
@@ -112,7 +113,7 @@ describe("npm start leaves nothing behind", () => {
     launchers.push(launcher);
     expect(await launcher.running(), launcher.output()).toBe(true);
     const services = servicePids(descendants(launcher.child.pid as number));
-    // app-service, metrics-service, the primary and the two candidates (npm start runs both).
+    // app-service, metrics-service, the primary and the two default candidates (spam-v2, spam-lite).
     expect(services).toHaveLength(5);
     return { launcher, services };
   };

@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createGrpcClient } from "@shadowmesh/common";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcJsTransport } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../lib/mesh.js";
@@ -43,11 +44,11 @@ const images = new Map<Service, { root: string; resolved: ResolvedStage }>();
 const containers: Container[] = [];
 
 function healthStatus(port: number): Promise<number> {
-  const client = createGrpcClient(Health, `127.0.0.1:${port}`);
-  return client
+  const transport = createGrpcJsTransport({ address: `127.0.0.1:${port}` });
+  return createClient(Health, transport)
     .check({ service: "" }, { timeoutMs: 2000 })
     .then((response) => response.status)
-    .finally(() => client.close());
+    .finally(() => transport.close());
 }
 
 async function waitForHealth(container: Container, port: number, name: string) {

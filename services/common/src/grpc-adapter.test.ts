@@ -1,17 +1,17 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addService } from "./grpc-adapter.js";
-import { createGrpcClient } from "./grpc-client.js";
 import { bindGrpcServer, stopGrpcServer } from "./grpc-server.js";
+import { createGrpcJsTransport, type GrpcJsTransport } from "./grpc-transport.js";
 
-describe("the grpc-js adapter and client", () => {
+describe("the grpc-js adapter (called by connect clients on createGrpcJsTransport)", () => {
   const server = new grpc.Server();
+  let transport: GrpcJsTransport;
   const calls: { method: string; code: number }[] = [];
   const logged: unknown[] = [];
-  let address = "";
 
   beforeAll(async () => {
     addService(
@@ -46,29 +46,35 @@ describe("the grpc-js adapter and client", () => {
         }
       },
     });
-    address = `127.0.0.1:${await bindGrpcServer(server, "127.0.0.1", 0)}`;
+    transport = createGrpcJsTransport({
+      address: `127.0.0.1:${await bindGrpcServer(server, "127.0.0.1", 0)}`,
+    });
   });
-  afterAll(() => stopGrpcServer(server, 1000));
+  afterAll(async () => {
+    transport?.close();
+    await stopGrpcServer(server, 1000);
+  });
 
   it("serves a unary call with request and response metadata", async () => {
-    const client = createGrpcClient(PredictService, address);
+    const client = createClient(PredictService, transport);
     let echoed: string | undefined;
     const response = await client.predict(
       { text: "hello" },
       {
         headers: { "x-request-id": "req-1" },
         timeoutMs: 5000,
-        onHeader: (md) => (echoed = String(md.get("x-request-id")[0])),
+        onHeader: (header) => {
+          echoed = header.get("x-request-id") ?? undefined;
+        },
       },
     );
     expect(response.prediction?.label).toBe("HELLO");
     expect(response.prediction?.requestId).toBe("req-1");
     expect(echoed).toBe("req-1");
-    client.close();
   });
 
   it("passes a ConnectError's code and message through, and hides unexpected errors behind INTERNAL", async () => {
-    const client = createGrpcClient(PredictService, address);
+    const client = createClient(PredictService, transport);
     await expect(client.predict({ text: "  " })).rejects.toMatchObject({
       code: Code.InvalidArgument,
       rawMessage: "text must not be empty",
@@ -80,23 +86,20 @@ describe("the grpc-js adapter and client", () => {
     expect(internal.code).toBe(Code.Internal);
     expect(internal.rawMessage).not.toContain("secret");
     expect(logged).toHaveLength(1);
-    client.close();
   });
 
   it("answers UNIMPLEMENTED for methods the implementation leaves out", async () => {
-    const client = createGrpcClient(PredictService, address);
+    const client = createClient(PredictService, transport);
     await expect(client.getModel({})).rejects.toMatchObject({ code: Code.Unimplemented });
-    client.close();
   });
 
   it("streams server-streaming responses in order", async () => {
-    const client = createGrpcClient(MetricsService, address);
+    const client = createClient(MetricsService, transport);
     const pairs: bigint[] = [];
     for await (const update of client.watchShadowReport({ maxDisagreements: 3 })) {
       pairs.push(update.report?.totals?.pairCount ?? -1n);
     }
     expect(pairs).toEqual([0n, 1n, 2n]);
-    client.close();
   });
 
   it("reports every finished call to the observer with its status code", () => {

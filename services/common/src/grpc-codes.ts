@@ -1,17 +1,15 @@
-import { status } from "@grpc/grpc-js";
+import { Code } from "@connectrpc/connect";
 
-const NAMES: Record<number, string> = {};
-for (const [name, value] of Object.entries(status)) {
-  if (typeof value === "number") {
-    NAMES[value] = name
-      .toLowerCase()
-      .split("_")
-      .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-      .join("");
-  }
-}
-
-/** The grpc-ecosystem label value of a status code: "OK", "InvalidArgument", "Unavailable", … */
+/**
+ * The grpc-ecosystem label value of a status code (`grpc_code` on grpc_server_handled_total, `code` on app-service's
+ * counters): connect's `Code` enum name — "OK" (0, not in `Code`), "Canceled", "InvalidArgument", "Unavailable", … —
+ * spelled as go-grpc-prometheus spells them (its names come from grpc-go's `codes.Code.String()`; code 1 is
+ * "Canceled" there too, where grpc-js's `status` says CANCELLED). A number outside the enum is `Code<n>`.
+ */
 export function grpcCodeName(code: number): string {
-  return code === 0 ? "OK" : (NAMES[code] ?? `Code${code}`);
+  if (code === 0) return "OK";
+  const name = Number.isInteger(code)
+    ? (Code as unknown as Record<number, string | undefined>)[code]
+    : undefined;
+  return name ?? `Code${code}`;
 }

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import {
@@ -152,6 +153,68 @@ describe("createGrpcJsTransport: connect clients over a grpc-js channel", () => 
     await expect(client.predict({ text: "x" }, { signal: already.signal })).rejects.toMatchObject({
       code: Code.Canceled,
     });
+  });
+
+  it("a caller's long-lived signal keeps no listener per call: each finished call removes its own", async () => {
+    const client = createClient(PredictService, transport);
+    const controller = new AbortController();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        client.predict({ text: i % 2 === 0 ? "ok" : "missing" }, { signal: controller.signal }).then(
+          (response) => response.prediction?.label,
+          (error: unknown) => ConnectError.from(error).code,
+        ),
+      ),
+    );
+    expect(results.filter((r) => r === "OK")).toHaveLength(4);
+    expect(results.filter((r) => r === Code.NotFound)).toHaveLength(4);
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+  });
+
+  it("interceptors over the grpc-js transport: a header set on the request, or on a copy of it, is sent; a copied response keeps header and trailer", async () => {
+    const port = Number(transport.raw.getChannel().getTarget().split(":").at(-1));
+    let seenByInterceptor: string | null | undefined;
+    const through = createGrpcJsTransport({
+      address: `127.0.0.1:${port}`,
+      interceptors: [
+        (next) => async (req) => {
+          req.header.set("x-request-id", "set-in-place");
+          // A copy of the response keeps its header and trailer.
+          return { ...(await next(req)) };
+        },
+        (next) => async (req) => {
+          const response = await next({
+            ...req,
+            header: new Headers({ "x-request-id": `${req.header.get("x-request-id")}+copy` }),
+          });
+          seenByInterceptor = response.header.get("x-request-id");
+          return response;
+        },
+      ],
+    });
+    try {
+      let header: Headers | undefined;
+      let trailer: Headers | undefined;
+      const response = await createClient(PredictService, through).predict(
+        { text: "ham" },
+        {
+          headers: { "x-request-id": "from-caller" },
+          onHeader: (h) => {
+            header = h;
+          },
+          onTrailer: (t) => {
+            trailer = t;
+          },
+        },
+      );
+      expect(response.prediction?.label).toBe("HAM");
+      expect(header?.get("x-request-id")).toBe("set-in-place+copy");
+      expect(trailer?.get("x-trailer")).toBe("t1");
+      expect(seen.headers["x-request-id"]).toBe("set-in-place+copy");
+      expect(seenByInterceptor).toBe("set-in-place+copy");
+    } finally {
+      through.close();
+    }
   });
 
   it("server streaming: every message, the header, and an error after the last message", async () => {

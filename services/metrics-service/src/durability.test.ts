@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createGrpcClient, feedbackToken } from "@shadowmesh/common";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcJsTransport, feedbackToken } from "@shadowmesh/common";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ChildService, startChildService } from "./testing/child.js";
@@ -45,7 +46,8 @@ describe("durability", () => {
       const dataDir = mkdtempSync(path.join(tmpdir(), "metrics-durability-"));
       dirs.push(dataDir);
       const first = await start(dataDir, synchronous);
-      const client = createGrpcClient(MetricsService, `127.0.0.1:${first.grpcPort}`);
+      const channel = createGrpcJsTransport({ address: `127.0.0.1:${first.grpcPort}` });
+      const client = createClient(MetricsService, channel);
       const t = Date.now() - 1000;
       const batches = 40;
       const perBatch = 25;
@@ -70,11 +72,12 @@ describe("durability", () => {
       const acks = await Promise.all(writes);
       expect(acks).toHaveLength(2 * batches);
       first.child.kill("SIGKILL");
-      client.close();
+      channel.close();
       expect(await first.exited()).toEqual({ code: null, signal: "SIGKILL" });
 
       const second = await start(dataDir, synchronous);
-      const after = createGrpcClient(MetricsService, `127.0.0.1:${second.grpcPort}`);
+      const afterChannel = createGrpcJsTransport({ address: `127.0.0.1:${second.grpcPort}` });
+      const after = createClient(MetricsService, afterChannel);
       try {
         const { report } = await after.getShadowReport({});
         const pairs = BigInt(batches * perBatch);
@@ -90,7 +93,7 @@ describe("durability", () => {
         });
         expect(retry).toMatchObject({ acceptedCount: 0, duplicateCount: 2 });
       } finally {
-        after.close();
+        afterChannel.close();
         second.child.kill("SIGTERM");
         expect((await second.exited()).code).toBe(0);
       }

@@ -78,7 +78,7 @@ async function main() {
     usageError("--list and --candidate: pick one");
   }
 
-  const client = createGrpcClient(MetricsService, address);
+  const client = metricsClientAt(MetricsService, address);
   const window =
     windowMs === undefined
       ? {}
@@ -148,7 +148,7 @@ async function main() {
 await main();
 
 /** connect's client over one grpc-js channel (createGrpcJsTransport), with `close()` for the channel. */
-function createGrpcClient<S extends DescService>(service: S, address: string): Client<S> & { close(): void } {
+function metricsClientAt<S extends DescService>(service: S, address: string): Client<S> & { close(): void } {
   const transport = createGrpcJsTransport({ address });
   return Object.assign(createClient(service, transport), { close: () => transport.close() });
 }
