@@ -36,20 +36,6 @@ const CANDIDATE = (
   JSON.parse(readFileSync(path.join(REPO_ROOT, "models/spam-v2/model.json"), "utf8")) as { name: string }
 ).name;
 const VARIABLES = { namespace: NAMESPACE, candidate: CANDIDATE, window: "1m", datasource: "prometheus" };
-/**
- * metrics-service's comparison gauges carry `candidate` once it compares several candidates (#15); until then this
- * fills the label on its series that have none, as the one candidate's. Series that have the label keep theirs, so
- * this is inert once metrics-service sets it (then it can go).
- */
-const CANDIDATE_SHIM = [
-  {
-    source_labels: ["__name__", "candidate"],
-    regex: "(shadowmesh_shadow_.+|shadowmesh_verdict);",
-    target_label: "candidate",
-    replacement: CANDIDATE,
-  },
-];
-
 const MESSAGES = [
   "Congratulations! You have won a FREE cruise. Call now to claim your prize!!!",
   "Cheap meds online, no prescription needed, 80% off",
@@ -122,7 +108,6 @@ describe("the dashboard, the alerts and the rollout templates against a real Pro
           job: "shadowmesh-metrics-service",
           targets: [at(mesh.ports.metricsMetrics)],
           labels,
-          metricRelabel: CANDIDATE_SHIM,
         },
       ],
     });
