@@ -159,6 +159,15 @@ export interface ServiceMain<C> {
   create(config: C, logger: Logger): Service;
 }
 
+/**
+ * The exit code an error thrown by `create` asks for: a fault of the machine rather than of the settings (a data
+ * directory that cannot be used, say) sets `exitCode` 1; anything else is a bad setting (2).
+ */
+function createExitCode(error: unknown): number {
+  const code = (error as { exitCode?: unknown } | null)?.exitCode;
+  return typeof code === "number" && Number.isInteger(code) && code > 0 ? code : 2;
+}
+
 /** The one line of an error, for stderr. */
 function lineOf(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
@@ -166,7 +175,7 @@ function lineOf(error: unknown): string {
 
 /**
  * The whole main.ts of a service: `--help`, the configuration (ConfigError → one line, exit 2), the logger, create
- * (an error → one line, exit 2), signals and the launcher watch (installShutdown) → stop(), SIGHUP → reload, listen
+ * (an error → one line, exit 2, or the error's own `exitCode`), signals and the launcher watch (installShutdown) → stop(), SIGHUP → reload, listen
  * (ListenError → one line, exit 1), one structured log line `{"msg":"listening","ports":{...}}`, then ready() (an
  * error → one line, exit 1).
  */
@@ -191,7 +200,7 @@ export async function runService<C>(main: ServiceMain<C>): Promise<void> {
   try {
     service = main.create(config, logger);
   } catch (error) {
-    return fatal(error, 2);
+    return fatal(error, createExitCode(error));
   }
   let stopping = false;
   const stop = () => {

@@ -23,6 +23,8 @@ export interface MetricsServiceDeps {
 /** The store in DATA_DIR cannot be opened; the message is one readable line. */
 export class StoreOpenError extends Error {
   override name = "StoreOpenError";
+  /** An unusable data directory is a fault of the machine, not of the settings: exit 1 (as a port in use). */
+  readonly exitCode = 1;
 }
 
 /** Opens the SQLite store of `config.DATA_DIR`, or throws a StoreOpenError that says why in one line. */

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { DATABASE_FILE, ShadowStore } from "../store.js";
+import { createV4Schema } from "../testing/v4-schema.js";
 
 const pairs = Number(process.argv[2] ?? 500_000);
 const dir = mkdtempSync(path.join(tmpdir(), "shadow-migration-bench-"));
@@ -19,25 +20,7 @@ try {
   const db = new Database(file);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  // Version 4's schema, as that version of metrics-service made it.
-  db.exec(`CREATE TABLE records (
-    request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, role INTEGER NOT NULL CHECK (role IN (1, 2)),
-    model_name TEXT NOT NULL, model_version TEXT NOT NULL, label TEXT NOT NULL, probabilities TEXT NOT NULL,
-    latency_ms REAL NOT NULL, grpc_code INTEGER NOT NULL, time_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
-    input_sha256 TEXT NOT NULL, input_length INTEGER NOT NULL, input_text TEXT, instance TEXT NOT NULL,
-    score_delta REAL, source INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (request_id, batch_index, role))`);
-  db.exec("CREATE INDEX records_by_time ON records (time_ms)");
-  db.exec(`CREATE TABLE feedback (request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, label TEXT NOT NULL,
-    time_ms INTEGER NOT NULL, PRIMARY KEY (request_id, batch_index))`);
-  db.exec("CREATE INDEX feedback_by_time ON feedback (time_ms)");
-  db.exec(`CREATE TABLE aggregates (level INTEGER NOT NULL, start_ms INTEGER NOT NULL, data TEXT NOT NULL,
-    PRIMARY KEY (level, start_ms)) WITHOUT ROWID`);
-  db.exec(`CREATE TABLE notable (request_id TEXT NOT NULL, batch_index INTEGER NOT NULL, kind INTEGER NOT NULL,
-    time_ms INTEGER NOT NULL, PRIMARY KEY (request_id, batch_index)) WITHOUT ROWID`);
-  db.exec("CREATE INDEX notable_by_time ON notable (kind, time_ms)");
-  db.exec("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
-  db.exec("INSERT INTO meta VALUES ('join_window_ms', '60000')");
+  createV4Schema(db);
   const insert = db.prepare(
     "INSERT INTO records VALUES (?, 0, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, 80, NULL, ?, ?, 1)",
   );
