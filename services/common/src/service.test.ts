@@ -93,10 +93,13 @@ describe("createService", () => {
   });
 
   it("answers not ready from the moment stop begins, before the parts say so", async () => {
+    // The drain waits on a promise made up front: stop() may not have reached drain when readiness is checked
+    // (on a loaded CI machine it had not), so releasing must work whether drain has started or not.
     let releaseDrain = () => {};
+    const drained = new Promise<void>((resolve) => (releaseDrain = resolve));
     const { parts } = recordingParts({
       notServing: () => {}, // the part forgets to turn readiness off
-      drain: () => new Promise<void>((resolve) => (releaseDrain = resolve)),
+      drain: () => drained,
     });
     const service = createService(parts, options({ shutdownDelayMs: 0 }));
     const { metrics } = await service.listen();
