@@ -1,10 +1,10 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { freePorts } from "@shadowmesh/common";
 
 /**
  * `npm run bench:app`: app-service's end-to-end cost, measured with Debian's wrk (a C load generator: a Node client
@@ -66,17 +66,6 @@ function cleanup() {
 process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
 process.on("SIGTERM", () => process.exit(143));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `node <script> <args>` pinned to `cpu` (the server core unless told otherwise). */
 function startPinned(
@@ -209,13 +198,8 @@ async function main() {
       process.exit(1);
     }
   }
-  const primaryPort = await freePort();
-  const shadowPort = await freePort();
-  const directPort = await freePort();
-  const appPort = await freePort();
-  const appMetricsPort = await freePort();
-  const mirrorPort = await freePort();
-  const mirrorMetricsPort = await freePort();
+  const [primaryPort, shadowPort, directPort, appPort, appMetricsPort, mirrorPort, mirrorMetricsPort] =
+    (await freePorts(7)) as [number, number, number, number, number, number, number];
   const path_ = "/shadowmesh.predict.v1.PredictService/Predict";
 
   console.log(

@@ -16,7 +16,7 @@ import {
   startLauncher,
   waitGone,
 } from "./faults/launcher.js";
-import { DEFAULT_PORTS, freePort, type MeshPorts, ROOT } from "./lib/mesh.js";
+import { DEFAULT_PORTS, type MeshPorts, ROOT } from "./lib/mesh.js";
 import { portFree } from "./lib/ports.js";
 
 /** `npm start` as a user runs it (minus install and build, which `npm test` has done): the real launcher. */
@@ -31,8 +31,8 @@ describe("npm start", () => {
 
   it("starts every service, prints the URL table, answers health checks, and stops on Ctrl-C within 10 s", async () => {
     const env: Record<string, string> = { ...process.env } as Record<string, string>;
+    Object.assign(ports, await freePorts());
     for (const key of Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[]) {
-      ports[key] = await freePort();
       env[`SHADOWMESH_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}_PORT`] = String(ports[key]);
     }
     env.SHADOWMESH_DATA_DIR = path.join(ROOT, ".test-output", "start-test");

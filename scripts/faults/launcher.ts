@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { DEFAULT_PORTS, freePort, type MeshPorts, ROOT } from "../lib/mesh.js";
+import { freePorts as freePortSet } from "@shadowmesh/common";
+import { DEFAULT_PORTS, type MeshPorts, ROOT } from "../lib/mesh.js";
 
 /**
  * The real `npm start` launcher (tsx scripts/start.ts, minus install and build) on free ports, for the tests and
@@ -27,11 +28,9 @@ export function portEnv(ports: MeshPorts): Record<string, string> {
 }
 
 export async function freePorts(): Promise<MeshPorts> {
-  const ports = {} as MeshPorts;
-  for (const key of Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[]) {
-    ports[key] = await freePort();
-  }
-  return ports;
+  const keys = Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[];
+  const free = await freePortSet(keys.length);
+  return Object.fromEntries(keys.map((key, i) => [key, free[i]])) as unknown as MeshPorts;
 }
 
 export function startLauncher(options: {

@@ -3,10 +3,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
-import { createGrpcJsTransport } from "@shadowmesh/common";
+import { createGrpcJsTransport, freePortsFor } from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../lib/mesh.js";
 import type { ResolvedStage } from "./dockerfile.js";
 import {
   assembleImage,
@@ -231,14 +230,7 @@ describe("the services started from their image layouts (NODE_ENV=production, th
   it("metrics-service, model-service and app-service start, answer health checks, serve a prediction, and stop cleanly", async () => {
     const before = new Map(SERVICES.map((service) => [service, snapshot(image(service).root)]));
     const host = "127.0.0.1";
-    const ports = {
-      metrics: await freePort(),
-      metricsOps: await freePort(),
-      model: await freePort(),
-      modelOps: await freePort(),
-      app: await freePort(),
-      appOps: await freePort(),
-    };
+    const ports = await freePortsFor(["metrics", "metricsOps", "model", "modelOps", "app", "appOps"]);
 
     const metricsImage = image("metrics-service");
     const dataDir = volume(path.join(work, "volumes", "metrics-data"), metricsImage.resolved);
@@ -407,6 +399,11 @@ describe("a runtime import that lives in devDependencies", () => {
 
       const root = path.join(work, "images-devdep", service);
       const resolved = assembleImage(file, service, root, { workdirHost: repo, outHost: out });
+      const free = await freePortsFor(["APP_SERVICE_PORT", "APP_SERVICE_METRICS_PORT"]);
+      const appPorts = {
+        APP_SERVICE_PORT: String(free.APP_SERVICE_PORT),
+        APP_SERVICE_METRICS_PORT: String(free.APP_SERVICE_METRICS_PORT),
+      };
       const container = startContainer(resolved, root, {
         MODEL_SERVICE_HOST: "127.0.0.1",
         MODEL_SERVICE_GRPC_PORT: "0",
@@ -416,8 +413,7 @@ describe("a runtime import that lives in devDependencies", () => {
         METRICS_SERVICE_METRICS_PORT: "0",
         METRICS_SERVICE_DATA_DIR: volume(path.join(work, "volumes", `devdep-${service}`), resolved),
         APP_SERVICE_HOST: "127.0.0.1",
-        APP_SERVICE_PORT: String(await freePort()),
-        APP_SERVICE_METRICS_PORT: String(await freePort()),
+        ...appPorts,
       });
       containers.push(container);
       const exit = await Promise.race([

@@ -11,10 +11,9 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { PARENT_WATCH_ENV } from "@shadowmesh/common";
+import { freePorts, PARENT_WATCH_ENV } from "@shadowmesh/common";
 import { describeHolder, portFree } from "./ports.js";
 
 /**
@@ -150,24 +149,11 @@ export interface Mesh {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function resolvePorts(ports: MeshOptions["ports"], host: string): Promise<MeshPorts> {
   if (ports === "free") {
-    const entries = await Promise.all(
-      Object.keys(DEFAULT_PORTS).map(async (key) => [key, await freePort(host)] as const),
-    );
-    return Object.fromEntries(entries) as unknown as MeshPorts;
+    const keys = Object.keys(DEFAULT_PORTS);
+    const free = await freePorts(keys.length, host);
+    return Object.fromEntries(keys.map((key, i) => [key, free[i]])) as unknown as MeshPorts;
   }
   return { ...DEFAULT_PORTS, ...ports };
 }

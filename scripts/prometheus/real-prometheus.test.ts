@@ -9,11 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { freePort } from "@shadowmesh/common";
 import { checkMetrics } from "@shadowmesh/common/testing";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { PredictService } from "@shadowmesh/gen/shadowmesh/predict/v1/predict_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { freePort, type Mesh, startMesh } from "../lib/mesh.js";
+import { type Mesh, startMesh } from "../lib/mesh.js";
 import { type RunningPrometheus, startPrometheus } from "./prometheus.js";
 import {
   alertProbes,

@@ -4,10 +4,10 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { freePort } from "@shadowmesh/common";
 import { checkMetrics, checkRules, testRules } from "@shadowmesh/common/testing";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { freePort } from "../lib/mesh.js";
 import { startPrometheus } from "./prometheus.js";
 import {
   alertRules,

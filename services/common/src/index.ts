@@ -1,5 +1,6 @@
 export * from "./config.js";
 export * from "./feedback-token.js";
+export * from "./free-ports.js";
 export * from "./grpc-adapter.js";
 export * from "./grpc-codes.js";
 export * from "./grpc-metrics.js";

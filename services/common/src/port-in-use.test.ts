@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./free-ports.js";
 import { ListenError, listenOn, listenProblem } from "./listen.js";
 
 /**
@@ -37,15 +38,6 @@ function runToExit(main: string, env: Record<string, string>): Promise<Outcome> 
       resolve({ code, stderr });
     }),
   );
-}
-
-/** A port that was free a moment ago (app-service's settings do not accept 0). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 let holder: net.Server;

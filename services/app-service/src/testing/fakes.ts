@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
@@ -12,7 +11,13 @@ import {
   type ServiceImpl,
 } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { CLIENT_REQUEST_ID_HEADER, REQUEST_ID_HEADER, type Routes, registerRoutes } from "@shadowmesh/common";
+import {
+  CLIENT_REQUEST_ID_HEADER,
+  freePort,
+  REQUEST_ID_HEADER,
+  type Routes,
+  registerRoutes,
+} from "@shadowmesh/common";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import {
   MetricsService,
@@ -251,23 +256,12 @@ export function hang(context: HandlerContext): Promise<never> {
   });
 }
 
-/** An address where nothing listens (a port that was free a moment ago). */
+/**
+ * An address where nothing listens: a port from this worker's block below the ephemeral range (`freePort`), so no
+ * other test's port-0 server can be handed it while this test expects it dead.
+ */
 export async function deadAddress(): Promise<string> {
-  const server = await serveFake({ calls: [], routes: () => {} });
-  await server.close();
-  return server.address;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  return `127.0.0.1:${await freePort()}`;
 }
 
 export interface StandInProcess {
