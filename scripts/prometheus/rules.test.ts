@@ -114,6 +114,7 @@ describe("the alert rules file", () => {
         "ShadowmeshMetricsServiceDown",
         "ShadowmeshShadowCoverageLow",
         "ShadowmeshShadowSilent",
+        "ShadowmeshCandidatesRefused",
       ]),
     );
   });
