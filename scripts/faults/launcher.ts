@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { freePorts as freePortSet } from "@shadowmesh/common";
+import { freePortsFor } from "@shadowmesh/common";
+import { vi } from "vitest";
 import { DEFAULT_PORTS, type MeshPorts, ROOT } from "../lib/mesh.js";
 
 /**
@@ -28,9 +29,7 @@ export function portEnv(ports: MeshPorts): Record<string, string> {
 }
 
 export async function freePorts(): Promise<MeshPorts> {
-  const keys = Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[];
-  const free = await freePortSet(keys.length);
-  return Object.fromEntries(keys.map((key, i) => [key, free[i]])) as unknown as MeshPorts;
+  return freePortsFor(Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[]);
 }
 
 export function startLauncher(options: {
@@ -136,13 +135,8 @@ export function servicePids(pids: readonly number[]): number[] {
   return pids.filter((pid) => /services\/[a-z-]+\/dist\/main\.js/.test(commandOf(pid)));
 }
 
-/** Polls until none of `pids` is alive; resolves with those still alive after `timeoutMs`. */
+/** Waits (vi.waitUntil, bounded by `timeoutMs`) until none of `pids` is alive; resolves with those still alive. */
 export async function waitGone(pids: readonly number[], timeoutMs: number): Promise<number[]> {
-  const until = Date.now() + timeoutMs;
-  let left = pids.filter(alive);
-  while (left.length > 0 && Date.now() < until) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    left = left.filter(alive);
-  }
-  return left;
+  await vi.waitUntil(() => !pids.some(alive), { timeout: timeoutMs, interval: 100 }).catch(() => undefined);
+  return pids.filter(alive);
 }

@@ -13,7 +13,7 @@ import {
 } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePorts, PARENT_WATCH_ENV } from "@shadowmesh/common";
+import { freePortsFor, PARENT_WATCH_ENV } from "@shadowmesh/common";
 import { describeHolder, portFree } from "./ports.js";
 
 /**
@@ -151,9 +151,7 @@ export interface Mesh {
 
 async function resolvePorts(ports: MeshOptions["ports"], host: string): Promise<MeshPorts> {
   if (ports === "free") {
-    const keys = Object.keys(DEFAULT_PORTS);
-    const free = await freePorts(keys.length, host);
-    return Object.fromEntries(keys.map((key, i) => [key, free[i]])) as unknown as MeshPorts;
+    return freePortsFor(Object.keys(DEFAULT_PORTS) as (keyof MeshPorts)[], host);
   }
   return { ...DEFAULT_PORTS, ...ports };
 }
