@@ -4,10 +4,10 @@ import net from "node:net";
 /**
  * Ports for a process that is about to be started with explicit port settings (the local mesh, tests, benchmarks).
  *
- * Two ways a "free a moment ago" port goes wrong, both seen on CI:
- * - **the same port twice in one set.** Asking the kernel for port 0, closing, and asking again can return the same
- *   port; npm start's test once got the shadow's gRPC port equal to metrics-service's. Every server of a set is held
- *   open until the whole set is chosen, so the ports of one call are always different.
+ * Two ways a "free a moment ago" port goes wrong:
+ * - **the same port twice in one set** (seen: npm start's test under load got the shadow's gRPC port equal to
+ *   metrics-service's). Asking the kernel for port 0, closing, and asking again can return the same port. Every
+ *   server of a set is held open until the whole set is chosen, so the ports of one call are always different.
  * - **another test takes it first.** Between closing the probe and the service binding the port, any process that
  *   binds port 0 (every in-process test server does) may be handed the same ephemeral port. Under vitest each worker
  *   therefore picks from its own block of ports *below* the kernel's ephemeral range: no port-0 bind can land there,
