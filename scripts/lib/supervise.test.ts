@@ -90,17 +90,24 @@ describe("the mesh supervisor", () => {
     });
     await running.kill("primary", "SIGTERM");
     const readyAt = await running.whenReady("primary", 30_000);
-    // Load on until 25 calls started after the primary was back have ended.
-    expect(
-      await until(() => load.samples.filter((sample) => sample.sentAt >= readyAt).length >= 25, 20_000),
-    ).toBe(true);
+    // Load on until 10 calls started after the primary was back have succeeded. app-service's channel notices on
+    // its next reconnect attempt, at most 1 s (+20 % jitter, RECONNECT_OPTIONS) after the last one; until then its
+    // calls still fail fast. (A test that looked at the first 25 calls after "ready", one second at this rate, failed
+    // on CI when the backoff had reached its maximum.)
+    const okAfterReady = () => load.samples.filter((sample) => sample.sentAt >= readyAt && sample.ok).length;
+    expect(await until(() => okAfterReady() >= 10, 20_000)).toBe(true);
     const samples = await load.stop();
     const failed = samples.filter((sample) => !sample.ok);
     expect(failed.length).toBeGreaterThan(0);
     expect(new Set(failed.map((sample) => sample.code))).toEqual(new Set(["Unavailable"]));
-    // Answering again: of the calls started once the primary was ready, the last ten all succeeded.
+    // Answering again: soon after the primary was ready (bounded by the reconnect backoff, with room for a loaded
+    // machine), and from the first answer on, every call started later succeeded (no flapping).
     const after = samples.filter((sample) => sample.sentAt >= readyAt).sort((a, b) => a.sentAt - b.sentAt);
-    expect(after.slice(-10).every((sample) => sample.ok)).toBe(true);
+    const firstOk = after.find((sample) => sample.ok);
+    expect(firstOk).toBeDefined();
+    expect((firstOk?.sentAt ?? Number.POSITIVE_INFINITY) - readyAt).toBeLessThan(5_000);
+    const later = after.filter((sample) => sample.sentAt >= (firstOk?.sentAt ?? 0));
+    expect(later.filter((sample) => !sample.ok)).toEqual([]);
     expect(events.map((event) => event.kind)).toEqual(["exited", "ready"]);
     expect(events[0]?.line).toMatch(
       /^\[primary\] exited \(exit 0\) after \d+\.\d s; restart 1 in 0\.2 s, the other services keep running$/,
