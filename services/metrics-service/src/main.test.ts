@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeOf } from "@shadowmesh/common/testing";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -45,15 +46,6 @@ function client<S extends Parameters<typeof grpcClient>[0]>(service: S, port: nu
   const created = grpcClient(service, `127.0.0.1:${port}`);
   cleanups.push(() => created.close());
   return created;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await promise;
-    return "ok";
-  } catch (error) {
-    return ConnectError.from(error).code;
-  }
 }
 
 const SECRET = "main-test-feedback-secret-0123456789abcdef";

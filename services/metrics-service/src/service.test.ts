@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { createLogger } from "@shadowmesh/common";
+import { codeOf } from "@shadowmesh/common/testing";
 import { MetricsService } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { readConfig } from "./config.js";
@@ -29,15 +30,6 @@ async function start(env: Record<string, string> = {}) {
   const server = await startTestServer(env);
   servers.push(server);
   return server;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await promise;
-    return "ok";
-  } catch (error) {
-    return ConnectError.from(error).code;
-  }
 }
 
 const records = (prefix: string, n: number) => {

@@ -4,7 +4,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { createGrpcJsTransport } from "@shadowmesh/common";
-import { checkMetrics } from "@shadowmesh/common/testing";
+import { checkMetrics, codeOf } from "@shadowmesh/common/testing";
 import { Health, HealthCheckResponse_ServingStatus } from "@shadowmesh/gen/grpc/health/v1/health_pb.js";
 import { Role } from "@shadowmesh/gen/shadowmesh/metrics/v1/metrics_service_pb.js";
 import {
@@ -59,15 +59,6 @@ async function startService(config: Config, loader?: ModelLoader, load = true): 
       await service.stop();
     },
   };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await promise;
-    return "ok";
-  } catch (error) {
-    return ConnectError.from(error).code;
-  }
 }
 
 describe("model-service with a fixture ONNX model", () => {
